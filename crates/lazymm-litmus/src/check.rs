@@ -1,0 +1,466 @@
+//! Candidate-execution enumeration and verdicts.
+
+use crate::exec::{self, Globals, Path, Val};
+use crate::model::{judge, Static};
+use crate::parse::{Cond, InitVal, LitmusError, Quantifier, StateRef, Test};
+use crate::rel::{bits, Rel, Set};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// How often the condition holds over the allowed executions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Verdict {
+    Never,
+    Sometimes,
+    Always,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// The result of checking one test.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub quantifier: Quantifier,
+    pub condition: String,
+    pub verdict: Verdict,
+    /// herd's "Ok"/"No": whether the quantified condition is validated.
+    pub validated: bool,
+    /// Distinct final states (observed locations and registers).
+    pub states: Vec<String>,
+    /// Allowed executions satisfying / not satisfying the condition.
+    pub positive: u64,
+    pub negative: u64,
+    /// Some allowed execution has a data race (`flag data-race`).
+    pub data_race: bool,
+    /// Candidate executions examined.
+    pub candidates: u64,
+}
+
+/// Options for [`check`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Error of [`check`]: the test could not be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    Litmus(LitmusError),
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::Litmus(e) => write!(f, "{e}"),
+            CheckError::Timeout(d) => write!(
+                f,
+                "timeout: too large to enumerate within {:.1}s (see --timeout)",
+                d.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl From<LitmusError> for CheckError {
+    fn from(e: LitmusError) -> Self {
+        CheckError::Litmus(e)
+    }
+}
+
+/// One admissible (coherent, atomic) choice of rf/co for one location.
+#[derive(Clone)]
+struct LocChoice {
+    /// (write, rf row = reads reading from it, co row = writes co-after it)
+    rows: Vec<(usize, Set, Set)>,
+    last: usize,
+}
+
+fn permutations(items: &[usize], po: &Rel, out: &mut Vec<Vec<usize>>, cur: &mut Vec<usize>, used: &mut Vec<bool>) {
+    if cur.len() == items.len() {
+        out.push(cur.clone());
+        return;
+    }
+    for k in 0..items.len() {
+        if used[k] {
+            continue;
+        }
+        // respect po among same-thread writes: all po-predecessors already placed
+        let x = items[k];
+        if items
+            .iter()
+            .enumerate()
+            .any(|(j, &y)| !used[j] && j != k && po.has(y, x))
+        {
+            continue;
+        }
+        used[k] = true;
+        cur.push(x);
+        permutations(items, po, out, cur, used);
+        cur.pop();
+        used[k] = false;
+    }
+}
+
+/// Enumerate per-location admissible rf/co choices.
+fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
+    let evs = &st.evs;
+    let here = st.at[l];
+    let writes: Vec<usize> = bits(here & st.w).filter(|&i| i != l).collect();
+    let reads: Vec<usize> = bits(here & st.r).collect();
+    let mut perms = Vec::new();
+    permutations(&writes, &st.po, &mut perms, &mut Vec::new(), &mut vec![false; writes.len()]);
+    let mut out = Vec::new();
+    // candidate sources per read (same value)
+    let cands: Vec<Vec<usize>> = reads
+        .iter()
+        .map(|&r| {
+            std::iter::once(l)
+                .chain(writes.iter().copied())
+                .filter(|&w| evs[w].val == evs[r].val)
+                .collect()
+        })
+        .collect();
+    if cands.iter().any(|c| c.is_empty()) {
+        return out;
+    }
+    let n = st.n;
+    for perm in perms {
+        let mut order = vec![l];
+        order.extend(perm.iter().copied());
+        let mut pos = vec![usize::MAX; n];
+        for (k, &w) in order.iter().enumerate() {
+            pos[w] = k;
+        }
+        // co rows
+        let mut co_rows = Vec::with_capacity(order.len());
+        for (k, &w) in order.iter().enumerate() {
+            let later = order[k + 1..].iter().fold(0u128, |a, &x| a | 1 << x);
+            co_rows.push((w, later));
+        }
+        // filter candidates individually (CoWR / CoRW), then product
+        let po_loc = &st.po_loc;
+        let per_read: Vec<Vec<usize>> = reads
+            .iter()
+            .zip(&cands)
+            .map(|(&r, cs)| {
+                cs.iter()
+                    .copied()
+                    .filter(|&w| {
+                        // no write po-before r (or w itself po-after r) that is co-after w
+                        if po_loc.has(r, w) {
+                            return false;
+                        }
+                        order.iter().all(|&w2| {
+                            let before_r = po_loc.has(w2, r);
+                            let after_r = po_loc.has(r, w2);
+                            !(before_r && pos[w2] > pos[w]) && !(after_r && pos[w2] <= pos[w])
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        if per_read.iter().any(|c| c.is_empty()) {
+            continue;
+        }
+        let mut idx = vec![0usize; reads.len()];
+        loop {
+            // check CoRR, atomicity
+            let src = |k: usize| per_read[k][idx[k]];
+            let mut ok = true;
+            'outer: for a in 0..reads.len() {
+                for b in 0..reads.len() {
+                    if a != b && po_loc.has(reads[a], reads[b]) && pos[src(b)] < pos[src(a)] {
+                        ok = false;
+                        break 'outer;
+                    }
+                }
+                // atomicity: the rmw write is immediately co-after the source
+                let r = reads[a];
+                if st.rmw.r[r] != 0 {
+                    let w = st.rmw.r[r].trailing_zeros() as usize;
+                    if pos[w] != pos[src(a)] + 1 {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                let mut rows: Vec<(usize, Set, Set)> = co_rows.iter().map(|&(w, c)| (w, 0, c)).collect();
+                for (k, &r) in reads.iter().enumerate() {
+                    let w = src(k);
+                    rows[pos[w]].1 |= 1 << r;
+                }
+                out.push(LocChoice {
+                    rows,
+                    last: *order.last().unwrap_or(&l),
+                });
+            }
+            // next
+            let mut k = 0;
+            loop {
+                if k == reads.len() {
+                    break;
+                }
+                idx[k] += 1;
+                if idx[k] < per_read[k].len() {
+                    break;
+                }
+                idx[k] = 0;
+                k += 1;
+            }
+            if k == reads.len() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+struct Ctx<'a> {
+    test: &'a Test,
+    g: &'a Globals,
+    observed: Vec<StateRef>,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    states: BTreeSet<Vec<Val>>,
+    positive: u64,
+    negative: u64,
+    data_race: bool,
+    candidates: u64,
+}
+
+fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
+    let v = |x: &InitVal| exec::init_val(g, x);
+    match c {
+        Cond::True => true,
+        Cond::False => false,
+        Cond::Eq(r, x) => get(r) == v(x),
+        Cond::Ne(r, x) => get(r) != v(x),
+        Cond::Not(a) => !eval_cond(a, get, g),
+        Cond::And(a, b) => eval_cond(a, get, g) && eval_cond(b, get, g),
+        Cond::Or(a, b) => eval_cond(a, get, g) || eval_cond(b, get, g),
+    }
+}
+
+impl Ctx<'_> {
+    fn combination(&mut self, paths: &[&Path]) -> Result<(), CheckError> {
+        let st = match Static::new(&self.g.init, paths) {
+            Some(s) => s,
+            None => {
+                return Err(LitmusError::Unsupported("more than 128 events in one execution".into()).into())
+            }
+        };
+        if st.static_forbidden {
+            return Ok(());
+        }
+        let mut choices = Vec::with_capacity(st.nloc);
+        for l in 0..st.nloc {
+            let c = loc_choices(&st, l);
+            if c.is_empty() {
+                return Ok(());
+            }
+            choices.push(c);
+        }
+        let mut rf = Rel::empty(st.n);
+        let mut co = Rel::empty(st.n);
+        let mut last = vec![0usize; st.nloc];
+        self.product(&st, paths, &choices, 0, &mut rf, &mut co, &mut last)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn product(
+        &mut self,
+        st: &Static,
+        paths: &[&Path],
+        choices: &[Vec<LocChoice>],
+        l: usize,
+        rf: &mut Rel,
+        co: &mut Rel,
+        last: &mut Vec<usize>,
+    ) -> Result<(), CheckError> {
+        if l == choices.len() {
+            self.candidates += 1;
+            if self.candidates % 64 == 0 {
+                if let Some(d) = self.deadline {
+                    if Instant::now() > d {
+                        return Err(CheckError::Timeout(self.timeout));
+                    }
+                }
+            }
+            let j = judge(st, rf, co);
+            if !j.allowed {
+                return Ok(());
+            }
+            let get = |r: &StateRef| -> Val {
+                match r {
+                    StateRef::Loc(n) => match self.g.index.get(n) {
+                        Some(&i) => st.evs[last[i]].val,
+                        None => 0,
+                    },
+                    StateRef::Reg(t, name) => paths
+                        .get(*t)
+                        .and_then(|p| p.regs.iter().find(|(n, _)| n == name))
+                        .map(|(_, v)| *v)
+                        .unwrap_or(0),
+                }
+            };
+            if let Some(f) = &self.test.filter {
+                if !eval_cond(f, &get, self.g) {
+                    return Ok(());
+                }
+            }
+            self.data_race |= j.data_race;
+            let state: Vec<Val> = self.observed.iter().map(&get).collect();
+            self.states.insert(state);
+            if eval_cond(&self.test.cond, &get, self.g) {
+                self.positive += 1;
+            } else {
+                self.negative += 1;
+            }
+            return Ok(());
+        }
+        for c in &choices[l] {
+            for &(w, rrow, crow) in &c.rows {
+                rf.r[w] = rrow;
+                co.r[w] = crow;
+            }
+            last[l] = c.last;
+            self.product(st, paths, choices, l + 1, rf, co, last)?;
+        }
+        Ok(())
+    }
+}
+
+/// Decide a parsed test under the LKMM.
+pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
+    let start = Instant::now();
+    let progs = exec::programs(test)?;
+    let g = &progs.globals;
+    let mut observed = Vec::new();
+    test.cond.refs(&mut observed);
+    for r in &test.locations {
+        if !observed.contains(r) {
+            observed.push(r.clone());
+        }
+    }
+    for r in &observed {
+        if let StateRef::Reg(t, _) = r {
+            if *t >= test.threads.len() {
+                return Err(LitmusError::Syntax {
+                    line: 0,
+                    msg: format!("expected a thread number below {} in `{r}`", test.threads.len()),
+                }
+                .into());
+            }
+        }
+    }
+    let timeout = opts.timeout.unwrap_or(Duration::MAX);
+    let mut ctx = Ctx {
+        test,
+        g,
+        observed,
+        deadline: opts.timeout.map(|t| start + t),
+        timeout,
+        states: BTreeSet::new(),
+        positive: 0,
+        negative: 0,
+        data_race: false,
+        candidates: 0,
+    };
+    // DFS over the product of thread paths
+    let nt = progs.paths.len();
+    let mut idx = vec![0usize; nt];
+    if progs.paths.iter().all(|p| !p.is_empty()) {
+        loop {
+            let sel: Vec<&Path> = (0..nt).map(|t| &progs.paths[t][idx[t]]).collect();
+            if quick_feasible(g, &sel) {
+                ctx.combination(&sel)?;
+            }
+            if let Some(d) = ctx.deadline {
+                if Instant::now() > d {
+                    return Err(CheckError::Timeout(timeout));
+                }
+            }
+            let mut k = 0;
+            while k < nt {
+                idx[k] += 1;
+                if idx[k] < progs.paths[k].len() {
+                    break;
+                }
+                idx[k] = 0;
+                k += 1;
+            }
+            if k == nt {
+                break;
+            }
+        }
+    }
+    let verdict = if ctx.positive == 0 {
+        Verdict::Never
+    } else if ctx.negative == 0 {
+        Verdict::Always
+    } else {
+        Verdict::Sometimes
+    };
+    let validated = match test.quantifier {
+        Quantifier::Exists => ctx.positive > 0,
+        Quantifier::NotExists => ctx.positive == 0,
+        Quantifier::Forall => ctx.negative == 0,
+    };
+    let states = ctx
+        .states
+        .iter()
+        .map(|s| {
+            ctx.observed
+                .iter()
+                .zip(s)
+                .map(|(r, v)| format!("{r}={};", g.show(*v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    Ok(Outcome {
+        name: test.name.clone(),
+        quantifier: test.quantifier,
+        condition: test.cond.to_string(),
+        verdict,
+        validated,
+        states,
+        positive: ctx.positive,
+        negative: ctx.negative,
+        data_race: ctx.data_race,
+        candidates: ctx.candidates,
+    })
+}
+
+/// Cheap necessary condition: every read value is written by someone (or initial).
+fn quick_feasible(g: &Globals, sel: &[&Path]) -> bool {
+    for p in sel {
+        for e in &p.evs {
+            if e.kind.is_read() {
+                let ok = g.init[e.loc] == e.val
+                    || sel
+                        .iter()
+                        .any(|q| q.evs.iter().any(|w| w.kind.is_write() && w.loc == e.loc && w.val == e.val));
+                if !ok {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,996 @@
+//! Thread semantics: turns each thread's C code into the set of its possible
+//! event sequences ("paths"), one per choice of the values its reads return.
+//!
+//! Values a read may return are drawn from an over-approximation of the
+//! values ever written to its location (a fixpoint over all threads); the
+//! candidate-execution enumeration later keeps only reads that actually have
+//! a matching write (`rf`).  Dependencies (`addr`, `data`, `ctrl`) are tracked
+//! syntactically through registers, as herd7 does.
+
+use crate::parse::{BinOp, Expr, InitVal, LitmusError, StateRef, Stmt, Test, UnOp};
+use std::collections::{BTreeSet, HashMap};
+
+/// A value: an integer, or (encoded) the address of a shared location.
+pub type Val = i64;
+
+const ADDR_BASE: i64 = 1 << 48;
+const ADDR_STRIDE: i64 = 1 << 20;
+
+/// The value of the address of location `loc`.
+pub fn addr_val(loc: usize) -> Val {
+    ADDR_BASE + loc as i64 * ADDR_STRIDE
+}
+
+/// If `v` is the address of a location, that location.
+pub fn as_loc(v: Val) -> Option<usize> {
+    if v >= ADDR_BASE && (v - ADDR_BASE) % ADDR_STRIDE == 0 {
+        Some(((v - ADDR_BASE) / ADDR_STRIDE) as usize)
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    R,
+    W,
+    F,
+    /// spin_lock read part
+    Lkr,
+    /// spin_lock write part
+    Lkw,
+    Ul,
+    /// failed spin_trylock
+    Lf,
+    /// spin_is_locked() returning true
+    Rl,
+    /// spin_is_locked() returning false
+    Ru,
+    SrcuLock,
+    SrcuUnlock,
+    SyncSrcu,
+}
+
+impl Kind {
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Kind::R | Kind::Lkr | Kind::Lf | Kind::Rl | Kind::Ru | Kind::SrcuLock
+        )
+    }
+    pub fn is_write(self) -> bool {
+        matches!(self, Kind::W | Kind::Lkw | Kind::Ul | Kind::SrcuUnlock)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fence {
+    Mb,
+    Rmb,
+    Wmb,
+    Barrier,
+    RcuLock,
+    RcuUnlock,
+    SyncRcu,
+    BeforeAtomic,
+    AfterAtomic,
+    AfterSpinlock,
+    AfterUnlockLock,
+    AfterSrcuReadUnlock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ann {
+    Plain,
+    Once,
+    Acquire,
+    Release,
+    Noreturn,
+}
+
+/// One event of a thread path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ev {
+    pub kind: Kind,
+    pub fence: Option<Fence>,
+    /// location index, `usize::MAX` for fences
+    pub loc: usize,
+    pub val: Val,
+    pub ann: Ann,
+    /// This read is the read half of an RMW whose write is the next event.
+    pub rmw_read: bool,
+    /// Belongs to an RMW instruction (including failed cmpxchg).
+    pub rmw_instr: bool,
+    /// Thread-local dependency masks (bit i = i-th event of the path).
+    pub addr: u64,
+    pub data: u64,
+    pub ctrl: u64,
+}
+
+/// One possible execution of one thread.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Path {
+    pub evs: Vec<Ev>,
+    pub regs: Vec<(String, Val)>,
+}
+
+/// The test's shared locations.
+#[derive(Debug, Clone, Default)]
+pub struct Globals {
+    pub names: Vec<String>,
+    pub index: HashMap<String, usize>,
+    pub init: Vec<Val>,
+    /// location is used as a spinlock
+    pub is_lock: Vec<bool>,
+}
+
+impl Globals {
+    fn add(&mut self, n: &str) -> usize {
+        if let Some(&i) = self.index.get(n) {
+            return i;
+        }
+        let i = self.names.len();
+        self.names.push(n.to_string());
+        self.index.insert(n.to_string(), i);
+        self.init.push(0);
+        self.is_lock.push(false);
+        i
+    }
+
+    /// Format a value, naming addresses.
+    pub fn show(&self, v: Val) -> String {
+        match as_loc(v) {
+            Some(l) if l < self.names.len() => self.names[l].clone(),
+            _ => v.to_string(),
+        }
+    }
+}
+
+fn collect_expr(e: &Expr, g: &mut Globals) {
+    match e {
+        Expr::AddrOf(n) => {
+            g.add(n);
+        }
+        Expr::Deref(a) | Expr::Un(_, a) => collect_expr(a, g),
+        Expr::Bin(_, a, b) | Expr::Assign(a, _, b) => {
+            collect_expr(a, g);
+            collect_expr(b, g);
+        }
+        Expr::Ternary(a, b, c) => {
+            collect_expr(a, g);
+            collect_expr(b, g);
+            collect_expr(c, g);
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| collect_expr(a, g)),
+        Expr::Int(_) | Expr::Var(_) => {}
+    }
+}
+
+fn collect_stmt(s: &Stmt, g: &mut Globals) {
+    match s {
+        Stmt::Decl(d) => d.iter().flat_map(|(_, e)| e).for_each(|e| collect_expr(e, g)),
+        Stmt::Expr(e) => collect_expr(e, g),
+        Stmt::If(c, t, e) => {
+            collect_expr(c, g);
+            collect_stmt(t, g);
+            if let Some(e) = e {
+                collect_stmt(e, g);
+            }
+        }
+        Stmt::Block(v) => v.iter().for_each(|s| collect_stmt(s, g)),
+    }
+}
+
+/// Build the table of shared locations with their initial values.
+pub fn globals(t: &Test) -> Globals {
+    let mut g = Globals::default();
+    for (r, v) in &t.init {
+        if let StateRef::Loc(n) = r {
+            g.add(n);
+        }
+        if let InitVal::Addr(a) = v {
+            g.add(a);
+        }
+    }
+    for th in &t.threads {
+        for p in &th.params {
+            g.add(p);
+        }
+    }
+    for th in &t.threads {
+        th.body.iter().for_each(|s| collect_stmt(s, &mut g));
+    }
+    let mut refs = Vec::new();
+    t.cond.refs(&mut refs);
+    if let Some(f) = &t.filter {
+        f.refs(&mut refs);
+    }
+    refs.extend(t.locations.iter().cloned());
+    for r in &refs {
+        if let StateRef::Loc(n) = r {
+            g.add(n);
+        }
+    }
+    let mut vals = Vec::new();
+    t.cond.values(&mut vals);
+    for v in vals {
+        g.add(&v);
+    }
+    for (r, v) in &t.init {
+        if let StateRef::Loc(n) = r {
+            let i = g.index[n];
+            g.init[i] = init_val(&g, v);
+        }
+    }
+    g
+}
+
+/// Value of an initializer.
+pub fn init_val(g: &Globals, v: &InitVal) -> Val {
+    match v {
+        InitVal::Int(i) => *i,
+        InitVal::Addr(a) => g.index.get(a).map(|&l| addr_val(l)).unwrap_or(0),
+    }
+}
+
+impl crate::parse::Cond {
+    fn values(&self, out: &mut Vec<String>) {
+        use crate::parse::Cond::*;
+        match self {
+            True | False => {}
+            Eq(_, InitVal::Addr(a)) | Ne(_, InitVal::Addr(a)) => out.push(a.clone()),
+            Eq(..) | Ne(..) => {}
+            Not(c) => c.values(out),
+            And(a, b) | Or(a, b) => {
+                a.values(out);
+                b.values(out);
+            }
+        }
+    }
+}
+
+/// Why a path was abandoned.
+enum Stop {
+    /// Infeasible with these value choices (e.g. dereferencing a non-pointer).
+    Infeasible,
+    Err(LitmusError),
+}
+
+impl From<LitmusError> for Stop {
+    fn from(e: LitmusError) -> Self {
+        Stop::Err(e)
+    }
+}
+
+fn unsup<T>(s: impl Into<String>) -> Result<T, Stop> {
+    Err(Stop::Err(LitmusError::Unsupported(s.into())))
+}
+
+struct Interp<'a> {
+    g: &'a Globals,
+    domains: &'a [Vec<Val>],
+    choices: Vec<usize>,
+    limits: Vec<usize>,
+    pos: usize,
+    evs: Vec<Ev>,
+    regs: HashMap<String, (Val, u64)>,
+    reg_order: Vec<String>,
+    ctrl: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Order {
+    Relaxed,
+    Acquire,
+    Release,
+    Full,
+}
+
+impl<'a> Interp<'a> {
+    fn choose(&mut self, n: usize) -> Result<usize, Stop> {
+        if n == 0 {
+            return Err(Stop::Infeasible);
+        }
+        if self.pos >= self.choices.len() {
+            self.choices.push(0);
+        }
+        if self.pos >= self.limits.len() {
+            self.limits.push(n);
+        }
+        let c = self.choices[self.pos];
+        self.limits[self.pos] = n;
+        self.pos += 1;
+        Ok(c.min(n - 1))
+    }
+
+    fn push(&mut self, ev: Ev) -> Result<u64, Stop> {
+        if self.evs.len() >= 64 {
+            return unsup("more than 64 events in one thread");
+        }
+        self.evs.push(ev);
+        Ok(1u64 << (self.evs.len() - 1))
+    }
+
+    fn ev(&self, kind: Kind, loc: usize, val: Val, ann: Ann, addr: u64, data: u64) -> Ev {
+        Ev {
+            kind,
+            fence: None,
+            loc,
+            val,
+            ann,
+            rmw_read: false,
+            rmw_instr: false,
+            addr,
+            data,
+            ctrl: self.ctrl,
+        }
+    }
+
+    fn fence(&mut self, f: Fence) -> Result<(), Stop> {
+        let mut e = self.ev(Kind::F, usize::MAX, 0, Ann::Once, 0, 0);
+        e.fence = Some(f);
+        self.push(e)?;
+        Ok(())
+    }
+
+    fn read(&mut self, loc: usize, ann: Ann, kind: Kind, adeps: u64) -> Result<(Val, u64), Stop> {
+        let dom = &self.domains[loc];
+        let c = self.choose(dom.len())?;
+        let v = dom[c];
+        let bit = self.push(self.ev(kind, loc, v, ann, adeps, 0))?;
+        Ok((v, bit))
+    }
+
+    fn write(&mut self, loc: usize, v: Val, ann: Ann, kind: Kind, adeps: u64, ddeps: u64) -> Result<(), Stop> {
+        self.push(self.ev(kind, loc, v, ann, adeps, ddeps))?;
+        Ok(())
+    }
+
+    /// Read-modify-write.  `f(old)` gives `Some(new)` on success.
+    /// Returns (old, new-or-old, read bit).
+    fn rmw(
+        &mut self,
+        loc: usize,
+        ord: Order,
+        noreturn: bool,
+        adeps: u64,
+        ddeps: u64,
+        f: &dyn Fn(Val) -> Option<Val>,
+    ) -> Result<(Val, Val, u64), Stop> {
+        let dom = &self.domains[loc];
+        let c = self.choose(dom.len())?;
+        let old = dom[c];
+        match f(old) {
+            Some(new) => {
+                if let Order::Full = ord {
+                    self.fence(Fence::Mb)?;
+                }
+                let rann = if noreturn {
+                    Ann::Noreturn
+                } else if let Order::Acquire = ord {
+                    Ann::Acquire
+                } else {
+                    Ann::Once
+                };
+                let wann = if let Order::Release = ord {
+                    Ann::Release
+                } else {
+                    Ann::Once
+                };
+                let mut r = self.ev(Kind::R, loc, old, rann, adeps, 0);
+                r.rmw_read = true;
+                r.rmw_instr = true;
+                let bit = self.push(r)?;
+                let mut w = self.ev(Kind::W, loc, new, wann, adeps, ddeps);
+                w.rmw_instr = true;
+                self.push(w)?;
+                if let Order::Full = ord {
+                    self.fence(Fence::Mb)?;
+                }
+                Ok((old, new, bit))
+            }
+            None => {
+                let mut r = self.ev(Kind::R, loc, old, Ann::Once, adeps, 0);
+                r.rmw_instr = true;
+                let bit = self.push(r)?;
+                Ok((old, old, bit))
+            }
+        }
+    }
+
+    fn loc_of(&self, v: Val) -> Result<usize, Stop> {
+        match as_loc(v) {
+            Some(l) if l < self.g.names.len() => Ok(l),
+            _ => Err(Stop::Infeasible),
+        }
+    }
+
+    /// Address designated by an lvalue argument (`*p` or a bare variable name).
+    fn lvalue(&mut self, e: &Expr) -> Result<(usize, u64), Stop> {
+        match e {
+            Expr::Deref(p) => {
+                let (v, d) = self.eval(p)?;
+                Ok((self.loc_of(v)?, d))
+            }
+            Expr::Var(n) if !self.regs.contains_key(n) => match self.g.index.get(n) {
+                Some(&l) => Ok((l, 0)),
+                None => unsup(format!("undeclared variable `{n}`")),
+            },
+            _ => unsup("access through a non-pointer expression"),
+        }
+    }
+
+    /// Address designated by a pointer argument (`x`, `&x`, a register).
+    fn pointer(&mut self, e: &Expr) -> Result<(usize, u64), Stop> {
+        let (v, d) = self.eval(e)?;
+        Ok((self.loc_of(v)?, d))
+    }
+
+    fn args<'e>(&self, name: &str, args: &'e [Expr], n: usize) -> Result<&'e [Expr], Stop> {
+        if args.len() != n {
+            return Err(Stop::Err(LitmusError::Syntax {
+                line: 0,
+                msg: format!("expected {n} argument(s) to `{name}`, found {}", args.len()),
+            }));
+        }
+        Ok(args)
+    }
+
+    fn eval(&mut self, e: &Expr) -> Result<(Val, u64), Stop> {
+        match e {
+            Expr::Int(i) => Ok((*i, 0)),
+            Expr::Var(n) => {
+                if let Some(&(v, d)) = self.regs.get(n) {
+                    Ok((v, d))
+                } else if let Some(&l) = self.g.index.get(n) {
+                    Ok((addr_val(l), 0))
+                } else {
+                    unsup(format!("undeclared variable `{n}`"))
+                }
+            }
+            Expr::AddrOf(n) => match self.g.index.get(n) {
+                Some(&l) => Ok((addr_val(l), 0)),
+                None => unsup(format!("address of non-shared variable `{n}`")),
+            },
+            Expr::Deref(p) => {
+                let (v, d) = self.eval(p)?;
+                let l = self.loc_of(v)?;
+                if self.g.is_lock[l] {
+                    return unsup("plain access to a spinlock");
+                }
+                self.read(l, Ann::Plain, Kind::R, d)
+            }
+            Expr::Un(op, a) => {
+                let (v, d) = self.eval(a)?;
+                let r = match op {
+                    UnOp::Not => (v == 0) as Val,
+                    UnOp::Neg => v.wrapping_neg(),
+                    UnOp::BitNot => !v,
+                };
+                Ok((r, d))
+            }
+            Expr::Bin(op, a, b) => {
+                let (x, da) = self.eval(a)?;
+                if matches!(op, BinOp::LAnd | BinOp::LOr) {
+                    let short = (*op == BinOp::LAnd && x == 0) || (*op == BinOp::LOr && x != 0);
+                    if short {
+                        return Ok(((*op == BinOp::LOr) as Val, da));
+                    }
+                    let (y, db) = self.eval(b)?;
+                    return Ok(((y != 0) as Val, da | db));
+                }
+                let (y, db) = self.eval(b)?;
+                let r = match op {
+                    BinOp::Add => x.wrapping_add(y),
+                    BinOp::Sub => x.wrapping_sub(y),
+                    BinOp::Mul => x.wrapping_mul(y),
+                    BinOp::Div => {
+                        if y == 0 {
+                            return Err(Stop::Infeasible);
+                        }
+                        x.wrapping_div(y)
+                    }
+                    BinOp::Rem => {
+                        if y == 0 {
+                            return Err(Stop::Infeasible);
+                        }
+                        x.wrapping_rem(y)
+                    }
+                    BinOp::Shl => x.wrapping_shl(y as u32),
+                    BinOp::Shr => x.wrapping_shr(y as u32),
+                    BinOp::Lt => (x < y) as Val,
+                    BinOp::Le => (x <= y) as Val,
+                    BinOp::Gt => (x > y) as Val,
+                    BinOp::Ge => (x >= y) as Val,
+                    BinOp::Eq => (x == y) as Val,
+                    BinOp::Ne => (x != y) as Val,
+                    BinOp::BitAnd => x & y,
+                    BinOp::BitXor => x ^ y,
+                    BinOp::BitOr => x | y,
+                    BinOp::LAnd | BinOp::LOr => unreachable!("handled above"),
+                };
+                Ok((r, da | db))
+            }
+            Expr::Ternary(c, a, b) => {
+                let (v, d) = self.eval(c)?;
+                let (r, d2) = if v != 0 { self.eval(a)? } else { self.eval(b)? };
+                Ok((r, d | d2))
+            }
+            Expr::Assign(lhs, op, rhs) => {
+                let (mut v, mut d) = self.eval(rhs)?;
+                match &**lhs {
+                    Expr::Var(n) => {
+                        if let Some(op) = op {
+                            let (old, od) = self.eval(lhs)?;
+                            v = binop(*op, old, v)?;
+                            d |= od;
+                        }
+                        if !self.regs.contains_key(n) {
+                            self.reg_order.push(n.clone());
+                        }
+                        self.regs.insert(n.clone(), (v, d));
+                    }
+                    Expr::Deref(p) => {
+                        let (pv, pd) = self.eval(p)?;
+                        let l = self.loc_of(pv)?;
+                        if let Some(op) = op {
+                            let (old, od) = self.read(l, Ann::Plain, Kind::R, pd)?;
+                            v = binop(*op, old, v)?;
+                            d |= od;
+                        }
+                        self.write(l, v, Ann::Plain, Kind::W, pd, d)?;
+                    }
+                    _ => unsup("assignment to a non-lvalue")?,
+                }
+                Ok((v, d))
+            }
+            Expr::Call(name, args) => self.call(name, args),
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr]) -> Result<(Val, u64), Stop> {
+        let n = name;
+        // fences
+        let fence = match n {
+            "smp_mb" => Some(Fence::Mb),
+            "smp_rmb" => Some(Fence::Rmb),
+            "smp_wmb" => Some(Fence::Wmb),
+            "barrier" => Some(Fence::Barrier),
+            "smp_mb__before_atomic" => Some(Fence::BeforeAtomic),
+            "smp_mb__after_atomic" => Some(Fence::AfterAtomic),
+            "smp_mb__after_spinlock" => Some(Fence::AfterSpinlock),
+            "smp_mb__after_unlock_lock" => Some(Fence::AfterUnlockLock),
+            "smp_mb__after_srcu_read_unlock" => Some(Fence::AfterSrcuReadUnlock),
+            "rcu_read_lock" => Some(Fence::RcuLock),
+            "rcu_read_unlock" => Some(Fence::RcuUnlock),
+            "synchronize_rcu" | "synchronize_rcu_expedited" => Some(Fence::SyncRcu),
+            _ => None,
+        };
+        if let Some(f) = fence {
+            self.args(n, args, 0)?;
+            self.fence(f)?;
+            return Ok((0, 0));
+        }
+        match n {
+            "READ_ONCE" | "rcu_dereference" | "rcu_dereference_raw" | "rcu_access_pointer" => {
+                let a = self.args(n, args, 1)?;
+                let (l, d) = self.lvalue(&a[0])?;
+                self.check_not_lock(l)?;
+                self.read(l, Ann::Once, Kind::R, d)
+            }
+            "WRITE_ONCE" | "rcu_assign_pointer" | "smp_store_mb" => {
+                let a = self.args(n, args, 2)?;
+                let (l, ad) = self.lvalue(&a[0])?;
+                self.check_not_lock(l)?;
+                let (v, dd) = self.eval(&a[1])?;
+                let ann = if n == "rcu_assign_pointer" { Ann::Release } else { Ann::Once };
+                self.write(l, v, ann, Kind::W, ad, dd)?;
+                if n == "smp_store_mb" {
+                    self.fence(Fence::Mb)?;
+                }
+                Ok((v, dd))
+            }
+            "smp_load_acquire" | "atomic_read_acquire" | "atomic_read" => {
+                let a = self.args(n, args, 1)?;
+                let (l, d) = self.pointer(&a[0])?;
+                self.check_not_lock(l)?;
+                let ann = if n == "atomic_read" { Ann::Once } else { Ann::Acquire };
+                self.read(l, ann, Kind::R, d)
+            }
+            "smp_store_release" | "atomic_set_release" | "atomic_set" => {
+                let a = self.args(n, args, 2)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                self.check_not_lock(l)?;
+                let (v, dd) = self.eval(&a[1])?;
+                let ann = if n == "atomic_set" { Ann::Once } else { Ann::Release };
+                self.write(l, v, ann, Kind::W, ad, dd)?;
+                Ok((v, dd))
+            }
+            "spin_lock" | "spin_unlock" | "spin_trylock" | "spin_is_locked" => {
+                let a = self.args(n, args, 1)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                if !self.g.is_lock[l] {
+                    return unsup("spinlock operation on a location also used as data");
+                }
+                match n {
+                    "spin_lock" => {
+                        self.lock(l, ad)?;
+                        Ok((0, 0))
+                    }
+                    "spin_unlock" => {
+                        self.write(l, 0, Ann::Release, Kind::Ul, ad, 0)?;
+                        Ok((0, 0))
+                    }
+                    "spin_trylock" => {
+                        if self.choose(2)? == 0 {
+                            self.lock(l, ad)?;
+                            Ok((1, 0))
+                        } else {
+                            let b = self.push(self.ev(Kind::Lf, l, 1, Ann::Once, ad, 0))?;
+                            Ok((0, b))
+                        }
+                    }
+                    _ => {
+                        if self.choose(2)? == 0 {
+                            let b = self.push(self.ev(Kind::Rl, l, 1, Ann::Once, ad, 0))?;
+                            Ok((1, b))
+                        } else {
+                            let b = self.push(self.ev(Kind::Ru, l, 0, Ann::Once, ad, 0))?;
+                            Ok((0, b))
+                        }
+                    }
+                }
+            }
+            "srcu_read_lock" | "srcu_down_read" => {
+                let a = self.args(n, args, 1)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                self.read(l, Ann::Once, Kind::SrcuLock, ad)
+            }
+            "srcu_read_unlock" | "srcu_up_read" => {
+                let a = self.args(n, args, 2)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                let (v, dd) = self.eval(&a[1])?;
+                self.write(l, v, Ann::Once, Kind::SrcuUnlock, ad, dd)?;
+                Ok((0, 0))
+            }
+            "synchronize_srcu" | "synchronize_srcu_expedited" => {
+                let a = self.args(n, args, 1)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                self.push(self.ev(Kind::SyncSrcu, l, 0, Ann::Once, ad, 0))?;
+                Ok((0, 0))
+            }
+            "atomic_add_unless" => {
+                let a = self.args(n, args, 3)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                let (x, dx) = self.eval(&a[1])?;
+                let (u, du) = self.eval(&a[2])?;
+                let (old, _, bit) =
+                    self.rmw(l, Order::Full, false, ad, dx | du, &|o| if o != u { Some(o.wrapping_add(x)) } else { None })?;
+                Ok(((old != u) as Val, bit))
+            }
+            _ => self.atomic(n, args),
+        }
+    }
+
+    fn check_not_lock(&self, l: usize) -> Result<(), Stop> {
+        if self.g.is_lock[l] {
+            return unsup("ordinary access to a spinlock");
+        }
+        Ok(())
+    }
+
+    fn lock(&mut self, l: usize, ad: u64) -> Result<(), Stop> {
+        let mut r = self.ev(Kind::Lkr, l, 0, Ann::Acquire, ad, 0);
+        r.rmw_read = true;
+        self.push(r)?;
+        self.write(l, 1, Ann::Once, Kind::Lkw, ad, 0)
+    }
+
+    /// `xchg`, `cmpxchg` and `atomic_*` families.
+    fn atomic(&mut self, n: &str, args: &[Expr]) -> Result<(Val, u64), Stop> {
+        let (base, ord) = if let Some(b) = n.strip_suffix("_relaxed") {
+            (b, Order::Relaxed)
+        } else if let Some(b) = n.strip_suffix("_acquire") {
+            (b, Order::Acquire)
+        } else if let Some(b) = n.strip_suffix("_release") {
+            (b, Order::Release)
+        } else {
+            (n, Order::Full)
+        };
+        let base = base.strip_prefix("atomic_").map(|b| (b, true)).unwrap_or((base, false));
+        let (op, is_atomic) = base;
+        let explicit = !matches!(ord, Order::Full);
+        match (op, is_atomic) {
+            ("xchg", _) => {
+                let a = self.args(n, args, 2)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                let (v, dv) = self.eval(&a[1])?;
+                self.check_not_lock(l)?;
+                let (old, _, bit) = self.rmw(l, ord, false, ad, dv, &|_| Some(v))?;
+                Ok((old, bit))
+            }
+            ("cmpxchg", _) => {
+                let a = self.args(n, args, 3)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                let (o, dol) = self.eval(&a[1])?;
+                let (v, dv) = self.eval(&a[2])?;
+                self.check_not_lock(l)?;
+                let (old, _, bit) = self.rmw(l, ord, false, ad, dv | dol, &|x| if x == o { Some(v) } else { None })?;
+                Ok((old, bit))
+            }
+            ("add" | "sub" | "inc" | "dec", true) if !explicit => {
+                // no return value: R[noreturn] ->rmw W[once], no fences
+                let (l, ad, x, dx) = self.op_args(n, op, args)?;
+                self.rmw(l, Order::Relaxed, true, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                Ok((0, 0))
+            }
+            (
+                "add_return" | "sub_return" | "inc_return" | "dec_return" | "fetch_add" | "fetch_sub"
+                | "fetch_inc" | "fetch_dec",
+                true,
+            ) => {
+                let fetch = op.starts_with("fetch_");
+                let core = op.trim_start_matches("fetch_").trim_end_matches("_return");
+                let (l, ad, x, dx) = self.op_args(n, core, args)?;
+                let (old, new, bit) = self.rmw(l, ord, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                Ok((if fetch { old } else { new }, bit | dx))
+            }
+            ("sub_and_test" | "dec_and_test" | "inc_and_test" | "add_negative", true) if !explicit => {
+                let core = match op {
+                    "sub_and_test" => "sub",
+                    "dec_and_test" => "dec",
+                    "inc_and_test" => "inc",
+                    _ => "add",
+                };
+                let (l, ad, x, dx) = self.op_args(n, core, args)?;
+                let (_, new, bit) = self.rmw(l, Order::Full, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                let r = if op == "add_negative" { new < 0 } else { new == 0 };
+                Ok((r as Val, bit | dx))
+            }
+            _ => unsup(format!("call to `{n}`")),
+        }
+    }
+
+    /// Arguments of an arithmetic atomic: returns (loc, addr deps, signed delta, data deps).
+    fn op_args(&mut self, n: &str, core: &str, args: &[Expr]) -> Result<(usize, u64, Val, u64), Stop> {
+        let (l, ad, x, dx) = match core {
+            "inc" | "dec" => {
+                let a = self.args(n, args, 1)?;
+                let (l, ad) = self.pointer(&a[0])?;
+                (l, ad, 1, 0)
+            }
+            _ => {
+                let a = self.args(n, args, 2)?;
+                let (x, dx) = self.eval(&a[0])?;
+                let (l, ad) = self.pointer(&a[1])?;
+                (l, ad, x, dx)
+            }
+        };
+        self.check_not_lock(l)?;
+        let x = if core == "sub" || core == "dec" { x.wrapping_neg() } else { x };
+        Ok((l, ad, x, dx))
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<(), Stop> {
+        match s {
+            Stmt::Decl(ds) => {
+                for (name, init) in ds {
+                    let v = match init {
+                        Some(e) => self.eval(e)?,
+                        None => (0, 0),
+                    };
+                    if !self.regs.contains_key(name) {
+                        self.reg_order.push(name.clone());
+                    }
+                    if init.is_some() || !self.regs.contains_key(name) {
+                        self.regs.insert(name.clone(), v);
+                    }
+                }
+            }
+            Stmt::Expr(e) => {
+                self.eval(e)?;
+            }
+            Stmt::If(c, t, e) => {
+                let (v, d) = self.eval(c)?;
+                let saved = self.ctrl;
+                self.ctrl |= d;
+                if v != 0 {
+                    self.stmt(t)?;
+                } else if let Some(e) = e {
+                    self.stmt(e)?;
+                }
+                self.ctrl = saved;
+            }
+            Stmt::Block(v) => {
+                for s in v {
+                    self.stmt(s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn binop(op: BinOp, x: Val, y: Val) -> Result<Val, Stop> {
+    Ok(match op {
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.wrapping_sub(y),
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::BitOr => x | y,
+        BinOp::BitAnd => x & y,
+        BinOp::BitXor => x ^ y,
+        BinOp::Shl => x.wrapping_shl(y as u32),
+        BinOp::Shr => x.wrapping_shr(y as u32),
+        _ => return unsup("compound assignment operator"),
+    })
+}
+
+fn mark_locks_stmt(s: &Stmt, g: &mut Globals, params: &[String]) {
+    fn expr(e: &Expr, g: &mut Globals) {
+        match e {
+            Expr::Call(n, args) => {
+                if matches!(n.as_str(), "spin_lock" | "spin_unlock" | "spin_trylock" | "spin_is_locked") {
+                    let name = match args.first() {
+                        Some(Expr::Var(v)) | Some(Expr::AddrOf(v)) => Some(v.clone()),
+                        _ => None,
+                    };
+                    if let Some(v) = name {
+                        if let Some(&l) = g.index.get(&v) {
+                            g.is_lock[l] = true;
+                        }
+                    }
+                }
+                args.iter().for_each(|a| expr(a, g));
+            }
+            Expr::Deref(a) | Expr::Un(_, a) => expr(a, g),
+            Expr::Bin(_, a, b) | Expr::Assign(a, _, b) => {
+                expr(a, g);
+                expr(b, g);
+            }
+            Expr::Ternary(a, b, c) => {
+                expr(a, g);
+                expr(b, g);
+                expr(c, g);
+            }
+            _ => {}
+        }
+    }
+    match s {
+        Stmt::Decl(d) => d.iter().flat_map(|(_, e)| e).for_each(|e| expr(e, g)),
+        Stmt::Expr(e) => expr(e, g),
+        Stmt::If(c, t, e) => {
+            expr(c, g);
+            mark_locks_stmt(t, g, params);
+            if let Some(e) = e {
+                mark_locks_stmt(e, g, params);
+            }
+        }
+        Stmt::Block(v) => v.iter().for_each(|s| mark_locks_stmt(s, g, params)),
+    }
+}
+
+/// All paths of every thread, for the given value domains.
+/// `Err(Unsupported)` if the code uses something not modelled; `limit` caps
+/// the number of paths per thread.
+fn paths_with(
+    t: &Test,
+    g: &Globals,
+    domains: &[Vec<Val>],
+    limit: usize,
+) -> Result<Vec<Vec<Path>>, LitmusError> {
+    let mut all = Vec::new();
+    for th in &t.threads {
+        let mut out: Vec<Path> = Vec::new();
+        let mut choices: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let mut it = Interp {
+                g,
+                domains,
+                choices: std::mem::take(&mut choices),
+                limits: Vec::new(),
+                pos: 0,
+                evs: Vec::new(),
+                regs: HashMap::new(),
+                reg_order: Vec::new(),
+                ctrl: 0,
+            };
+            for (r, v) in &t.init {
+                if let StateRef::Reg(tid, name) = r {
+                    if *tid == th.id {
+                        it.regs.insert(name.clone(), (init_val(g, v), 0));
+                        it.reg_order.push(name.clone());
+                    }
+                }
+            }
+            let mut res = Ok(());
+            for s in &th.body {
+                res = it.stmt(s);
+                if res.is_err() {
+                    break;
+                }
+            }
+            match res {
+                Ok(()) => {
+                    let regs = it
+                        .reg_order
+                        .iter()
+                        .map(|r| (r.clone(), it.regs[r].0))
+                        .collect();
+                    let p = Path { evs: it.evs, regs };
+                    if seen.insert(p.clone()) {
+                        out.push(p);
+                    }
+                    if out.len() > limit {
+                        return Err(LitmusError::Unsupported(format!(
+                            "thread P{} has more than {limit} paths",
+                            th.id
+                        )));
+                    }
+                }
+                Err(Stop::Infeasible) => {}
+                Err(Stop::Err(e)) => return Err(e),
+            }
+            // odometer over the choices actually made
+            choices = it.choices;
+            choices.truncate(it.pos);
+            let limits = &it.limits[..it.pos.min(it.limits.len())];
+            while let Some(i) = choices.len().checked_sub(1) {
+                if choices[i] + 1 < limits[i] {
+                    choices[i] += 1;
+                    break;
+                }
+                choices.pop();
+            }
+            if choices.is_empty() {
+                break;
+            }
+        }
+        all.push(out);
+    }
+    Ok(all)
+}
+
+/// Result of the thread-semantics phase.
+pub struct Programs {
+    pub globals: Globals,
+    /// paths[t] = the possible paths of thread t
+    pub paths: Vec<Vec<Path>>,
+}
+
+/// Compute the threads' paths, iterating the value domains to a fixpoint.
+pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
+    let mut g = globals(t);
+    for th in &t.threads {
+        th.body.iter().for_each(|s| mark_locks_stmt(s, &mut g, &th.params));
+    }
+    let nloc = g.names.len();
+    let mut dom: Vec<BTreeSet<Val>> = (0..nloc).map(|l| BTreeSet::from([g.init[l]])).collect();
+    let mut rounds = 0;
+    loop {
+        let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
+        let paths = paths_with(t, &g, &d, 4096)?;
+        let mut changed = false;
+        let mut nwrites = 0;
+        for p in paths.iter().flatten() {
+            for e in &p.evs {
+                if e.kind.is_write() {
+                    nwrites += 1;
+                    changed |= dom[e.loc].insert(e.val);
+                }
+            }
+        }
+        rounds += 1;
+        let max_chain = paths
+            .iter()
+            .map(|ps| ps.iter().map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count()).max().unwrap_or(0))
+            .sum::<usize>();
+        let _ = nwrites;
+        if !changed || rounds > max_chain + 1 {
+            return Ok(Programs { globals: g, paths });
+        }
+        if dom.iter().any(|s| s.len() > 64) {
+            return Err(LitmusError::Unsupported("more than 64 distinct values for one location".into()));
+        }
+    }
+}
