@@ -984,7 +984,25 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
         }
     }
     let body = &src[off.min(src.len())..];
-    let toks = lex(body, first + 2)?;
+    // herd metadata lines (`Cycle=...`, `Relax=...`) before the initial state.
+    let mut cleaned = String::with_capacity(body.len());
+    let mut in_pre = true;
+    for l in body.split_inclusive('\n') {
+        let t = l.trim_start();
+        if in_pre && t.starts_with('{') {
+            in_pre = false;
+        }
+        let is_meta = in_pre && {
+            let key: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            !key.is_empty() && t[key.len()..].starts_with('=')
+        };
+        if is_meta {
+            cleaned.push('\n');
+        } else {
+            cleaned.push_str(l);
+        }
+    }
+    let toks = lex(&cleaned, first + 2)?;
     let mut p = Parser { toks, pos: 0 };
     while matches!(p.peek(), Tok::Str) {
         p.bump();
