@@ -1,1 +1,46 @@
-//! lazymm-trace
+//! # lazymm-trace
+//!
+//! Parsing and capturing real Linux scheduler traces for the lazy-TLB mm
+//! workbench.
+//!
+//! * [`TraceReader`] / [`for_each_event`]: a streaming, two-pass reader of
+//!   `perf script` text (plain or gzip, detected by magic) that turns
+//!   `sched:*` events into a resolved stream of [`TraceEvent`]s: every task
+//!   carries its exec-aware mm identity ([`MmKey`] for `(TGID, generation)`)
+//!   at that instant, kernel threads and idle carry none, and per-CPU gaps of
+//!   the switch chain are repaired with inferred switches. The format, its
+//!   quirks and the model are described in `traces/FORMAT.md`.
+//! * [`capture()`]: records a new trace of a command with `perf`, with the
+//!   kernel-thread sidecar; [`cli`] has the `lazymm capture` arguments.
+//! * [`line::parse_line`]: the stateless line parser.
+//!
+//! The mm model (matches the `exec_aware` block of the oracle files):
+//! * TGID of a TID: learned from any line where the task is current (a
+//!   whole-trace lookup, so a task switched in before its first own line is
+//!   resolved by look-ahead); never current: TGID = TID (counted in
+//!   [`Anomalies`]). Without any `pid/` prefix each thread is its own mm.
+//! * Generation of a TGID: +1 at every exec of one of its tasks and at every
+//!   exit with `group_dead=true`.
+//! * Kernel threads: TID 0, the sidecar TIDs (or the name heuristic), and
+//!   children of `kthreadd` (TID 2).
+
+#![warn(missing_docs)]
+
+mod capture;
+pub mod cli;
+mod error;
+mod event;
+mod input;
+pub mod kthreads;
+pub mod line;
+mod reader;
+
+pub use capture::{capture, CaptureOptions, CaptureReport, TRACE_EVENTS};
+pub use error::TraceError;
+pub use event::{
+    Anomalies, EventCounts, KthreadOrigin, MmInfo, MmKey, TaskRef, TraceEvent, TraceSummary,
+    WarningKind,
+};
+pub use input::TraceInput;
+pub use line::PrevState;
+pub use reader::{for_each_event, for_each_event_in, KthreadSource, ParseOptions, TraceReader};

@@ -1,0 +1,1 @@
+pub fn capture(){} pub struct CaptureOptions; pub struct CaptureReport; pub const TRACE_EVENTS: &[&str] = &[];
