@@ -250,6 +250,7 @@ fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
         Cond::False => false,
         Cond::Eq(r, x) => get(r) == v(x),
         Cond::Ne(r, x) => get(r) != v(x),
+        Cond::EqRef(a, b, ne) => (get(a) == get(b)) != *ne,
         Cond::Not(a) => !eval_cond(a, get, g),
         Cond::And(a, b) => eval_cond(a, get, g) && eval_cond(b, get, g),
         Cond::Or(a, b) => eval_cond(a, get, g) || eval_cond(b, get, g),

@@ -239,7 +239,7 @@ impl crate::parse::Cond {
         match self {
             True | False => {}
             Eq(_, InitVal::Addr(a)) | Ne(_, InitVal::Addr(a)) => out.push(a.clone()),
-            Eq(..) | Ne(..) => {}
+            Eq(..) | Ne(..) | EqRef(..) => {}
             Not(c) => c.values(out),
             And(a, b) | Or(a, b) => {
                 a.values(out);
@@ -877,6 +877,7 @@ fn paths_with(
     g: &Globals,
     domains: &[Vec<Val>],
     limit: usize,
+    partial: &mut Vec<Vec<Ev>>,
 ) -> Result<Vec<Vec<Path>>, LitmusError> {
     let mut all = Vec::new();
     for th in &t.threads {
@@ -928,7 +929,13 @@ fn paths_with(
                         )));
                     }
                 }
-                Err(Stop::Infeasible) => {}
+                Err(Stop::Infeasible) => {
+                    // keep the writes of the prefix: they feed the value domains
+                    let evs: Vec<Ev> = it.evs.iter().filter(|e| e.kind.is_write()).cloned().collect();
+                    if !evs.is_empty() {
+                        partial.push(evs);
+                    }
+                }
                 Err(Stop::Err(e)) => return Err(e),
             }
             // odometer over the choices actually made
@@ -969,11 +976,12 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
     let mut rounds = 0;
     loop {
         let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
-        let paths = paths_with(t, &g, &d, 4096)?;
+        let mut partial = Vec::new();
+        let paths = paths_with(t, &g, &d, 4096, &mut partial)?;
         let mut changed = false;
         let mut nwrites = 0;
-        for p in paths.iter().flatten() {
-            for e in &p.evs {
+        for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
+            for e in evs {
                 if e.kind.is_write() {
                     nwrites += 1;
                     changed |= dom[e.loc].insert(e.val);

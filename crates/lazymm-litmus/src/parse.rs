@@ -70,6 +70,8 @@ pub enum Cond {
     False,
     Eq(StateRef, InitVal),
     Ne(StateRef, InitVal),
+    /// `a = b` between two observed values (`ne` for `!=`)
+    EqRef(StateRef, StateRef, bool),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -83,6 +85,13 @@ impl Cond {
             Cond::Eq(r, _) | Cond::Ne(r, _) => {
                 if !out.contains(r) {
                     out.push(r.clone())
+                }
+            }
+            Cond::EqRef(a, b, _) => {
+                for r in [a, b] {
+                    if !out.contains(r) {
+                        out.push(r.clone())
+                    }
                 }
             }
             Cond::Not(c) => c.refs(out),
@@ -105,6 +114,7 @@ impl fmt::Display for Cond {
             Cond::False => write!(f, "false"),
             Cond::Eq(r, x) => write!(f, "{r}={}", v(x)),
             Cond::Ne(r, x) => write!(f, "{r}!={}", v(x)),
+            Cond::EqRef(a, b, ne) => write!(f, "{a}{}{b}", if *ne { "!=" } else { "=" }),
             Cond::Not(c) => write!(f, "~({c})"),
             Cond::And(a, b) => write!(f, "({a} /\\ {b})"),
             Cond::Or(a, b) => write!(f, "({a} \\/ {b})"),
@@ -249,7 +259,10 @@ fn lex(src: &str, first_line: usize) -> Result<Vec<(Tok, usize)>, LitmusError> {
             continue;
         }
         // OCaml-style comments, only outside braces (in C code `(*` is a deref).
-        if c == b'(' && b.get(i + 1) == Some(&b'*') && depth == 0 {
+        if c == b'('
+            && b.get(i + 1) == Some(&b'*')
+            && (depth == 0 || b.get(i + 2).is_some_and(|c| c.is_ascii_whitespace()))
+        {
             let start = line;
             i += 2;
             let mut nest = 1;
@@ -517,7 +530,8 @@ impl Parser {
                     _ => break,
                 }
             }
-            let target = if words.is_empty() {
+            let typed_reg = !words.is_empty() && matches!(self.peek(), Tok::Int(_));
+            let target = if words.is_empty() || typed_reg {
                 match self.bump() {
                     Tok::Int(t) if self.eat_p(":") => {
                         StateRef::Reg(t as usize, self.expect_ident("a register name")?)
@@ -897,7 +911,10 @@ impl Parser {
     }
     fn cond_atom(&mut self) -> PResult<Cond> {
         let line = self.line();
-        if self.eat_p("~") || self.eat_p("!") {
+        if self.eat_p("~") || self.eat_p("!") || (self.is_ident("not") && matches!(self.peek_at(1), Tok::P("("))) {
+            if self.is_ident("not") {
+                self.bump();
+            }
             return Ok(Cond::Not(Box::new(self.cond_atom()?)));
         }
         if self.eat_p("(") {
@@ -919,6 +936,10 @@ impl Parser {
             Tok::P("!=") => true,
             t => return syn(line, format!("expected `=` in the condition, found {t}")),
         };
+        if matches!(self.peek(), Tok::Int(_)) && matches!(self.peek_at(1), Tok::P(":")) {
+            let r2 = self.state_ref()?;
+            return Ok(Cond::EqRef(r, r2, ne));
+        }
         let neg = self.eat_p("-");
         let v = match self.bump() {
             Tok::Int(i) => InitVal::Int(if neg { -i } else { i }),
@@ -1018,6 +1039,9 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
         let line = p.line();
         match p.peek().clone() {
             Tok::Eof => break,
+            Tok::P(";") => {
+                p.bump();
+            }
             Tok::Ident(s) if s.starts_with('P') && s.len() > 1 && s[1..].chars().all(|c| c.is_ascii_digit()) => {
                 if quant.is_some() {
                     return syn(line, "expected end of file after the final condition");
