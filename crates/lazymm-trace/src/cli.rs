@@ -1,1 +1,74 @@
+//! Command-line pieces for the `lazymm` binary (wired by `lazymm-cli`).
 
+use crate::capture::{capture, CaptureOptions};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Arguments of `lazymm capture -o NAME -- CMD...`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaptureArgs {
+    /// Output name: writes NAME.perf.txt.gz, NAME.kthreads.txt and NAME.data.
+    #[arg(short = 'o', long = "out", value_name = "NAME")]
+    pub out: PathBuf,
+    /// Per-CPU perf ring buffer (`perf record -m`).
+    #[arg(long, default_value = "16M")]
+    pub mmap: String,
+    /// Delete NAME.data after converting it.
+    #[arg(long)]
+    pub no_keep_data: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The command to record (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<OsString>,
+}
+
+/// Runs `lazymm capture`; returns the process exit code (0 on success, the
+/// recorded command's non-zero status if it failed, 1 if events were lost).
+pub fn run_capture(args: &CaptureArgs) -> anyhow::Result<i32> {
+    let opts = CaptureOptions {
+        mmap: args.mmap.clone(),
+        keep_data: !args.no_keep_data,
+        ..CaptureOptions::default()
+    };
+    let report = capture(&args.out, &args.cmd, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("perf: {}", report.perf_version);
+        println!("trace:   {}", report.trace.display());
+        println!(
+            "sidecar: {} ({} kernel threads)",
+            report.sidecar.display(),
+            report.kthreads_union
+        );
+        if let Some(s) = &report.summary {
+            let e = &s.events;
+            println!(
+                "events: {} switches (+{} inferred), {} forks, {} execs, {} exits, {} frees, {} migrations, {} wakeup_new; cpus {:?}",
+                e.sched_switch,
+                e.inferred_switch,
+                e.sched_process_fork,
+                e.sched_process_exec,
+                e.sched_process_exit,
+                e.sched_process_free,
+                e.sched_migrate_task,
+                e.sched_wakeup_new,
+                s.cpus_seen
+            );
+            if s.warning_count() > 0 {
+                println!("warnings: {:?}", s.warnings);
+            }
+        }
+    }
+    if !report.lost.is_empty() {
+        eprintln!("perf lost events: {}", report.lost.join(" | "));
+        eprintln!("the trace is incomplete: record again with a larger --mmap");
+        return Ok(1);
+    }
+    Ok(match report.record_status {
+        Some(0) | None => 0,
+        Some(c) => c,
+    })
+}

@@ -36,9 +36,17 @@ pub struct MmInfo {
 /// A task as seen by one event.
 ///
 /// `mm` is the task's exec-aware mm identity at that instant; `None` for the
-/// idle task (TID 0) and kernel threads. A task that has exited keeps the mm
-/// it had at its exit until it is switched out for the last time (the kernel
-/// runs lazily on the dying mm), even though the exit bumped the generation.
+/// idle task (TID 0) and kernel threads.
+///
+/// Generations follow the oracle's model exactly: an exec moves the TGID to
+/// a new generation at the exec event. A `group_dead=true` exit marks the
+/// TGID dead; the next time a task of that TGID is *switched in* (as `next`
+/// of a switch, inferred or not), that TGID starts a new generation. So an
+/// exiting task that is preempted after its exit and switched in again (or
+/// whose switch-in is only inferred after the exit) comes back with a new
+/// [`MmKey`] that was never forked or exec'd, and its final `X`/`Z`
+/// switch-out carries that key; a TGID reused by a new process after its
+/// group died gets a new generation the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TaskRef {
     /// Thread id (`0` is the idle task).
@@ -106,6 +114,12 @@ pub enum TraceEvent {
     },
     /// Task `tid` exec'd: it leaves `old_mm` (`None` when it was a kernel
     /// thread) and gets the new mm `new_mm` (its TGID's next generation).
+    ///
+    /// Replay contract: exec loads `new_mm` on `cpu` (the kernel's
+    /// `exec_mmap`/`activate_mm`), so from here the mm held by `cpu` (the
+    /// lazily held mm after the task switches to a kernel thread) is
+    /// `new_mm`. The oracle counts depend on this: with a gap in the switch
+    /// chain (quirk 1), the exec is the first sign of the task on that CPU.
     Exec {
         /// CPU of the event.
         cpu: u32,

@@ -79,8 +79,7 @@ pub fn looks_like_kthread(comm: &[u8]) -> bool {
         if p.len() >= 5 || p.ends_with(b"/") || p.ends_with(b"_") || p.ends_with(b"-") {
             return true;
         }
-        comm.get(p.len())
-            .is_none_or(|c| !c.is_ascii_alphabetic())
+        comm.get(p.len()).is_none_or(|c| !c.is_ascii_alphabetic())
     })
 }
 
@@ -182,18 +181,40 @@ mod tests {
 
     #[test]
     fn heuristic() {
-        for k in ["kworker/1:0-vir", "ksoftirqd/0", "rcu_preempt", "migration/1", "kthreadd", "md", "irq/9-acpi"] {
+        for k in [
+            "kworker/1:0-vir",
+            "ksoftirqd/0",
+            "rcu_preempt",
+            "migration/1",
+            "kthreadd",
+            "md",
+            "irq/9-acpi",
+        ] {
             assert!(looks_like_kthread(k.as_bytes()), "{k}");
         }
-        for u in ["bash", "make", "mdadm", "perf", "sched-messaging", "cardinal", "tokio-rt-worker"] {
+        for u in [
+            "bash",
+            "make",
+            "mdadm",
+            "perf",
+            "sched-messaging",
+            "cardinal",
+            "tokio-rt-worker",
+        ] {
             assert!(!looks_like_kthread(u.as_bytes()), "{u}");
         }
     }
 
     #[test]
     fn sidecar_names() {
-        assert_eq!(sidecar_path_for(Path::new("/a/b.perf.txt.gz")), Path::new("/a/b.kthreads.txt"));
-        assert_eq!(sidecar_path_for(Path::new("x.txt")), Path::new("x.kthreads.txt"));
+        assert_eq!(
+            sidecar_path_for(Path::new("/a/b.perf.txt.gz")),
+            Path::new("/a/b.kthreads.txt")
+        );
+        assert_eq!(
+            sidecar_path_for(Path::new("x.txt")),
+            Path::new("x.kthreads.txt")
+        );
     }
 
     #[test]

@@ -19,8 +19,15 @@
 //!   whole-trace lookup, so a task switched in before its first own line is
 //!   resolved by look-ahead); never current: TGID = TID (counted in
 //!   [`Anomalies`]). Without any `pid/` prefix each thread is its own mm.
-//! * Generation of a TGID: +1 at every exec of one of its tasks and at every
-//!   exit with `group_dead=true`.
+//! * Generation of a TGID: +1 at every exec of one of its tasks (at the exec
+//!   event) and after every exit with `group_dead=true` (at the next
+//!   switch-in of that TGID; see [`TaskRef`]).
+//! * The per-CPU lazily held mm (what a replay classifies kernel->user
+//!   switches against) is the mm of the last user task switched in or out
+//!   on that CPU, and an exec on the CPU loads the new mm (see
+//!   [`TraceEvent::Exec`]). `tests/oracle.rs` has a reference classifier
+//!   that reproduces the `exec_aware` (and classic) blocks of every
+//!   `traces/*.oracle.json` exactly.
 //! * Kernel threads: TID 0, the sidecar TIDs (or the name heuristic), and
 //!   children of `kthreadd` (TID 2).
 
@@ -35,7 +42,10 @@ pub mod kthreads;
 pub mod line;
 mod reader;
 
-pub use capture::{capture, CaptureOptions, CaptureReport, TRACE_EVENTS};
+pub use capture::{
+    capture, find_in_path, preflight as preflight_check, CaptureOptions, CaptureReport,
+    SCRIPT_FIELDS, TRACE_EVENTS,
+};
 pub use error::TraceError;
 pub use event::{
     Anomalies, EventCounts, KthreadOrigin, MmInfo, MmKey, TaskRef, TraceEvent, TraceSummary,

@@ -360,7 +360,8 @@ fn try_header(
         .map(|i| i + c1 + 1)
         .ok_or_else(|| LineError("missing event name".into()))?;
     let name = &rest[..c2];
-    let word = |s: &[u8]| !s.is_empty() && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    let word =
+        |s: &[u8]| !s.is_empty() && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_');
     if !word(&name[..c1]) || !word(&name[c1 + 1..]) {
         return err("bad event name");
     }
@@ -467,7 +468,8 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
 
 fn parse_switch(fields: &[u8]) -> Result<RawEvent<'_>, LineError> {
     // Split at the arrow that follows `prev_state=`.
-    let ps = find(fields, b" prev_state=").ok_or_else(|| LineError("missing `prev_state`".into()))?;
+    let ps =
+        find(fields, b" prev_state=").ok_or_else(|| LineError("missing `prev_state`".into()))?;
     let arrow = find(&fields[ps..], b" ==> ")
         .map(|a| a + ps)
         .ok_or_else(|| LineError("missing ` ==> `".into()))?;
@@ -501,7 +503,10 @@ mod tests {
     fn parses_readme_examples() {
         let l = parse_line(b"             :-1  6483/-1    [000]   243.805152:       sched:sched_switch: prev_comm=sched-messaging prev_pid=6511 prev_prio=120 prev_state=X ==> next_comm=sched-messaging next_pid=6644 next_prio=120\n").unwrap();
         assert_eq!(l.comm, b":-1");
-        assert_eq!((l.tgid, l.tid, l.cpu, l.time_us), (Some(6483), -1, 0, 243_805_152));
+        assert_eq!(
+            (l.tgid, l.tid, l.cpu, l.time_us),
+            (Some(6483), -1, 0, 243_805_152)
+        );
         assert_eq!(
             l.event,
             RawEvent::Switch {
@@ -513,16 +518,34 @@ mod tests {
             }
         );
         let l = parse_line(b" sched-messaging  6483/6483  [000]   243.787269:   sched:sched_wakeup_new: comm=sched-messaging pid=6485 prio=120 target_cpu=001").unwrap();
-        assert_eq!(l.event, RawEvent::WakeupNew { pid: 6485, target_cpu: 1 });
+        assert_eq!(
+            l.event,
+            RawEvent::WakeupNew {
+                pid: 6485,
+                target_cpu: 1
+            }
+        );
         let l = parse_line(b" sched-messaging  6483/6511  [000]   243.805098: sched:sched_process_exit: comm=sched-messaging pid=6511 prio=120 group_dead=false").unwrap();
-        assert_eq!(l.event, RawEvent::Exit { pid: 6511, group_dead: Some(false) });
+        assert_eq!(
+            l.event,
+            RawEvent::Exit {
+                pid: 6511,
+                group_dead: Some(false)
+            }
+        );
     }
 
     #[test]
     fn comm_with_spaces_and_brackets() {
-        let l = parse_line(b"  a [b] 1/2 c  77/78  [001]   1.5: sched:sched_process_free: comm=x y pid=9 prio=120").unwrap();
+        let l = parse_line(
+            b"  a [b] 1/2 c  77/78  [001]   1.5: sched:sched_process_free: comm=x y pid=9 prio=120",
+        )
+        .unwrap();
         assert_eq!(l.comm, b"a [b] 1/2 c");
-        assert_eq!((l.tgid, l.tid, l.cpu, l.time_us), (Some(77), 78, 1, 1_500_000));
+        assert_eq!(
+            (l.tgid, l.tid, l.cpu, l.time_us),
+            (Some(77), 78, 1, 1_500_000)
+        );
         assert_eq!(l.event, RawEvent::Free { pid: 9 });
     }
 
@@ -530,12 +553,21 @@ mod tests {
     fn default_field_set() {
         let l = parse_line(b"            perf  6737 [000]   245.804985:       sched:sched_switch: prev_comm=perf prev_pid=6737 prev_prio=120 prev_state=D ==> next_comm=migration/0 next_pid=18 next_prio=0").unwrap();
         assert_eq!((l.tgid, l.tid), (None, 6737));
-        assert!(matches!(l.event, RawEvent::Switch { next_pid: 18, next_comm: b"migration/0", .. }));
+        assert!(matches!(
+            l.event,
+            RawEvent::Switch {
+                next_pid: 18,
+                next_comm: b"migration/0",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn nanoseconds_truncate() {
-        let l = parse_line(b"x 1/1 [000] 2.123456789: sched:sched_process_free: comm=x pid=9 prio=1").unwrap();
+        let l =
+            parse_line(b"x 1/1 [000] 2.123456789: sched:sched_process_free: comm=x pid=9 prio=1")
+                .unwrap();
         assert_eq!(l.time_us, 2_123_456);
     }
 
@@ -543,8 +575,15 @@ mod tests {
     fn errors() {
         assert!(parse_line(b"").is_err());
         assert!(parse_line(b"garbage").is_err());
-        assert!(parse_line(b"x 1/1 [000] 2.1: sched:sched_switch: prev_comm=x prev_pid=1").is_err());
+        assert!(
+            parse_line(b"x 1/1 [000] 2.1: sched:sched_switch: prev_comm=x prev_pid=1").is_err()
+        );
         let l = parse_line(b"x 1/1 [000] 2.1: irq:irq_handler_entry: irq=5").unwrap();
-        assert_eq!(l.event, RawEvent::Unknown { name: b"irq:irq_handler_entry" });
+        assert_eq!(
+            l.event,
+            RawEvent::Unknown {
+                name: b"irq:irq_handler_entry"
+            }
+        );
     }
 }

@@ -151,7 +151,11 @@ struct Learned {
     multi: u64,
 }
 
-fn learn(input: &TraceInput, heuristic: bool, base_kthreads: &BTreeSet<i32>) -> Result<Learned, TraceError> {
+fn learn(
+    input: &TraceInput,
+    heuristic: bool,
+    base_kthreads: &BTreeSet<i32>,
+) -> Result<Learned, TraceError> {
     let mut src = LineSource::open(input)?;
     let mut tids: FxMap<i32, TidEntry> = FxMap::default();
     for &t in base_kthreads {
@@ -161,7 +165,9 @@ fn learn(input: &TraceInput, heuristic: bool, base_kthreads: &BTreeSet<i32>) -> 
     let mut multi = 0;
     while src.next_line()? {
         let line = src.line;
-        let Ok(l) = parse_line(&src.buf) else { continue };
+        let Ok(l) = parse_line(&src.buf) else {
+            continue;
+        };
         let mut learn_one = |tid: i32, tgid: i32| {
             if tid <= 0 || tgid < 0 {
                 return;
@@ -272,7 +278,12 @@ impl TraceReader {
         let path = input.name().to_path_buf();
         let mut summary = TraceSummary::new(path.clone());
         let (base, heuristic, origin, no_sidecar) = match &opts.kthreads {
-            KthreadSource::Sidecar(p) => (read_sidecar(p)?, false, KthreadOrigin::Sidecar(p.clone()), false),
+            KthreadSource::Sidecar(p) => (
+                read_sidecar(p)?,
+                false,
+                KthreadOrigin::Sidecar(p.clone()),
+                false,
+            ),
             KthreadSource::Auto => {
                 let p = sidecar_path_for(&path);
                 if p.is_file() {
@@ -359,9 +370,12 @@ impl TraceReader {
     fn warn(&mut self, kind: WarningKind, line: u64, cause: &str) {
         *self.summary.warnings.entry(kind).or_insert(0) += 1;
         if self.summary.warning_samples.len() < self.opts.max_warning_samples {
-            self.summary
-                .warning_samples
-                .push(format!("{}:{}: {}", self.path.display(), line, cause));
+            self.summary.warning_samples.push(format!(
+                "{}:{}: {}",
+                self.path.display(),
+                line,
+                cause
+            ));
         }
     }
 
@@ -492,7 +506,11 @@ impl TraceReader {
             let line = self.src.line;
             self.summary.lines = line;
             if self.src.too_long {
-                self.skippable(WarningKind::LineTooLong, line, "line longer than 64 KiB".into())?;
+                self.skippable(
+                    WarningKind::LineTooLong,
+                    line,
+                    "line longer than 64 KiB".into(),
+                )?;
                 continue;
             }
             if self.src.buf.iter().all(|b| b.is_ascii_whitespace()) {
@@ -505,7 +523,10 @@ impl TraceReader {
             let res = match parse_line(&buf) {
                 Ok(l) => self.handle(line, &l),
                 Err(e) => {
-                    let kind = if e.0.starts_with("missing field") || e.0.starts_with("bad value") || e.0.starts_with("missing `") {
+                    let kind = if e.0.starts_with("missing field")
+                        || e.0.starts_with("bad value")
+                        || e.0.starts_with("missing `")
+                    {
                         WarningKind::MalformedFields
                     } else {
                         WarningKind::UnparsedLine
@@ -541,7 +562,8 @@ impl TraceReader {
         let time_us = l.time_us;
         if let Some(prev) = self.last_time {
             if time_us < prev {
-                let msg = format!("timestamp {time_us} us is earlier than the previous line's {prev} us");
+                let msg =
+                    format!("timestamp {time_us} us is earlier than the previous line's {prev} us");
                 self.warn(WarningKind::TimeOutOfOrder, line, &msg);
             }
         }
@@ -549,7 +571,11 @@ impl TraceReader {
         if self.summary.first_time_us.is_none() {
             self.summary.first_time_us = Some(time_us);
         }
-        self.summary.last_time_us = Some(self.summary.last_time_us.map_or(time_us, |t| t.max(time_us)));
+        self.summary.last_time_us = Some(
+            self.summary
+                .last_time_us
+                .map_or(time_us, |t| t.max(time_us)),
+        );
         if l.tgid.is_none() {
             self.summary.tgids_available = false;
             self.warn(WarningKind::NoTgidPrefix, line, "no `pid/` TGID prefix");
@@ -739,7 +765,10 @@ impl TraceReader {
                     return Err(TraceError::input(
                         &self.path,
                         line,
-                        format!("CPU {target_cpu} is above the maximum {}", self.opts.max_cpu),
+                        format!(
+                            "CPU {target_cpu} is above the maximum {}",
+                            self.opts.max_cpu
+                        ),
                     ));
                 }
                 let task = self.resolve(pid, line, Role::Other);
@@ -788,7 +817,11 @@ impl Iterator for TraceReader {
 /// Reads a whole trace, calling `f` for every resolved event in order, and
 /// returns the summary. The callback sees [`MmKey`]s in order of first
 /// appearance; their meaning is in [`TraceSummary::mms`].
-pub fn for_each_event<F>(path: impl AsRef<Path>, opts: &ParseOptions, f: F) -> Result<TraceSummary, TraceError>
+pub fn for_each_event<F>(
+    path: impl AsRef<Path>,
+    opts: &ParseOptions,
+    f: F,
+) -> Result<TraceSummary, TraceError>
 where
     F: FnMut(&TraceEvent),
 {
@@ -796,7 +829,11 @@ where
 }
 
 /// [`for_each_event`] over any [`TraceInput`].
-pub fn for_each_event_in<F>(input: TraceInput, opts: &ParseOptions, mut f: F) -> Result<TraceSummary, TraceError>
+pub fn for_each_event_in<F>(
+    input: TraceInput,
+    opts: &ParseOptions,
+    mut f: F,
+) -> Result<TraceSummary, TraceError>
 where
     F: FnMut(&TraceEvent),
 {

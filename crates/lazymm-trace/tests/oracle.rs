@@ -40,7 +40,14 @@ fn classify<I: PartialEq + Copy>(
             lazy.insert(cpu, Some(ident(new_mm)));
             continue;
         }
-        let TraceEvent::Switch { cpu, prev, next, inferred, .. } = *ev else {
+        let TraceEvent::Switch {
+            cpu,
+            prev,
+            next,
+            inferred,
+            ..
+        } = *ev
+        else {
             continue;
         };
         let held = lazy.entry(cpu).or_insert(None);
@@ -87,7 +94,12 @@ fn expect(block: &Value) -> (Counts, BTreeMap<u32, Counts>) {
     let counts = |v: &Value| -> Counts {
         KINDS
             .iter()
-            .map(|&k| (k, v[k].as_u64().unwrap_or_else(|| panic!("oracle lacks {k}"))))
+            .map(|&k| {
+                (
+                    k,
+                    v[k].as_u64().unwrap_or_else(|| panic!("oracle lacks {k}")),
+                )
+            })
             .collect()
     };
     let per_cpu = block["per_cpu"]
@@ -117,9 +129,17 @@ fn check(name: &str) {
     assert_eq!(got, want, "{name}: exec_aware (total, per_cpu) mismatch");
     // Classic model: identity = TGID only.
     let classic = classify(&events, |k| mms[k.index()].tgid, false);
-    assert_eq!(classic, expect(&oracle), "{name}: classic (total, per_cpu) mismatch");
+    assert_eq!(
+        classic,
+        expect(&oracle),
+        "{name}: classic (total, per_cpu) mismatch"
+    );
     let got = classify(&events, |k| mms[k.index()].tgid, true);
-    assert_eq!(got, expect(&oracle["inferred"]), "{name}: inferred block mismatch");
+    assert_eq!(
+        got,
+        expect(&oracle["inferred"]),
+        "{name}: inferred block mismatch"
+    );
 
     // Summary counters against the oracle.
     for (k, v) in oracle["events"].as_object().expect("events") {
@@ -136,7 +156,11 @@ fn check(name: &str) {
         assert_eq!(Some(ours), v.as_u64(), "{name}: events.{k}");
     }
     let an = &oracle["anomalies"];
-    assert_eq!(Some(summary.gaps_repaired()), an["gaps_filled"].as_u64(), "{name}: gaps");
+    assert_eq!(
+        Some(summary.gaps_repaired()),
+        an["gaps_filled"].as_u64(),
+        "{name}: gaps"
+    );
     assert_eq!(
         Some(summary.gaps_after_idle),
         oracle["inferred"]["gaps_after_idle"].as_u64(),
@@ -148,7 +172,12 @@ fn check(name: &str) {
         .iter()
         .filter_map(Value::as_i64)
         .collect();
-    let ours: Vec<i64> = summary.anomalies.tgid_fallback_tids.iter().map(|&t| t.into()).collect();
+    let ours: Vec<i64> = summary
+        .anomalies
+        .tgid_fallback_tids
+        .iter()
+        .map(|&t| t.into())
+        .collect();
     assert_eq!(ours, fallback, "{name}: fallback tids");
     assert_eq!(
         Some(summary.anomalies.next_tgid_fallback_switches),
@@ -171,9 +200,21 @@ fn check(name: &str) {
         .iter()
         .filter_map(Value::as_u64)
         .collect();
-    assert_eq!(summary.cpus_seen.iter().map(|&c| u64::from(c)).collect::<Vec<_>>(), cpus);
+    assert_eq!(
+        summary
+            .cpus_seen
+            .iter()
+            .map(|&c| u64::from(c))
+            .collect::<Vec<_>>(),
+        cpus
+    );
     assert!(summary.tgids_available && !summary.per_thread_mm);
-    assert_eq!(summary.warning_count(), 0, "{name}: {:?}", summary.warning_samples);
+    assert_eq!(
+        summary.warning_count(),
+        0,
+        "{name}: {:?}",
+        summary.warning_samples
+    );
     let first = oracle["first_time"].as_f64().expect("first_time");
     assert_eq!(summary.first_time_us, Some((first * 1e6).round() as u64));
 }
