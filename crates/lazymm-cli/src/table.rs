@@ -1,0 +1,54 @@
+//! Plain-text tables, right-aligned numbers.
+
+/// A table: header and rows of cells.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let n = self.header.len();
+        let mut w = vec![0; n];
+        for r in std::iter::once(&self.header).chain(&self.rows) {
+            for (i, c) in r.iter().enumerate().take(n) {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, r: &Vec<String>| {
+            for (i, c) in r.iter().enumerate().take(n) {
+                let numeric = c
+                    .chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '-')
+                    && i > 0;
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                if numeric {
+                    out.push_str(&format!("{c:>width$}", width = w[i]));
+                } else {
+                    out.push_str(&format!("{c:<width$}", width = w[i]));
+                }
+            }
+            out.push('\n');
+        };
+        line(&mut out, &self.header);
+        for r in &self.rows {
+            line(&mut out, r);
+        }
+        out
+    }
+}

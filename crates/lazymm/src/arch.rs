@@ -1,0 +1,116 @@
+//! Architecture profiles: what `mm_cpumask` means, and what the exit-time
+//! TLB flush does (DESIGN.md section 3, kernel-history.md section 6).
+
+/// An architecture profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Arch {
+    /// x86 up to 6.13: bit set on switch to, cleared on switch away; lazy
+    /// CPUs stay set; the page-table-freeing flush at exit IPIs every CPU in
+    /// the mask and lazy ones switch to `init_mm`.
+    X86,
+    /// x86 with "Update mm_cpumask lazily": bits set on switch, cleared only
+    /// by flush IPIs (a superset mask until the exit flush).
+    X86LazyCpumask,
+    /// arm64: the mask is never tracked; flushes are hardware broadcast.
+    Arm64,
+    /// powerpc Book3S64 radix: set on switch, cleared by flush IPIs and
+    /// hotplug; under shoot-lazies the exit flush IPIs the mask and clears it.
+    PowerpcRadix,
+    /// powerpc hash MMU: set on switch, cleared only by hotplug.
+    PowerpcHash,
+}
+
+/// What the exit-time (`exit_mmap`, freed page tables) flush does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitFlush {
+    /// A hardware broadcast invalidation: no IPI, no CPU leaves lazy mode.
+    Broadcast,
+    /// IPIs every CPU in `mm_cpumask` (the local CPU runs the handler
+    /// directly); lazy targets switch to `init_mm` and clear their bit.
+    IpiMask {
+        /// Targets whose loaded mm is another one clear their bit too
+        /// (x86's lazy cpumask, powerpc's exit_lazy_flush_tlb).
+        clear_stale: bool,
+    },
+}
+
+/// Which CPUs a teardown must consider (`for_each_possible_lazymm_cpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LazyCpus {
+    /// The bits of `mm_cpumask` (valid when the mask is a superset of the
+    /// CPUs that can hold the mm lazily).
+    Cpumask,
+    /// Every online CPU: the generic default, for profiles that do not track
+    /// the mask (the lesson of the seed's m68k build failure: a default must
+    /// exist).
+    AllOnline,
+}
+
+impl Arch {
+    /// Every profile.
+    pub const ALL: [Arch; 5] = [
+        Arch::X86,
+        Arch::X86LazyCpumask,
+        Arch::Arm64,
+        Arch::PowerpcRadix,
+        Arch::PowerpcHash,
+    ];
+
+    /// The profile's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86 => "x86",
+            Arch::X86LazyCpumask => "x86-lazy-cpumask",
+            Arch::Arm64 => "arm64",
+            Arch::PowerpcRadix => "powerpc-radix",
+            Arch::PowerpcHash => "powerpc-hash",
+        }
+    }
+
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// Does a switch *to* an mm set this CPU's bit?
+    pub fn sets_cpumask(self) -> bool {
+        !matches!(self, Arch::Arm64)
+    }
+
+    /// Does a switch *away* from an mm clear this CPU's bit?
+    pub fn clears_on_switch(self) -> bool {
+        matches!(self, Arch::X86)
+    }
+
+    /// Does CPU hotplug clear the dying CPU from every mm's mask?
+    pub fn hotplug_clears(self) -> bool {
+        matches!(self, Arch::PowerpcRadix | Arch::PowerpcHash)
+    }
+
+    /// The exit flush. `shootdown` is whether the running scheme is
+    /// shoot-lazies (powerpc radix piggy-backs it on the exit flush only
+    /// then; otherwise radix uses a broadcast `tlbie`).
+    pub fn exit_flush(self, shootdown: bool) -> ExitFlush {
+        match self {
+            Arch::X86 => ExitFlush::IpiMask { clear_stale: false },
+            Arch::X86LazyCpumask => ExitFlush::IpiMask { clear_stale: true },
+            Arch::PowerpcRadix if shootdown => ExitFlush::IpiMask { clear_stale: true },
+            Arch::PowerpcRadix | Arch::PowerpcHash | Arch::Arm64 => ExitFlush::Broadcast,
+        }
+    }
+
+    /// Which CPUs a scan at teardown must visit.
+    pub fn lazy_cpus(self) -> LazyCpus {
+        if self.sets_cpumask() {
+            LazyCpus::Cpumask
+        } else {
+            LazyCpus::AllOnline
+        }
+    }
+}
+
+impl core::fmt::Display for Arch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,308 @@
+//! The ledger: the correctness oracle shared by every backend.
+//!
+//! For each arena slot it records which generation lives there and in which
+//! state (`Free`, `Live`, `TornDown`). It learns what CPUs *actually touch*:
+//!
+//! * every dereference of an mm by the runtime or a scheme goes through
+//!   [`Ledger::touch`]: touching a generation that is no longer the live one,
+//!   or a freed slot, is a **use-after-free**;
+//! * each CPU publishes its MMU root (`loaded_mm`) and its `active_mm`; a
+//!   free while any CPU still has the mm loaded or active is a
+//!   **use-after-free** too (the page-table walker may use the root at any
+//!   moment; `active_mm` is dereferenced by generic code);
+//! * freeing a slot that is not live, or a stale generation, is a **double
+//!   free**;
+//! * after [`Machine::quiesce`](crate::runtime::Machine::quiesce), any slot not
+//!   free is a **leak**.
+//!
+//! The ledger uses `core` atomics with `SeqCst`, never the platform's: it is
+//! the observer, not part of the algorithm, so it must add no counted access
+//! and no happens-before edge visible to loom. (On real threads its fences
+//! are real; the stress tests accept that they may hide a weak-memory bug,
+//! which is why ordering questions are decided by loom and `lazymm litmus`.)
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+
+use crate::mm::MmRef;
+use crate::platform::CpuId;
+use crate::sync::SpinLock;
+
+const FREE: u64 = 0;
+const LIVE: u64 = 1;
+const TORN_DOWN: u64 = 2;
+const NONE: u64 = u64::MAX;
+
+#[inline]
+fn pack(m: MmRef) -> u64 {
+    (u64::from(m.idx) << 32) | u64::from(m.gen)
+}
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// An access to, or a free under, a CPU that still uses the mm.
+    UseAfterFree,
+    /// A second free of one allocation.
+    DoubleFree,
+    /// Not freed once the machine was quiesced.
+    Leak,
+}
+
+/// One recorded violation (the first few of a run are kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Kind.
+    pub kind: ViolationKind,
+    /// The CPU that touched or freed (or `usize::MAX` for a leak).
+    pub cpu: CpuId,
+    /// The mm as the CPU believed it to be.
+    pub mm: MmRef,
+    /// Where: the kernel path or pointer involved.
+    pub site: &'static str,
+}
+
+/// The counts a run reports. All three must be zero for a correct scheme.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerCounts {
+    /// Uses after free.
+    pub uaf: u64,
+    /// Double frees.
+    pub double_free: u64,
+    /// mms never freed after quiesce.
+    pub leaked: u64,
+    /// mms allocated.
+    pub allocs: u64,
+    /// mms freed.
+    pub frees: u64,
+    /// Frees that ran with interrupts off (inside the switch or an IPI).
+    pub frees_irqs_off: u64,
+}
+
+/// See the module documentation.
+pub struct Ledger {
+    slots: Vec<AtomicU64>,
+    next_gen: AtomicU32,
+    loaded: Vec<AtomicU64>,
+    active: Vec<AtomicU64>,
+    uaf: AtomicU64,
+    double_free: AtomicU64,
+    leaked: AtomicU64,
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    frees_irqs_off: AtomicU64,
+    log: SpinLock<Vec<Violation>>,
+}
+
+const LOG_MAX: usize = 16;
+
+impl Ledger {
+    /// A ledger for `capacity` user mms and `ncpus` CPUs.
+    pub fn new(capacity: usize, ncpus: usize) -> Self {
+        let slots = (0..=capacity)
+            .map(|_| AtomicU64::new(FREE))
+            .collect::<Vec<_>>();
+        // init_mm: generation 0, live forever.
+        slots[0].store(LIVE, SeqCst);
+        Ledger {
+            slots,
+            next_gen: AtomicU32::new(1),
+            loaded: (0..ncpus)
+                .map(|_| AtomicU64::new(pack(MmRef::INIT)))
+                .collect(),
+            active: (0..ncpus)
+                .map(|_| AtomicU64::new(pack(MmRef::INIT)))
+                .collect(),
+            uaf: AtomicU64::new(0),
+            double_free: AtomicU64::new(0),
+            leaked: AtomicU64::new(0),
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            frees_irqs_off: AtomicU64::new(0),
+            log: SpinLock::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, v: Violation) {
+        match v.kind {
+            ViolationKind::UseAfterFree => self.uaf.fetch_add(1, SeqCst),
+            ViolationKind::DoubleFree => self.double_free.fetch_add(1, SeqCst),
+            ViolationKind::Leak => self.leaked.fetch_add(1, SeqCst),
+        };
+        self.log.with(|l| {
+            if l.len() < LOG_MAX {
+                l.push(v)
+            }
+        });
+    }
+
+    /// A new allocation at `idx`; returns its reference.
+    pub fn alloc(&self, idx: u32) -> MmRef {
+        let gen = self.next_gen.fetch_add(1, SeqCst);
+        self.slots[idx as usize].store((u64::from(gen) << 2) | LIVE, SeqCst);
+        self.allocs.fetch_add(1, SeqCst);
+        MmRef { idx, gen }
+    }
+
+    #[inline]
+    fn state_of(&self, m: MmRef) -> Option<u64> {
+        let s = self.slots[m.idx as usize].load(SeqCst);
+        if (s >> 2) as u32 == m.gen && s & 3 != FREE {
+            Some(s & 3)
+        } else {
+            None
+        }
+    }
+
+    /// `cpu` dereferences `m` at `site`. Returns `false` (and records a
+    /// use-after-free) if `m` is not the live allocation at its address.
+    #[inline]
+    pub fn touch(&self, cpu: CpuId, m: MmRef, site: &'static str) -> bool {
+        if m.is_init() || self.state_of(m).is_some() {
+            return true;
+        }
+        self.record(Violation {
+            kind: ViolationKind::UseAfterFree,
+            cpu,
+            mm: m,
+            site,
+        });
+        false
+    }
+
+    /// Records `users` reaching 0 (`__mmput` started).
+    pub fn torn_down(&self, cpu: CpuId, m: MmRef) {
+        if self.slots[m.idx as usize]
+            .compare_exchange(
+                (u64::from(m.gen) << 2) | LIVE,
+                (u64::from(m.gen) << 2) | TORN_DOWN,
+                SeqCst,
+                SeqCst,
+            )
+            .is_err()
+        {
+            self.record(Violation {
+                kind: ViolationKind::UseAfterFree,
+                cpu,
+                mm: m,
+                site: "__mmput",
+            });
+        }
+    }
+
+    /// Records the free of `m` by `cpu`. Returns `true` if it was a valid
+    /// first free (the caller may recycle the address).
+    pub fn free(&self, cpu: CpuId, m: MmRef, irqs_off: bool) -> bool {
+        let slot = &self.slots[m.idx as usize];
+        let cur = slot.load(SeqCst);
+        if (cur >> 2) as u32 != m.gen || cur & 3 == FREE {
+            self.record(Violation {
+                kind: ViolationKind::DoubleFree,
+                cpu,
+                mm: m,
+                site: "__mmdrop",
+            });
+            return false;
+        }
+        if slot
+            .compare_exchange(cur, (u64::from(m.gen) << 2) | FREE, SeqCst, SeqCst)
+            .is_err()
+        {
+            self.record(Violation {
+                kind: ViolationKind::DoubleFree,
+                cpu,
+                mm: m,
+                site: "__mmdrop (race)",
+            });
+            return false;
+        }
+        self.frees.fetch_add(1, SeqCst);
+        if irqs_off {
+            self.frees_irqs_off.fetch_add(1, SeqCst);
+        }
+        let p = pack(m);
+        for (c, (l, a)) in self.loaded.iter().zip(&self.active).enumerate() {
+            if l.load(SeqCst) == p {
+                self.record(Violation {
+                    kind: ViolationKind::UseAfterFree,
+                    cpu: c,
+                    mm: m,
+                    site: "freed while loaded in an MMU",
+                });
+            } else if a.load(SeqCst) == p {
+                self.record(Violation {
+                    kind: ViolationKind::UseAfterFree,
+                    cpu: c,
+                    mm: m,
+                    site: "freed while a CPU's active_mm",
+                });
+            }
+        }
+        true
+    }
+
+    /// `cpu` loaded `m` in its MMU (and so may walk its page tables).
+    #[inline]
+    pub fn set_loaded(&self, cpu: CpuId, m: MmRef) {
+        self.loaded[cpu].store(pack(m), SeqCst);
+    }
+
+    /// `cpu`'s `active_mm` is now `m`.
+    #[inline]
+    pub fn set_active(&self, cpu: CpuId, m: MmRef) {
+        self.active[cpu].store(pack(m), SeqCst);
+    }
+
+    /// A CPU that left the machine (offline) publishes nothing.
+    pub fn clear_cpu(&self, cpu: CpuId) {
+        self.loaded[cpu].store(NONE, SeqCst);
+        self.active[cpu].store(NONE, SeqCst);
+    }
+
+    /// After quiesce: every slot not free is a leak. Returns how many.
+    pub fn check_leaks(&self) -> u64 {
+        let mut n = 0;
+        for (i, s) in self.slots.iter().enumerate().skip(1) {
+            let v = s.load(SeqCst);
+            if v & 3 != FREE {
+                n += 1;
+                self.record(Violation {
+                    kind: ViolationKind::Leak,
+                    cpu: usize::MAX,
+                    mm: MmRef {
+                        idx: i as u32,
+                        gen: (v >> 2) as u32,
+                    },
+                    site: if v & 3 == LIVE {
+                        "never torn down"
+                    } else {
+                        "torn down, never freed"
+                    },
+                });
+            }
+        }
+        n
+    }
+
+    /// Current counts.
+    pub fn counts(&self) -> LedgerCounts {
+        LedgerCounts {
+            uaf: self.uaf.load(SeqCst),
+            double_free: self.double_free.load(SeqCst),
+            leaked: self.leaked.load(SeqCst),
+            allocs: self.allocs.load(SeqCst),
+            frees: self.frees.load(SeqCst),
+            frees_irqs_off: self.frees_irqs_off.load(SeqCst),
+        }
+    }
+
+    /// The first violations recorded (at most 16).
+    pub fn violations(&self) -> Vec<Violation> {
+        self.log.with(|l| l.clone())
+    }
+
+    /// Is `m` the live (not yet freed) allocation at its address?
+    pub fn is_allocated(&self, m: MmRef) -> bool {
+        m.is_init() || self.state_of(m).is_some()
+    }
+}

@@ -1,0 +1,1040 @@
+//! The per-CPU lazy-mm runtime: the kernel's switch points, in one place,
+//! calling the scheme at exactly the points Linux does.
+//!
+//! | kernel path | here |
+//! |---|---|
+//! | `context_switch` + `finish_task_switch` | [`Machine::switch_to`] |
+//! | `enter_lazy_tlb` / `switch_mm_irqs_off` (x86 shape, early returns kept) | private `enter_lazy_tlb`, `switch_mm_irqs_off` |
+//! | `exit_mm` (the exiting CPU becomes lazy on its own mm) | [`Machine::exit_mm`] |
+//! | `mmput` / `__mmput` (teardown, exit flush, fix-up, final drop) | [`Machine::mmput`] |
+//! | `mmgrab` / `mmdrop` / `__mmdrop` | [`Machine::mmgrab`], [`Machine::mmdrop`] |
+//! | `exec_mmap` (also from a kernel thread) | [`Machine::exec`] |
+//! | `kthread_use_mm` / `kthread_unuse_mm` | [`Machine::kthread_use_mm`], [`Machine::kthread_unuse_mm`] |
+//! | CPU offline / online (`sched_force_init_mm`) | [`Machine::cpu_offline`], [`Machine::cpu_online`] |
+//! | IPI handling at interrupt points | [`Machine::interrupt_point`] |
+//!
+//! Each CPU's private state is a [`CpuLocal`] that only that CPU's driver
+//! touches; shared state (mms, per-CPU scheme slots, IPI mailboxes) is made
+//! of platform atomics.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::arch::{Arch, ExitFlush, LazyCpus};
+use crate::ledger::{Ledger, LedgerCounts};
+use crate::mm::{ArenaFull, MmRef, MmTable};
+use crate::platform::{CpuId, LineKind, Platform};
+use crate::schemes::{self, Scheme, SchemeKind, SchemeOptions};
+use crate::sync::{OwnerCell, OwnerGuard};
+
+/// The largest machine.
+pub const MAX_CPUS: usize = 4096;
+
+/// Per-CPU counters (plain integers, owned by the CPU; summed by
+/// [`Machine::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    /// user -> user, same mm.
+    pub user_to_user_same_mm: u64,
+    /// user -> user, different mm.
+    pub user_to_user_diff_mm: u64,
+    /// user -> kernel (enter lazy).
+    pub user_to_kernel: u64,
+    /// kernel -> kernel (stay lazy).
+    pub kernel_to_kernel: u64,
+    /// kernel -> user whose mm is the lazily held one (no MMU switch).
+    pub kernel_to_user_lazy_reuse: u64,
+    /// kernel -> user of another mm.
+    pub kernel_to_user_diff_mm: u64,
+    /// kernel -> user with no user task seen before on this CPU.
+    pub kernel_to_user_lazy_unknown: u64,
+    /// Times the scheme was told this CPU starts borrowing an mm lazily
+    /// (user -> kernel, `exit_mm`, `kthread_unuse_mm`).
+    pub lazy_enters: u64,
+    /// Scheme IPIs sent (shoot-down, hazard+IPI).
+    pub ipis: u64,
+    /// Scheme IPIs handled.
+    pub ipis_handled: u64,
+    /// Exit-flush IPIs sent (the ones the architecture sends anyway).
+    pub flush_ipis: u64,
+    /// Exit-flush IPIs handled.
+    pub flush_ipis_handled: u64,
+    /// CPUs examined by teardown scans.
+    pub scan_steps: u64,
+    /// References handed to another CPU's slot by a fix-up.
+    pub handoffs: u64,
+    /// mm drops deferred out of interrupts-off context.
+    pub frees_deferred: u64,
+    /// `__mmput` runs (address spaces torn down).
+    pub teardowns: u64,
+}
+
+impl CpuStats {
+    /// Total context switches.
+    pub fn switches(&self) -> u64 {
+        self.user_to_user_same_mm
+            + self.user_to_user_diff_mm
+            + self.user_to_kernel
+            + self.kernel_to_kernel
+            + self.kernel_to_user_lazy_reuse
+            + self.kernel_to_user_diff_mm
+            + self.kernel_to_user_lazy_unknown
+    }
+
+    /// Adds `o` into `self`.
+    pub fn add(&mut self, o: &CpuStats) {
+        self.user_to_user_same_mm += o.user_to_user_same_mm;
+        self.user_to_user_diff_mm += o.user_to_user_diff_mm;
+        self.user_to_kernel += o.user_to_kernel;
+        self.kernel_to_kernel += o.kernel_to_kernel;
+        self.kernel_to_user_lazy_reuse += o.kernel_to_user_lazy_reuse;
+        self.kernel_to_user_diff_mm += o.kernel_to_user_diff_mm;
+        self.kernel_to_user_lazy_unknown += o.kernel_to_user_lazy_unknown;
+        self.lazy_enters += o.lazy_enters;
+        self.ipis += o.ipis;
+        self.ipis_handled += o.ipis_handled;
+        self.flush_ipis += o.flush_ipis;
+        self.flush_ipis_handled += o.flush_ipis_handled;
+        self.scan_steps += o.scan_steps;
+        self.handoffs += o.handoffs;
+        self.frees_deferred += o.frees_deferred;
+        self.teardowns += o.teardowns;
+    }
+}
+
+/// One CPU's private state. Only its own driver touches it (and, in the
+/// single-threaded executor, an IPI delivered to it).
+#[derive(Debug)]
+pub struct CpuLocal {
+    /// This CPU.
+    pub id: CpuId,
+    /// `current->mm`: `None` for a kernel thread, idle, or a task past
+    /// `exit_mm`.
+    pub curr: Option<MmRef>,
+    /// `current->active_mm`: the mm this CPU uses (own or borrowed).
+    pub active: MmRef,
+    /// What the MMU has loaded (`cpu_tlbstate.loaded_mm`).
+    pub loaded: MmRef,
+    /// The TLB generation of `loaded` this CPU has caught up with.
+    pub loaded_tlb_gen: u64,
+    /// `cpu_tlbstate_shared.is_lazy`.
+    pub is_lazy: bool,
+    /// `rq->prev_mm`: the lazily borrowed mm to release in
+    /// `finish_task_switch`.
+    pub prev_mm: Option<MmRef>,
+    /// Interrupts are off (inside the switch or an IPI handler).
+    pub irqs_off: bool,
+    /// Drops deferred out of interrupts-off context, done at the next
+    /// `finish_task_switch` or interrupt point.
+    pub deferred: Vec<MmRef>,
+    /// For switch classification only: the mm identity of the current task
+    /// if it is a user task (kept across `exit_mm`, as the trace oracle
+    /// classifies by task, not by `current->mm`).
+    pub class_curr: Option<MmRef>,
+    /// For switch classification only: the mm of the last user task that
+    /// ran here (the lazily held mm in the oracle's model).
+    pub class_last_user: Option<MmRef>,
+    /// Online?
+    pub online: bool,
+    /// Counters.
+    pub stats: CpuStats,
+    /// Private words a scheme may use (never shared).
+    pub scheme_private: [u64; 2],
+    /// The mm this CPU last stored in its own slot. A slot word holds only
+    /// the address (as in the kernel); this shadow gives the ledger the
+    /// generation the CPU believes it borrowed.
+    pub slot_shadow: MmRef,
+}
+
+impl CpuLocal {
+    /// The mm named by a word read from this CPU's own slot, as this CPU
+    /// believes it to be (for the ledger).
+    pub fn slot_ref(&self, word: u64) -> MmRef {
+        match MmRef::idx_of_word(word) {
+            Some(idx) if idx == self.slot_shadow.idx => self.slot_shadow,
+            // A word this CPU never stored: a generation nobody has, so any
+            // dereference is reported.
+            Some(idx) => MmRef { idx, gen: u32::MAX },
+            None => MmRef::INIT,
+        }
+    }
+}
+
+impl CpuLocal {
+    fn new(id: CpuId) -> Self {
+        CpuLocal {
+            id,
+            curr: None,
+            active: MmRef::INIT,
+            loaded: MmRef::INIT,
+            loaded_tlb_gen: 0,
+            is_lazy: false,
+            prev_mm: None,
+            irqs_off: false,
+            deferred: Vec::new(),
+            class_curr: None,
+            class_last_user: None,
+            online: true,
+            stats: CpuStats::default(),
+            scheme_private: [0; 2],
+            slot_shadow: MmRef::INIT,
+        }
+    }
+}
+
+/// Per-CPU shared words: the scheme's slots (each on its own cache line) and,
+/// for mailbox backends, the IPI mailboxes.
+pub struct CpuShared<P: Platform> {
+    /// The scheme's first slot (`lazy_mm`, hazard pointer).
+    pub slot: P::Atomic,
+    /// The scheme's second slot (`mm_to_mmdrop` / `drop_mm`).
+    pub slot2: P::Atomic,
+    /// IPI mailboxes, one per sender (mailbox backends only; empty for
+    /// immediate delivery).
+    pub ipi: Vec<P::Atomic>,
+}
+
+/// What an IPI asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipi {
+    /// The exit-time TLB flush of `mm` (architecture).
+    ExitFlush(MmRef),
+    /// The scheme's own request about `mm` (shoot lazies, hazard retire).
+    Scheme(MmRef),
+}
+
+impl Ipi {
+    fn encode(self) -> u64 {
+        let (k, m) = match self {
+            Ipi::ExitFlush(m) => (1u64, m),
+            Ipi::Scheme(m) => (2u64, m),
+        };
+        (u64::from(m.gen) << 32) | (u64::from(m.idx) << 2) | k
+    }
+    fn decode(w: u64) -> Ipi {
+        let m = MmRef {
+            idx: ((w & 0xffff_ffff) >> 2) as u32,
+            gen: (w >> 32) as u32,
+        };
+        if w & 3 == 1 {
+            Ipi::ExitFlush(m)
+        } else {
+            Ipi::Scheme(m)
+        }
+    }
+}
+
+/// Where the next task comes from in [`Machine::switch_to`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A kernel thread or the idle task (`next->mm == NULL`).
+    Kernel,
+    /// A user task of this mm. The caller (the task) holds a `users`
+    /// reference on it.
+    User(MmRef),
+}
+
+/// A machine configuration.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// CPUs (1..=4096).
+    pub cpus: usize,
+    /// Architecture profile.
+    pub arch: Arch,
+    /// Scheme.
+    pub scheme: SchemeKind,
+    /// Scheme options (variants, weakened orderings for mutation tests).
+    pub options: SchemeOptions,
+    /// Arena capacity: user mms alive (or pinned) at once.
+    pub max_mms: usize,
+}
+
+impl MachineConfig {
+    /// A configuration with default options and an arena of
+    /// `max(256, 4 * cpus)` mms.
+    pub fn new(cpus: usize, arch: Arch, scheme: SchemeKind) -> Self {
+        MachineConfig {
+            cpus,
+            arch,
+            scheme,
+            options: SchemeOptions::default(),
+            max_mms: (4 * cpus).max(256),
+        }
+    }
+}
+
+/// An impossible configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub alloc::string::String);
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A whole machine: platform, mms, per-CPU state, ledger, and the scheme.
+pub struct Machine<P: Platform> {
+    /// The atomics backend.
+    pub p: P,
+    /// The architecture profile.
+    pub arch: Arch,
+    /// Number of CPUs.
+    pub ncpus: usize,
+    /// The mm arena.
+    pub mms: MmTable<P>,
+    /// The correctness oracle.
+    pub ledger: Ledger,
+    /// Per-CPU shared words.
+    pub percpu: Vec<CpuShared<P>>,
+    /// Scheme options.
+    pub opts: SchemeOptions,
+    online: Vec<AtomicBool>,
+    locals: Vec<OwnerCell<CpuLocal>>,
+    pinned: AtomicU64,
+    pinned_peak: AtomicU64,
+    scheme: Box<dyn Scheme<P>>,
+}
+
+/// Totals of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MachineStats {
+    /// Per-CPU counters summed.
+    pub cpu: CpuStats,
+    /// The ledger's counts.
+    pub ledger: LedgerCounts,
+    /// Most torn-down-but-not-freed mms at any moment.
+    pub peak_pinned: u64,
+}
+
+impl<P: Platform> Machine<P> {
+    /// Builds a machine. Fails on an impossible configuration.
+    pub fn new(p: P, cfg: MachineConfig) -> Result<Self, ConfigError> {
+        if cfg.cpus == 0 || cfg.cpus > MAX_CPUS {
+            return Err(ConfigError(alloc::format!(
+                "CPU count {} out of range: must be 1..={MAX_CPUS}",
+                cfg.cpus
+            )));
+        }
+        if cfg.max_mms == 0 || cfg.max_mms > (1 << 24) {
+            return Err(ConfigError(alloc::format!(
+                "max_mms {} out of range: 1..=16777216",
+                cfg.max_mms
+            )));
+        }
+        let scheme = schemes::build::<P>(cfg.scheme, &cfg.options)?;
+        let mms = MmTable::new(&p, cfg.cpus, cfg.max_mms);
+        let ledger = Ledger::new(cfg.max_mms, cfg.cpus);
+        let mut percpu = Vec::with_capacity(cfg.cpus);
+        for _ in 0..cfg.cpus {
+            let l1 = p.line(LineKind::CpuSlot);
+            let slot = p.atomic(0, l1);
+            let l2 = p.line(LineKind::CpuSlot);
+            let slot2 = p.atomic(0, l2);
+            let mut ipi = Vec::new();
+            if !P::IMMEDIATE_IPI {
+                let l = p.line(LineKind::CpuIpi);
+                for _ in 0..cfg.cpus {
+                    ipi.push(p.atomic(0, l));
+                }
+            }
+            percpu.push(CpuShared { slot, slot2, ipi });
+        }
+        Ok(Machine {
+            arch: cfg.arch,
+            ncpus: cfg.cpus,
+            mms,
+            ledger,
+            percpu,
+            opts: cfg.options,
+            online: (0..cfg.cpus).map(|_| AtomicBool::new(true)).collect(),
+            locals: (0..cfg.cpus)
+                .map(|c| OwnerCell::new(CpuLocal::new(c)))
+                .collect(),
+            pinned: AtomicU64::new(0),
+            pinned_peak: AtomicU64::new(0),
+            scheme,
+            p,
+        })
+    }
+
+    /// The scheme running on this machine.
+    pub fn scheme_kind(&self) -> SchemeKind {
+        self.scheme.kind()
+    }
+
+    /// Borrows CPU `cpu`'s private state (driver use; see [`OwnerCell`]).
+    pub fn local(&self, cpu: CpuId) -> OwnerGuard<'_, CpuLocal> {
+        self.locals[cpu].borrow()
+    }
+
+    /// Is `cpu` online? (Bookkeeping, not a counted access.)
+    pub fn is_online(&self, cpu: CpuId) -> bool {
+        self.online[cpu].load(Ordering::SeqCst)
+    }
+
+    // ------------------------------------------------------------------
+    // mm lifetime
+    // ------------------------------------------------------------------
+
+    /// `cpu` dereferences `mm` at `site`: checked by the ledger and, under
+    /// loom, as a read of the mm's page-table memory. Returns `false` on a
+    /// use-after-free.
+    #[inline]
+    pub fn deref(&self, cpu: CpuId, mm: MmRef, site: &'static str) -> bool {
+        if mm.is_init() {
+            return true;
+        }
+        let ok = self.ledger.touch(cpu, mm, site);
+        self.p.payload_read(cpu, &self.mms.get(mm.idx).pgd);
+        ok
+    }
+
+    /// `mm_alloc` + `mm_init`: a new mm with `users == 1`, `count == 1`.
+    pub fn mm_alloc(&self, cpu: CpuId) -> Result<MmRef, ArenaFull> {
+        let idx = self.mms.take(&self.p, cpu)?;
+        let mm = self.mms.get(idx);
+        self.p.reinit(&mm.users, 1);
+        self.p.reinit(&mm.count, 1);
+        self.p.reinit(&mm.tlb_gen, 0);
+        for w in &mm.cpumask {
+            self.p.reinit(w, 0);
+        }
+        Ok(self.ledger.alloc(idx))
+    }
+
+    /// `mmget`: one more address-space user (a new thread). The caller
+    /// holds a `users` reference already.
+    pub fn mmget(&self, cpu: CpuId, mm: MmRef) {
+        self.deref(cpu, mm, "mmget");
+        // Ordering: Relaxed, as the kernel's atomic_inc(): the caller's own
+        // reference keeps `users` above zero, so no decision depends on this
+        // increment being ordered (the decrement to zero in mmput is AcqRel).
+        self.p
+            .fetch_add(cpu, &self.mms.get(mm.idx).users, 1, Ordering::Relaxed);
+    }
+
+    /// `mmgrab`: one more reference to the object.
+    pub fn mmgrab(&self, cpu: CpuId, mm: MmRef) {
+        self.mmgrab_n(cpu, mm, 1)
+    }
+
+    /// `atomic_add(n, &mm->mm_count)` (the batched grab).
+    pub fn mmgrab_n(&self, cpu: CpuId, mm: MmRef, n: u64) {
+        self.deref(cpu, mm, "mmgrab");
+        // Ordering: Relaxed, as the kernel's atomic_inc(). Every caller holds
+        // a reference already; where a grab is handed to another CPU, the
+        // hand-off operation itself must be Release (see lightweight.rs,
+        // site `handoff`) so that this increment is visible before the
+        // matching decrement can happen.
+        self.p
+            .fetch_add(cpu, &self.mms.get(mm.idx).count, n, Ordering::Relaxed);
+    }
+
+    /// `mmput` on CPU `cpu`.
+    pub fn mmput(&self, cpu: CpuId, mm: MmRef) {
+        let mut me = self.local(cpu);
+        self.mmput_local(&mut me, mm);
+    }
+
+    /// `mmput` with the CPU's state borrowed.
+    pub fn mmput_local(&self, me: &mut CpuLocal, mm: MmRef) {
+        self.deref(me.id, mm, "mmput");
+        // Ordering: AcqRel, as atomic_dec_and_test() (fully ordered): every
+        // user's prior accesses happen-before the teardown that follows the
+        // decrement to zero (Release by each user, Acquire by the last).
+        if self
+            .p
+            .fetch_sub(me.id, &self.mms.get(mm.idx).users, 1, Ordering::AcqRel)
+            == 1
+        {
+            self.mmput_final(me, mm);
+        }
+    }
+
+    /// `__mmput`: teardown, exit flush, the scheme's fix-up, the final drop.
+    fn mmput_final(&self, me: &mut CpuLocal, mm: MmRef) {
+        self.p.teardown_phase(me.id, true);
+        self.ledger.torn_down(me.id, mm);
+        me.stats.teardowns += 1;
+        let now = self.pinned.fetch_add(1, Ordering::SeqCst) + 1;
+        self.pinned_peak.fetch_max(now, Ordering::SeqCst);
+        self.exit_mmap_flush(me, mm);
+        self.scheme.mm_teardown(self, me, mm);
+        self.mmdrop_local(me, mm);
+        self.p.teardown_phase(me.id, false);
+    }
+
+    /// `mmdrop` on CPU `cpu`.
+    pub fn mmdrop(&self, cpu: CpuId, mm: MmRef) {
+        let mut me = self.local(cpu);
+        self.mmdrop_local(&mut me, mm);
+    }
+
+    /// `mmdrop` with the CPU's state borrowed.
+    pub fn mmdrop_local(&self, me: &mut CpuLocal, mm: MmRef) {
+        self.mmdrop_n(me, mm, 1)
+    }
+
+    /// `atomic_sub_and_test(n, &mm->mm_count)`.
+    pub fn mmdrop_n(&self, me: &mut CpuLocal, mm: MmRef, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if !self.deref(me.id, mm, "mmdrop") {
+            return;
+        }
+        // Ordering: AcqRel, as atomic_dec_and_test() (fully ordered): all
+        // holders' accesses happen-before the free.
+        let old = self
+            .p
+            .fetch_sub(me.id, &self.mms.get(mm.idx).count, n, Ordering::AcqRel);
+        if old == n {
+            self.mmdrop_final(me, mm);
+        }
+    }
+
+    /// A drop that must not free with interrupts off: deferred to the next
+    /// `finish_task_switch` / interrupt exit when called from such context
+    /// and the scheme defers (DESIGN: the free moved out of IRQs-off
+    /// context).
+    pub fn mmdrop_deferrable(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.irqs_off && self.scheme.defers_free() {
+            me.stats.frees_deferred += 1;
+            me.deferred.push(mm);
+        } else {
+            self.mmdrop_local(me, mm);
+        }
+    }
+
+    /// `__mmdrop`: the scheme's cleanup, then the free.
+    fn mmdrop_final(&self, me: &mut CpuLocal, mm: MmRef) {
+        self.p.teardown_phase(me.id, true);
+        self.scheme.before_free(self, me, mm);
+        self.p.payload_write(me.id, &self.mms.get(mm.idx).pgd);
+        if self.ledger.free(me.id, mm, me.irqs_off) {
+            self.pinned.fetch_sub(1, Ordering::SeqCst);
+            self.mms.give_back(&self.p, me.id, mm.idx);
+        }
+        self.p.teardown_phase(me.id, false);
+    }
+
+    // ------------------------------------------------------------------
+    // context switch
+    // ------------------------------------------------------------------
+
+    /// `context_switch()` to `next`, then `finish_task_switch()`.
+    pub fn switch_to(&self, cpu: CpuId, next: Next) {
+        let mut me = self.local(cpu);
+        self.switch_local(&mut me, next);
+    }
+
+    /// [`Machine::switch_to`] with the CPU's state borrowed.
+    pub fn switch_local(&self, me: &mut CpuLocal, next: Next) {
+        self.classify(me, next);
+        me.irqs_off = true;
+        match next {
+            Next::Kernel => {
+                let active = me.active;
+                self.enter_lazy_tlb(me, active);
+                if me.curr.take().is_some() {
+                    // user -> kernel: lazy + mmgrab_lazy_tlb(active)
+                    self.grab_lazy(me, active);
+                }
+                // kernel -> kernel: the lazy reference is transferred.
+            }
+            Next::User(nm) => {
+                let prev_active = me.active;
+                let was_kernel = me.curr.is_none();
+                self.switch_mm_irqs_off(me, nm);
+                me.active = nm;
+                self.ledger.set_active(me.id, nm);
+                if was_kernel {
+                    // kernel -> user: "will mmdrop() in finish_task_switch()"
+                    me.prev_mm = Some(prev_active);
+                }
+                me.curr = Some(nm);
+            }
+        }
+        me.irqs_off = false;
+        self.finish_task_switch(me);
+    }
+
+    fn classify(&self, me: &mut CpuLocal, next: Next) {
+        let s = &mut me.stats;
+        match (me.class_curr, next) {
+            (Some(p), Next::User(n)) => {
+                if p == n {
+                    s.user_to_user_same_mm += 1
+                } else {
+                    s.user_to_user_diff_mm += 1
+                }
+            }
+            (Some(_), Next::Kernel) => s.user_to_kernel += 1,
+            (None, Next::Kernel) => s.kernel_to_kernel += 1,
+            (None, Next::User(n)) => match me.class_last_user {
+                None => s.kernel_to_user_lazy_unknown += 1,
+                Some(l) if l == n => s.kernel_to_user_lazy_reuse += 1,
+                Some(_) => s.kernel_to_user_diff_mm += 1,
+            },
+        }
+        match next {
+            Next::User(n) => {
+                me.class_curr = Some(n);
+                me.class_last_user = Some(n);
+            }
+            Next::Kernel => me.class_curr = None,
+        }
+    }
+
+    fn finish_task_switch(&self, me: &mut CpuLocal) {
+        if let Some(mm) = me.prev_mm.take() {
+            self.drop_lazy(me, mm);
+        }
+        self.scheme.finish_switch(self, me);
+        self.run_deferred(me);
+    }
+
+    fn run_deferred(&self, me: &mut CpuLocal) {
+        while let Some(mm) = me.deferred.pop() {
+            self.mmdrop_local(me, mm);
+        }
+    }
+
+    /// `mmgrab_lazy_tlb`: the CPU starts borrowing `mm` lazily.
+    fn grab_lazy(&self, me: &mut CpuLocal, mm: MmRef) {
+        if mm.is_init() {
+            return;
+        }
+        me.stats.lazy_enters += 1;
+        self.scheme.grab_lazy(self, me, mm);
+    }
+
+    /// `mmdrop_lazy_tlb`: the CPU stopped borrowing `mm`.
+    fn drop_lazy(&self, me: &mut CpuLocal, mm: MmRef) {
+        if mm.is_init() {
+            return;
+        }
+        self.scheme.drop_lazy(self, me, mm);
+    }
+
+    /// x86 `enter_lazy_tlb`.
+    fn enter_lazy_tlb(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.loaded.is_init() || me.is_lazy {
+            return;
+        }
+        me.is_lazy = true;
+        self.scheme.lazy_tlb_entered(self, me, mm);
+    }
+
+    /// The architecture's `switch_mm_irqs_off(prev, next)` (x86's shape:
+    /// the same-mm path returns early unless the CPU was lazy and the mm was
+    /// flushed meanwhile; the scheme's tail hook runs only when the end is
+    /// reached, as the seed's `lazy_mm_drop()` did).
+    fn switch_mm_irqs_off(&self, me: &mut CpuLocal, next: MmRef) {
+        let cpu = me.id;
+        let prev = me.loaded;
+        let was_lazy = me.is_lazy;
+        me.is_lazy = false;
+        if prev == next {
+            if !was_lazy {
+                return;
+            }
+            self.deref(cpu, next, "switch_mm (tlb_gen)");
+            // Ordering: Acquire pairs with the flusher's AcqRel increment in
+            // exit_mmap_flush: if we see the new generation we see the
+            // page-table changes it covers.
+            let g = self
+                .p
+                .load(cpu, &self.mms.get(next.idx).tlb_gen, Ordering::Acquire);
+            if g == me.loaded_tlb_gen {
+                return; // the early return that skips the tail
+            }
+            me.loaded_tlb_gen = g;
+        } else {
+            if !next.is_init() {
+                self.deref(cpu, next, "switch_mm");
+                let nm = self.mms.get(next.idx);
+                if self.arch.sets_cpumask() {
+                    let (w, b) = (cpu / 64, 1u64 << (cpu % 64));
+                    // Ordering: SeqCst (x86 `lock bts` / powerpc's smp_mb after
+                    // setting the bit): the bit must be visible before we use the
+                    // new page tables, against a flusher that reads the mask
+                    // after changing them (the SB shape of kernel-history 8.9).
+                    if self.p.load(cpu, &nm.cpumask[w], Ordering::Relaxed) & b == 0 {
+                        self.p.fetch_or(cpu, &nm.cpumask[w], b, Ordering::SeqCst);
+                    } else {
+                        self.p.fence(cpu, Ordering::SeqCst);
+                    }
+                }
+                // Ordering: Acquire, pairs with the flusher's increment.
+                me.loaded_tlb_gen = self.p.load(cpu, &nm.tlb_gen, Ordering::Acquire);
+            }
+            me.loaded = next;
+            self.ledger.set_loaded(cpu, next);
+            if !prev.is_init() && self.arch.clears_on_switch() {
+                self.deref(cpu, prev, "switch_mm (clear cpumask)");
+                let pm = self.mms.get(prev.idx);
+                // Ordering: Release: our use of prev's page tables is done
+                // before a flusher can see our bit clear and skip us.
+                self.p.fetch_and(
+                    cpu,
+                    &pm.cpumask[cpu / 64],
+                    !(1u64 << (cpu % 64)),
+                    Ordering::Release,
+                );
+            }
+        }
+        self.scheme.switch_mm_tail(self, me, was_lazy);
+    }
+
+    /// Switches this CPU to `init_mm` properly (`active_mm` included) and
+    /// releases the lazy borrow: Andy's `unlazy_mm_irqs_off()`, shoot-lazies'
+    /// `do_shoot_lazy_tlb`, hotplug's `sched_force_init_mm`.
+    pub fn unlazy_to_init(&self, me: &mut CpuLocal) {
+        debug_assert!(
+            me.curr.is_none(),
+            "only a CPU without current->mm can be unlazied"
+        );
+        let old = me.active;
+        if me.loaded != MmRef::INIT {
+            self.switch_mm_irqs_off(me, MmRef::INIT);
+        }
+        me.is_lazy = false;
+        me.active = MmRef::INIT;
+        self.ledger.set_active(me.id, MmRef::INIT);
+        if let Some(p) = me.prev_mm.take() {
+            self.drop_lazy(me, p);
+        }
+        if !old.is_init() {
+            self.drop_lazy(me, old);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // the other paths that change current->mm
+    // ------------------------------------------------------------------
+
+    /// `exit_mm`: the current user task gives up its mm; the CPU becomes a
+    /// lazy user of it, then `mmput`.
+    pub fn exit_mm(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        let Some(mm) = me.curr else { return };
+        me.irqs_off = true;
+        self.grab_lazy(&mut me, mm);
+        me.curr = None;
+        self.enter_lazy_tlb(&mut me, mm);
+        me.irqs_off = false;
+        self.mmput_local(&mut me, mm);
+        self.run_deferred(&mut me);
+    }
+
+    /// `exec_mmap`: the current task (user, or a kernel thread becoming a
+    /// user process) switches to `new`, which the caller allocated (its
+    /// `users` reference moves to the task). The old mm is put.
+    pub fn exec(&self, cpu: CpuId, new: MmRef) {
+        let mut me = self.local(cpu);
+        let old_user = me.curr;
+        let old_active = me.active;
+        me.irqs_off = true;
+        self.switch_mm_irqs_off(&mut me, new);
+        me.active = new;
+        self.ledger.set_active(cpu, new);
+        me.curr = Some(new);
+        me.class_curr = Some(new);
+        me.class_last_user = Some(new);
+        me.irqs_off = false;
+        match old_user {
+            Some(old) => self.mmput_local(&mut me, old),
+            // exec from a kernel thread: mmdrop_lazy_tlb(active_mm)
+            None => self.drop_lazy(&mut me, old_active),
+        }
+        self.run_deferred(&mut me);
+    }
+
+    /// `kthread_use_mm`: the current kernel thread adopts `mm` (the caller
+    /// holds a `users` reference, e.g. from `mmget_not_zero`).
+    pub fn kthread_use_mm(&self, cpu: CpuId, mm: MmRef) {
+        let mut me = self.local(cpu);
+        debug_assert!(me.curr.is_none());
+        self.mmgrab(cpu, mm);
+        let old_active = me.active;
+        me.irqs_off = true;
+        self.switch_mm_irqs_off(&mut me, mm);
+        me.active = mm;
+        self.ledger.set_active(cpu, mm);
+        me.curr = Some(mm);
+        me.irqs_off = false;
+        // "we must still mmgrab(mm) and mmdrop_lazy_tlb(active_mm), because
+        // these references are not equivalent"
+        if let Some(p) = me.prev_mm.take() {
+            self.drop_lazy(&mut me, p);
+        }
+        self.drop_lazy(&mut me, old_active);
+        self.run_deferred(&mut me);
+    }
+
+    /// `kthread_unuse_mm`: the kernel thread stops using its adopted mm and
+    /// becomes a lazy user of it.
+    pub fn kthread_unuse_mm(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        let Some(mm) = me.curr.take() else { return };
+        me.irqs_off = true;
+        self.grab_lazy(&mut me, mm);
+        self.enter_lazy_tlb(&mut me, mm);
+        me.irqs_off = false;
+        self.mmdrop_local(&mut me, mm);
+        self.run_deferred(&mut me);
+    }
+
+    /// CPU offline: the CPU (in its idle task) switches to `init_mm`
+    /// properly (`sched_force_init_mm`), releasing its lazy borrow; profiles
+    /// whose hotplug clears `mm_cpumask` clear it from every live mm.
+    pub fn cpu_offline(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        debug_assert!(me.curr.is_none(), "offline from the idle task");
+        me.irqs_off = true;
+        self.unlazy_to_init(&mut me);
+        me.irqs_off = false;
+        self.run_deferred(&mut me);
+        if self.arch.hotplug_clears() {
+            for idx in 1..=self.mms.capacity() as u32 {
+                let w = &self.mms.get(idx).cpumask[cpu / 64];
+                // Ordering: Relaxed: this CPU uses no user mm any more
+                // (unlazy_to_init above), so there is nothing to order.
+                self.p
+                    .fetch_and(cpu, w, !(1u64 << (cpu % 64)), Ordering::Relaxed);
+            }
+        }
+        // Serve IPIs already posted to us before leaving.
+        self.drain_ipis(&mut me);
+        me.online = false;
+        self.online[cpu].store(false, Ordering::SeqCst);
+        self.ledger.clear_cpu(cpu);
+    }
+
+    /// CPU online: comes up in its idle task on `init_mm`.
+    pub fn cpu_online(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        me.online = true;
+        me.class_last_user = None;
+        self.ledger.set_loaded(cpu, MmRef::INIT);
+        self.ledger.set_active(cpu, MmRef::INIT);
+        self.online[cpu].store(true, Ordering::SeqCst);
+    }
+
+    /// Brings the CPU to `init_mm` with no lazy state (end of a run, before
+    /// the leak check). The CPU must be running a kernel thread or idle.
+    pub fn quiesce_cpu(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        self.drain_ipis(&mut me);
+        me.irqs_off = true;
+        self.unlazy_to_init(&mut me);
+        me.irqs_off = false;
+        self.scheme.finish_switch(self, &mut me);
+        self.run_deferred(&mut me);
+    }
+
+    /// After every CPU is quiesced: counts leaks and returns the totals.
+    pub fn finish(&self) -> MachineStats {
+        self.ledger.check_leaks();
+        self.stats()
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> MachineStats {
+        let mut cpu = CpuStats::default();
+        for l in &self.locals {
+            cpu.add(&l.borrow().stats);
+        }
+        MachineStats {
+            cpu,
+            ledger: self.ledger.counts(),
+            peak_pinned: self.pinned_peak.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Per-CPU counters.
+    pub fn cpu_stats(&self, cpu: CpuId) -> CpuStats {
+        self.locals[cpu].borrow().stats
+    }
+
+    // ------------------------------------------------------------------
+    // exit flush and IPIs
+    // ------------------------------------------------------------------
+
+    /// The page-table-freeing flush of `exit_mmap`.
+    fn exit_mmap_flush(&self, me: &mut CpuLocal, mm: MmRef) {
+        let m = self.mms.get(mm.idx);
+        // Ordering: AcqRel: a flush publishes the page-table change (Release)
+        // to CPUs that Acquire-load tlb_gen when they switch.
+        self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel);
+        if let ExitFlush::IpiMask { .. } = self
+            .arch
+            .exit_flush(self.scheme.kind() == SchemeKind::Shootdown)
+        {
+            // Ordering: SeqCst against switch_mm_irqs_off's SeqCst bit set:
+            // either we see the CPU's bit or it sees the new tlb_gen.
+            self.p.fence(me.id, Ordering::SeqCst);
+            for w in 0..m.cpumask.len() {
+                // Ordering: Relaxed after the SeqCst fence above.
+                let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Relaxed);
+                while bits != 0 {
+                    let cpu = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if cpu == me.id {
+                        self.flush_handler(me, mm);
+                    } else if self.is_online(cpu) {
+                        me.stats.flush_ipis += 1;
+                        self.send_ipi(me, cpu, Ipi::ExitFlush(mm));
+                    }
+                }
+            }
+        }
+    }
+
+    /// x86 `flush_tlb_func` / powerpc `exit_lazy_flush_tlb` for an exit flush.
+    fn flush_handler(&self, me: &mut CpuLocal, mm: MmRef) {
+        let clear_stale = matches!(
+            self.arch
+                .exit_flush(self.scheme.kind() == SchemeKind::Shootdown),
+            ExitFlush::IpiMask { clear_stale: true }
+        );
+        if me.loaded == mm && me.curr.is_none() {
+            if self.scheme.flush_unlazy_behind_back() {
+                // x86 <= 6.12: switch the MMU to init_mm, leave active_mm
+                // (and the lazy reference) alone.
+                self.switch_mm_irqs_off(me, MmRef::INIT);
+            } else {
+                // Andy's unlazy_mm_irqs_off(): active_mm and the scheme's
+                // borrow follow the MMU.
+                self.unlazy_to_init(me);
+            }
+        }
+        if clear_stale && me.loaded != mm {
+            let m = self.mms.get(mm.idx);
+            // Ordering: Relaxed: this CPU no longer uses mm (it never loaded
+            // it, or switched away just above).
+            self.p.fetch_and(
+                me.id,
+                &m.cpumask[me.id / 64],
+                !(1u64 << (me.id % 64)),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Sends `ipi` from `me` to `target` and waits for it to be handled
+    /// (`smp_call_function_single(..., wait=1)`).
+    pub fn send_ipi(&self, me: &mut CpuLocal, target: CpuId, ipi: Ipi) {
+        if let Ipi::Scheme(_) = ipi {
+            me.stats.ipis += 1;
+        }
+        if target == me.id {
+            self.handle_ipi(me, ipi);
+        } else if P::IMMEDIATE_IPI {
+            let mut t = self.locals[target].borrow();
+            self.handle_ipi(&mut t, ipi);
+            // The target's deferred drops run at its next interrupt exit.
+            self.run_deferred(&mut t);
+        } else {
+            let slot = &self.percpu[target].ipi[me.id];
+            // Ordering: Release pairs with the target's Acquire load in
+            // drain_ipis: our prior writes are visible to the handler.
+            self.p.store(me.id, slot, ipi.encode(), Ordering::Release);
+            // Ordering: Acquire pairs with the target's Release store of 0:
+            // the handler's effects are visible to us once we see it done.
+            while self.p.load(me.id, slot, Ordering::Acquire) != 0 {
+                self.drain_ipis(me);
+                self.p.spin();
+            }
+        }
+    }
+
+    fn handle_ipi(&self, t: &mut CpuLocal, ipi: Ipi) {
+        let saved = t.irqs_off;
+        t.irqs_off = true;
+        match ipi {
+            Ipi::ExitFlush(mm) => {
+                t.stats.flush_ipis_handled += 1;
+                self.flush_handler(t, mm);
+            }
+            Ipi::Scheme(mm) => {
+                t.stats.ipis_handled += 1;
+                self.scheme.ipi(self, t, mm);
+            }
+        }
+        t.irqs_off = saved;
+    }
+
+    /// Handles IPIs posted to this CPU (mailbox backends).
+    pub fn drain_ipis(&self, me: &mut CpuLocal) {
+        if P::IMMEDIATE_IPI {
+            return;
+        }
+        for from in 0..self.ncpus {
+            let slot = &self.percpu[me.id].ipi[from];
+            // Ordering: Acquire pairs with the sender's Release store.
+            let w = self.p.load(me.id, slot, Ordering::Acquire);
+            if w != 0 {
+                self.handle_ipi(me, Ipi::decode(w));
+                // Ordering: Release pairs with the sender's Acquire wait.
+                self.p.store(me.id, slot, 0, Ordering::Release);
+            }
+        }
+    }
+
+    /// An interrupt point of CPU `cpu` (between switches, in the idle loop):
+    /// handles pending IPIs and deferred drops. Also the MMU's chance to
+    /// walk the loaded page tables (checked by the ledger).
+    pub fn interrupt_point(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        self.drain_ipis(&mut me);
+        self.run_deferred(&mut me);
+        let l = me.loaded;
+        self.deref(cpu, l, "MMU walk of loaded_mm");
+    }
+
+    /// The CPUs a teardown scan must visit for `mm`, visited in order by
+    /// `f`. Each visit counts one scan step.
+    pub fn for_each_lazy_cpu(
+        &self,
+        me: &mut CpuLocal,
+        mm: MmRef,
+        mut f: impl FnMut(&mut CpuLocal, CpuId),
+    ) {
+        match self.arch.lazy_cpus() {
+            LazyCpus::Cpumask => {
+                let m = self.mms.get(mm.idx);
+                for w in 0..m.cpumask.len() {
+                    // Ordering: Relaxed: the callers read mask bits after
+                    // their own ordering point (users == 0 via an AcqRel RMW);
+                    // a bit is set by a CPU before it can hold mm lazily
+                    // (SeqCst in switch_mm_irqs_off).
+                    let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Relaxed);
+                    while bits != 0 {
+                        let cpu = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        me.stats.scan_steps += 1;
+                        f(me, cpu);
+                    }
+                }
+            }
+            LazyCpus::AllOnline => {
+                for cpu in 0..self.ncpus {
+                    if self.is_online(cpu) {
+                        me.stats.scan_steps += 1;
+                        f(me, cpu);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many CPUs [`Machine::for_each_lazy_cpu`] may visit at most (for
+    /// the batched grab).
+    pub fn lazy_cpu_bound(&self) -> u64 {
+        self.ncpus as u64
+    }
+}

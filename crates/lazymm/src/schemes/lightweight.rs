@@ -1,0 +1,220 @@
+//! `lightweight`: the seed finished.
+//!
+//! The seed's per-CPU slot, with everything its author listed as wrong or
+//! missing done: no `count` traffic on lazy transitions (the `active_mm`
+//! refcount is gone); the fix-up is generic code in `__mmput` after
+//! `exit_mmap`, iterating the profile's `for_each_possible_lazymm_cpu`
+//! (`mm_cpumask` where the mask covers lazy CPUs, all online CPUs otherwise:
+//! the default the seed's m68k build lacked); the hand-off orderings are the
+//! ones the verification proved necessary; the batched grab; the drop moved
+//! out of the interrupts-off switch path into `finish_task_switch` (and
+//! deferred when an unlazy happens in an IPI); the non-atomic unlazy where it
+//! is sound.
+//!
+//! # State machine
+//!
+//! Per-CPU slot (`lazy_mm`):
+//!
+//! ```text
+//!   NULL   this CPU borrows no mm lazily (any mm it uses is pinned by a
+//!          real reference: its task's `users`)
+//!   mm     this CPU borrows mm lazily; mm must not be freed under it
+//!   mm|1   as `mm`, and a teardown has handed this CPU one unit of
+//!          mm->count, which it must drop when it stops borrowing
+//!
+//!   owner  NULL -> mm       grab_lazy (user->kernel, exit_mm,
+//!                           kthread_unuse_mm): plain store
+//!   owner  mm|mm|1 -> NULL  drop_lazy (finish_task_switch after the MMU
+//!                           switched away; unlazy in an IPI; exec from a
+//!                           kthread; kthread_use_mm; hotplug): exchange,
+//!                           and mmdrop if bit 0 was set (deferred when
+//!                           interrupts are off). A plain store when the
+//!                           CPU returns to the same mm (SameMm: the task
+//!                           now running holds `users`, so no teardown of
+//!                           mm can have handed anything over).
+//!   teardown  mm -> mm|1    mm_teardown (users == 0): after one count unit
+//!                           is reserved for this CPU; on failure (the
+//!                           owner got there first) the unit is returned.
+//! ```
+//!
+//! `mm->count`: `1` for all users together, plus one unit per hand-off not
+//! yet dropped, plus other grabs (`kthread_use_mm`). Lazy transitions never
+//! touch it. Only the teardown CPU adds (once, a batch of `ncpus` with the
+//! batched grab, returning what it did not hand out); only slot owners and
+//! the teardown's final `mmdrop` subtract.
+//!
+//! Invariant the fix-up relies on: `users == 0` implies no CPU can newly
+//! publish `mm` (a CPU publishes only while switching away from a task of
+//! `mm`, which holds a `users` reference; see kernel-history 8.1).
+
+use core::sync::atomic::Ordering;
+
+use crate::mm::MmRef;
+use crate::platform::Platform;
+use crate::runtime::{CpuLocal, Machine};
+use crate::schemes::{OrderingSite, Scheme, SchemeKind, SchemeOptions, UnlazyPlain};
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Lightweight {
+    /// Options.
+    pub opts: SchemeOptions,
+}
+
+/// The orderings `lightweight` relies on.
+pub const SITES: &[OrderingSite] = &[
+    OrderingSite {
+        name: "lw-unlazy-xchg",
+        strong: "AcqRel",
+        why: "Release: this CPU's last use of mm happens-before a teardown that reads NULL and frees; \
+              Acquire: the teardown's count increment happens-before our decrement of a handed-over unit",
+        decided_by: "loom: tests/loom_lightweight.rs::weakened_unlazy_xchg_is_caught (Release half); \
+                     litmus/lightweight-handoff-*.litmus (Acquire half, loom's blind spot)",
+    },
+    OrderingSite {
+        name: "lw-unlazy-store",
+        strong: "Release",
+        why: "the plain unlazy (same mm): our use of the mm's tables happens-before a later teardown's scan",
+        decided_by: "litmus/lightweight-unlazy-plain.litmus",
+    },
+    OrderingSite {
+        name: "lw-scan-load",
+        strong: "Acquire",
+        why: "a teardown that reads NULL (the owner stopped borrowing) must see the owner's uses before freeing",
+        decided_by: "loom: tests/loom_lightweight.rs::weakened_scan_load_is_caught",
+    },
+    OrderingSite {
+        name: "lw-handoff",
+        strong: "Release",
+        why: "the count unit reserved for the owner is visible before the owner can see mm|1 and drop it \
+              (the seed's 'is relaxed okay here?': no, except on x86)",
+        decided_by: "litmus/lightweight-handoff-relaxed.litmus (Sometimes) vs lightweight-handoff.litmus (Never); \
+                     loom cannot see it (tests/loom_blind_spot.rs)",
+    },
+    OrderingSite {
+        name: "lw-handoff-fail",
+        strong: "Acquire",
+        why: "a failed hand-off read NULL from the owner's Release exchange: the owner's uses happen-before \
+              the teardown's final drop",
+        decided_by: "loom: tests/loom_lightweight.rs::weakened_handoff_fail_is_caught",
+    },
+];
+
+impl Lightweight {
+    fn release_slot<P: Platform>(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        let slot = &m.percpu[me.id].slot;
+        let plain = match self.opts.unlazy_plain {
+            UnlazyPlain::Off => false,
+            UnlazyPlain::SameMm => me.curr == Some(mm),
+            UnlazyPlain::ReadUsers => {
+                // Ordering: Relaxed; the variant is refuted whatever the
+                // ordering (the teardown can start right after this load).
+                m.deref(me.id, mm, "lw unlazy (read users)")
+                    && m.p.load(me.id, &m.mms.get(mm.idx).users, Ordering::Relaxed) > 0
+            }
+        };
+        if plain {
+            // Ordering: Release (site lw-unlazy-store) pairs with the next
+            // teardown's Acquire scan-load.
+            m.p.store(
+                me.id,
+                slot,
+                0,
+                self.opts.ord("lw-unlazy-store", Ordering::Release),
+            );
+            return;
+        }
+        // Ordering: AcqRel (site lw-unlazy-xchg). Release pairs with the
+        // teardown's Acquire scan-load / failed hand-off; Acquire pairs with
+        // the teardown's Release hand-off.
+        let old = m.p.swap(
+            me.id,
+            slot,
+            0,
+            self.opts.ord("lw-unlazy-xchg", Ordering::AcqRel),
+        );
+        if old & 1 == 1 {
+            let handed = me.slot_ref(old);
+            m.mmdrop_deferrable(me, handed);
+        }
+    }
+}
+
+impl<P: Platform> Scheme<P> for Lightweight {
+    fn kind(&self) -> SchemeKind {
+        SchemeKind::Lightweight
+    }
+
+    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        // Ordering: Relaxed. The CPU publishes while switching away from a
+        // task that holds `users`; the teardown starts only after that
+        // reference is put with an AcqRel decrement later in this CPU's
+        // program order (or on another CPU after the task migrated, ordered
+        // by the scheduler's on_cpu release/acquire), so the teardown's
+        // users==0 observation happens-after this store.
+        m.p.store(me.id, &m.percpu[me.id].slot, mm.word(), Ordering::Relaxed);
+        me.slot_shadow = mm;
+    }
+
+    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        self.release_slot(m, me, mm);
+    }
+
+    fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        let w = mm.word();
+        let batched = self.opts.batched_grab;
+        let mut reserved: u64 = 0;
+        m.for_each_lazy_cpu(me, mm, |me, cpu| {
+            let slot = &m.percpu[cpu].slot;
+            // Ordering: Acquire (site lw-scan-load) pairs with the owner's
+            // Release unlazy: reading NULL means its uses are over.
+            if m.p.load(
+                me.id,
+                slot,
+                self.opts.ord("lw-scan-load", Ordering::Acquire),
+            ) != w
+            {
+                return;
+            }
+            if batched {
+                if reserved == 0 {
+                    // "add a bunch to mm_count at the beginning": at most
+                    // one unit per CPU the scan can still visit.
+                    reserved = m.lazy_cpu_bound();
+                    m.mmgrab_n(me.id, mm, reserved);
+                }
+                reserved -= 1;
+            } else {
+                m.mmgrab(me.id, mm);
+            }
+            // Ordering: Release on success (site lw-handoff) pairs with the
+            // owner's Acquire exchange: our count increment is visible before
+            // the owner can drop the unit. Acquire on failure (site
+            // lw-handoff-fail) pairs with the owner's Release exchange.
+            let r = m.p.compare_exchange(
+                me.id,
+                slot,
+                w,
+                w | 1,
+                self.opts.ord("lw-handoff", Ordering::Release),
+                self.opts.ord_fail("lw-handoff-fail", Ordering::Acquire),
+            );
+            match r {
+                Ok(_) => me.stats.handoffs += 1,
+                Err(_) if batched => reserved += 1,
+                Err(_) => m.mmdrop_local(me, mm),
+            }
+        });
+        // Return the unused units; cannot reach 0 (the users' unit is still
+        // held by us, dropped by __mmput right after).
+        m.mmdrop_n(me, mm, reserved);
+    }
+
+    fn defers_free(&self) -> bool {
+        self.opts.defer_free
+    }
+
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        SITES
+    }
+}

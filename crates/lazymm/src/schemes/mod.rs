@@ -1,0 +1,225 @@
+//! The schemes: one implementation each, behind one trait.
+//!
+//! The runtime ([`crate::runtime`]) calls a scheme at the kernel's points;
+//! every hook has a do-nothing default so each scheme states only what it
+//! changes. Hooks receive the machine and the calling CPU's private state.
+
+use core::sync::atomic::Ordering;
+
+use alloc::boxed::Box;
+
+use crate::mm::MmRef;
+use crate::platform::Platform;
+use crate::runtime::{ConfigError, CpuLocal, Machine};
+
+pub mod lightweight;
+pub mod mockup;
+pub mod refcount;
+
+/// Every scheme of the catalogue (DESIGN.md section 2) that is implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SchemeKind {
+    /// Classic `active_mm` refcounting (Linux <= 6.3).
+    Refcount,
+    /// The seed exactly as posted (refcount kept, slot added).
+    Mockup,
+    /// The seed finished.
+    Lightweight,
+    /// Nick Piggin's shoot lazies (Linux >= 6.4, powerpc).
+    Shootdown,
+}
+
+impl SchemeKind {
+    /// Every implemented scheme, in catalogue order.
+    pub const ALL: [SchemeKind; 3] = [
+        SchemeKind::Refcount,
+        SchemeKind::Mockup,
+        SchemeKind::Lightweight,
+    ];
+
+    /// The scheme's id on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemeKind::Refcount => "refcount",
+            SchemeKind::Mockup => "mockup",
+            SchemeKind::Lightweight => "lightweight",
+            SchemeKind::Shootdown => "shootdown",
+        }
+    }
+
+    /// Parses a scheme id.
+    pub fn parse(s: &str) -> Option<SchemeKind> {
+        SchemeKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// `Some(reason)` when the scheme is known to be unsafe or leaky, so that
+    /// a non-zero ledger is its expected result rather than a failure.
+    pub fn known_unsafe(self) -> Option<&'static str> {
+        match self {
+            SchemeKind::Mockup => Some(
+                "as posted: the x86 same-mm early return in switch_mm_irqs_off skips lazy_mm_drop(), \
+                 so a handed-over reference can be overwritten (leak)",
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for SchemeKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How `lightweight` clears its slot when the CPU leaves lazy mode (the
+/// seed's "could be replaced with non-atomic code if mm_users > 0").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnlazyPlain {
+    /// Always the atomic exchange (the seed as posted).
+    #[default]
+    Off,
+    /// A plain store when the CPU returns to the *same* mm: the task now
+    /// running holds a `users` reference, so no teardown of that mm can be
+    /// in progress and the slot cannot hold a hand-off.
+    SameMm,
+    /// A plain store whenever a load of `users` reads > 0 (the seed's
+    /// literal idea). Refuted: the teardown can start between the load and
+    /// the store, and the hand-off is overwritten (leak). Kept as a variant
+    /// with its counterexample (see docs/verification.md).
+    ReadUsers,
+}
+
+/// Scheme options: variants and, for mutation tests, one weakened ordering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemeOptions {
+    /// The ordering site to weaken to `Relaxed` (or the fence to remove);
+    /// `None` for the real code. Each scheme lists its sites.
+    pub weaken: Option<&'static str>,
+    /// `lightweight`: add a batch to `count` on the first hit of the
+    /// fix-up, subtract the unused ones at the end (the seed's XXX).
+    pub batched_grab: bool,
+    /// `lightweight`: the non-atomic unlazy.
+    pub unlazy_plain: UnlazyPlain,
+    /// Defer frees out of interrupts-off context (to `finish_task_switch`).
+    pub defer_free: bool,
+}
+
+impl Default for SchemeOptions {
+    fn default() -> Self {
+        SchemeOptions {
+            weaken: None,
+            batched_grab: true,
+            unlazy_plain: UnlazyPlain::SameMm,
+            defer_free: true,
+        }
+    }
+}
+
+impl SchemeOptions {
+    /// The ordering to use at `site`: `strong`, or `Relaxed` when this site
+    /// is the one being weakened.
+    #[inline]
+    pub fn ord(&self, site: &'static str, strong: Ordering) -> Ordering {
+        if self.weaken == Some(site) {
+            Ordering::Relaxed
+        } else {
+            strong
+        }
+    }
+
+    /// The failure ordering of a compare-exchange at `site`.
+    #[inline]
+    pub fn ord_fail(&self, site: &'static str, strong: Ordering) -> Ordering {
+        self.ord(site, strong)
+    }
+
+    /// Whether the fence at `site` is kept.
+    #[inline]
+    pub fn fence_kept(&self, site: &'static str) -> bool {
+        self.weaken != Some(site)
+    }
+}
+
+/// An ordering site a scheme relies on: what can be weakened, and which test
+/// shows it is needed.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderingSite {
+    /// The site's name (the value of [`SchemeOptions::weaken`]).
+    pub name: &'static str,
+    /// The ordering the real code uses.
+    pub strong: &'static str,
+    /// Why it is needed.
+    pub why: &'static str,
+    /// The test that fails when it is weakened.
+    pub decided_by: &'static str,
+}
+
+/// The hooks a scheme implements. See [`crate::runtime`] for where each is
+/// called.
+pub trait Scheme<P: Platform>: Send + Sync {
+    /// Which scheme this is.
+    fn kind(&self) -> SchemeKind;
+
+    /// `mmgrab_lazy_tlb`: this CPU starts borrowing `mm` lazily (user ->
+    /// kernel switch, `exit_mm`, `kthread_unuse_mm`). Interrupts are off.
+    fn grab_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// `mmdrop_lazy_tlb`: this CPU stopped borrowing `mm` (its MMU no
+    /// longer uses it). Called from `finish_task_switch` (interrupts on) or
+    /// from an unlazy in an IPI or hotplug (`me.irqs_off` tells).
+    fn drop_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// The architecture's `enter_lazy_tlb` set `is_lazy` (the seed's hook).
+    fn lazy_tlb_entered(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// The end of `switch_mm_irqs_off` was reached (not an early return).
+    fn switch_mm_tail(&self, _m: &Machine<P>, _me: &mut CpuLocal, _was_lazy: bool) {}
+
+    /// Every `finish_task_switch`.
+    fn finish_switch(&self, _m: &Machine<P>, _me: &mut CpuLocal) {}
+
+    /// `__mmput`, after `exit_mmap` (and its flush), before the final
+    /// `mmdrop`: the fix-up. `users` is 0.
+    fn mm_teardown(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// `__mmdrop`, before the free: `count` is 0.
+    fn before_free(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// The scheme's IPI handler on the target CPU.
+    fn ipi(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// Does the x86 exit flush unlazy "behind the scheduler's back" (MMU to
+    /// `init_mm`, `active_mm` and the lazy reference left alone)? True for
+    /// the schemes taken from kernels that did so.
+    fn flush_unlazy_behind_back(&self) -> bool {
+        false
+    }
+
+    /// Are drops requested with interrupts off deferred?
+    fn defers_free(&self) -> bool {
+        false
+    }
+
+    /// The orderings this scheme relies on.
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        &[]
+    }
+}
+
+/// Builds the implementation of `kind`.
+pub fn build<P: Platform>(
+    kind: SchemeKind,
+    opts: &SchemeOptions,
+) -> Result<Box<dyn Scheme<P>>, ConfigError> {
+    Ok(match kind {
+        SchemeKind::Refcount => Box::new(refcount::Refcount),
+        SchemeKind::Mockup => Box::new(mockup::Mockup { opts: *opts }),
+        SchemeKind::Lightweight => Box::new(lightweight::Lightweight { opts: *opts }),
+        SchemeKind::Shootdown => {
+            return Err(ConfigError(alloc::format!(
+                "scheme {} is not implemented yet",
+                kind.name()
+            )))
+        }
+    })
+}
