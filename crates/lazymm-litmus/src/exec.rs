@@ -972,18 +972,33 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
         th.body.iter().for_each(|s| mark_locks_stmt(s, &mut g, &th.params));
     }
     let nloc = g.names.len();
+    // Integer literals of the program: a read may return one of them through
+    // a self-justifying cycle (herd solves such cycles symbolically), so they
+    // seed every domain while the written values are computed.
+    let mut lits = BTreeSet::new();
+    for th in &t.threads {
+        th.body.iter().for_each(|s| literals_stmt(s, &mut lits));
+    }
     let mut dom: Vec<BTreeSet<Val>> = (0..nloc).map(|l| BTreeSet::from([g.init[l]])).collect();
     let mut rounds = 0;
     loop {
-        let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
+        let d: Vec<Vec<Val>> = dom
+            .iter()
+            .enumerate()
+            .map(|(l, s)| {
+                if g.is_lock[l] {
+                    s.iter().copied().collect()
+                } else {
+                    s.union(&lits).copied().collect()
+                }
+            })
+            .collect();
         let mut partial = Vec::new();
         let paths = paths_with(t, &g, &d, 4096, &mut partial)?;
         let mut changed = false;
-        let mut nwrites = 0;
         for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
             for e in evs {
                 if e.kind.is_write() {
-                    nwrites += 1;
                     changed |= dom[e.loc].insert(e.val);
                 }
             }
@@ -993,12 +1008,49 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
             .iter()
             .map(|ps| ps.iter().map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count()).max().unwrap_or(0))
             .sum::<usize>();
-        let _ = nwrites;
-        if !changed || rounds > max_chain + 1 {
-            return Ok(Programs { globals: g, paths });
-        }
         if dom.iter().any(|s| s.len() > 64) {
             return Err(LitmusError::Unsupported("more than 64 distinct values for one location".into()));
         }
+        if !changed || rounds > max_chain + 1 {
+            break;
+        }
+    }
+    let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
+    let paths = paths_with(t, &g, &d, 4096, &mut Vec::new())?;
+    Ok(Programs { globals: g, paths })
+}
+
+fn literals_expr(e: &Expr, out: &mut BTreeSet<Val>) {
+    match e {
+        Expr::Int(i) => {
+            out.insert(*i);
+        }
+        Expr::Var(_) | Expr::AddrOf(_) => {}
+        Expr::Deref(a) | Expr::Un(_, a) => literals_expr(a, out),
+        Expr::Bin(_, a, b) | Expr::Assign(a, _, b) => {
+            literals_expr(a, out);
+            literals_expr(b, out);
+        }
+        Expr::Ternary(a, b, c) => {
+            literals_expr(a, out);
+            literals_expr(b, out);
+            literals_expr(c, out);
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| literals_expr(a, out)),
+    }
+}
+
+fn literals_stmt(s: &Stmt, out: &mut BTreeSet<Val>) {
+    match s {
+        Stmt::Decl(d) => d.iter().flat_map(|(_, e)| e).for_each(|e| literals_expr(e, out)),
+        Stmt::Expr(e) => literals_expr(e, out),
+        Stmt::If(c, a, b) => {
+            literals_expr(c, out);
+            literals_stmt(a, out);
+            if let Some(b) = b {
+                literals_stmt(b, out);
+            }
+        }
+        Stmt::Block(v) => v.iter().for_each(|s| literals_stmt(s, out)),
     }
 }
