@@ -50,7 +50,10 @@ fn read_all(
     Ok((v, r.finish()))
 }
 
-fn switches(evs: &[TraceEvent]) -> Vec<(i32, Option<MmKey>, i32, Option<MmKey>, bool)> {
+/// (prev tid, prev mm, next tid, next mm, inferred)
+type Sw = (i32, Option<MmKey>, i32, Option<MmKey>, bool);
+
+fn switches(evs: &[TraceEvent]) -> Vec<Sw> {
     evs.iter()
         .filter_map(|e| match *e {
             TraceEvent::Switch {
