@@ -10,6 +10,7 @@ pub mod cost;
 pub mod counting;
 pub mod run;
 pub mod sched;
+pub mod threads;
 pub mod workloads;
 
 pub use counting::{AccessCounts, CountingPlatform};

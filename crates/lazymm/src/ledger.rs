@@ -301,6 +301,11 @@ impl Ledger {
         self.log.with(|l| l.clone())
     }
 
+    /// Does slot `idx` hold an allocation (live or torn down)?
+    pub fn is_slot_allocated(&self, idx: u32) -> bool {
+        self.slots[idx as usize].load(SeqCst) & 3 != FREE
+    }
+
     /// Is `m` the live (not yet freed) allocation at its address?
     pub fn is_allocated(&self, m: MmRef) -> bool {
         m.is_init() || self.state_of(m).is_some()

@@ -311,6 +311,18 @@ pub struct MachineStats {
 impl<P: Platform> Machine<P> {
     /// Builds a machine. Fails on an impossible configuration.
     pub fn new(p: P, cfg: MachineConfig) -> Result<Self, ConfigError> {
+        let scheme = schemes::build::<P>(cfg.scheme, &cfg.options)?;
+        Self::with_scheme(p, cfg, scheme)
+    }
+
+    /// Builds a machine around a scheme implementation supplied by the
+    /// caller (tests use it to run deliberately broken schemes; `cfg.scheme`
+    /// is then only a label).
+    pub fn with_scheme(
+        p: P,
+        cfg: MachineConfig,
+        scheme: Box<dyn Scheme<P>>,
+    ) -> Result<Self, ConfigError> {
         if cfg.cpus == 0 || cfg.cpus > MAX_CPUS {
             return Err(ConfigError(alloc::format!(
                 "CPU count {} out of range: must be 1..={MAX_CPUS}",
@@ -323,7 +335,6 @@ impl<P: Platform> Machine<P> {
                 cfg.max_mms
             )));
         }
-        let scheme = schemes::build::<P>(cfg.scheme, &cfg.options)?;
         let mms = MmTable::new(&p, cfg.cpus, cfg.max_mms);
         let ledger = Ledger::new(cfg.max_mms, cfg.cpus);
         let mut percpu = Vec::with_capacity(cfg.cpus);
@@ -799,7 +810,11 @@ impl<P: Platform> Machine<P> {
         me.irqs_off = false;
         self.run_deferred(&mut me);
         if self.arch.hotplug_clears() {
+            // clear_tasks_mm_cpumask(): every mm still allocated.
             for idx in 1..=self.mms.capacity() as u32 {
+                if !self.ledger.is_slot_allocated(idx) {
+                    continue;
+                }
                 let w = &self.mms.get(idx).cpumask[cpu / 64];
                 // Ordering: Relaxed: this CPU uses no user mm any more
                 // (unlazy_to_init above), so there is nothing to order.

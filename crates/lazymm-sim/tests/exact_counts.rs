@@ -1,0 +1,192 @@
+//! Exact, deterministic operation counts on small directed runs.
+
+use lazymm::{Arch, Machine, MachineConfig, MmRef, Next, SchemeKind};
+use lazymm_sim::{AccessCounts, CountingPlatform};
+
+fn machine(cpus: usize, arch: Arch, scheme: SchemeKind) -> Machine<CountingPlatform> {
+    Machine::new(
+        CountingPlatform::new(),
+        MachineConfig::new(cpus, arch, scheme),
+    )
+    .unwrap()
+}
+
+/// A process with one thread per CPU, each CPU running its thread.
+fn spread_process(m: &Machine<CountingPlatform>) -> MmRef {
+    let mm = m.mm_alloc(0).unwrap();
+    for _ in 1..m.ncpus {
+        m.mmget(0, mm);
+    }
+    for c in 0..m.ncpus {
+        m.switch_to(c, Next::User(mm));
+    }
+    mm
+}
+
+fn delta(m: &Machine<CountingPlatform>, f: impl FnOnce()) -> AccessCounts {
+    let before = m.p.counts();
+    f();
+    m.p.counts().since(&before)
+}
+
+#[test]
+fn refcount_one_count_rmw_entering_and_one_leaving() {
+    for arch in Arch::ALL {
+        let m = machine(2, arch, SchemeKind::Refcount);
+        let _mm = spread_process(&m);
+        for _ in 0..10 {
+            let enter = delta(&m, || m.switch_to(0, Next::Kernel));
+            assert_eq!(enter.count_rmws(), 1, "{arch}: user->kernel is one mmgrab");
+            assert_eq!(enter.rmws, 1, "{arch}: and nothing else atomic");
+            let leave = delta(&m, || m.switch_to(0, Next::User(_mm)));
+            assert_eq!(leave.count_rmws(), 1, "{arch}: kernel->user is one mmdrop");
+            assert_eq!(leave.rmws, 1, "{arch}");
+        }
+    }
+}
+
+#[test]
+fn refcount_round_trips_on_two_cpus_bounce_the_count_line() {
+    let m = machine(2, Arch::X86, SchemeKind::Refcount);
+    let mm = spread_process(&m);
+    // Warm up, then alternate the two CPUs' round trips: every count RMW
+    // takes the line from the other CPU.
+    for c in 0..2 {
+        m.switch_to(c, Next::Kernel);
+        m.switch_to(c, Next::User(mm));
+    }
+    // Interleaved as on a real machine: both enter idle, both wake.
+    let d = delta(&m, || {
+        for _ in 0..50 {
+            m.switch_to(0, Next::Kernel);
+            m.switch_to(1, Next::Kernel);
+            m.switch_to(0, Next::User(mm));
+            m.switch_to(1, Next::User(mm));
+        }
+    });
+    assert_eq!(d.count_rmws(), 200);
+    assert_eq!(
+        d.shared_rmw, 200,
+        "every RMW finds the line last written by the other CPU"
+    );
+    assert_eq!(d.coherence_transfers, 200);
+}
+
+#[test]
+fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
+    for arch in Arch::ALL {
+        let m = machine(4, arch, SchemeKind::Lightweight);
+        let mm = spread_process(&m);
+        for c in 0..4 {
+            m.switch_to(c, Next::Kernel);
+            m.switch_to(c, Next::User(mm));
+        }
+        let d = delta(&m, || {
+            for _ in 0..50 {
+                for c in 0..4 {
+                    m.switch_to(c, Next::Kernel);
+                    m.switch_to(c, Next::User(mm));
+                }
+            }
+        });
+        assert_eq!(d.count_rmws(), 0, "{arch}: no RMW on any count");
+        assert_eq!(
+            d.coherence_transfers, 0,
+            "{arch}: no coherence transfer once warm"
+        );
+        assert_eq!(d.shared_rmw, 0, "{arch}");
+        assert_eq!(d.remote_loads, 0, "{arch}");
+        assert_eq!(d.fences, 0, "{arch}");
+        // Each round trip: one store publishing the slot, one plain store
+        // clearing it (same mm: the non-atomic unlazy).
+        assert_eq!(d.stores, 400, "{arch}");
+        assert_eq!(d.rmws, 0, "{arch}");
+    }
+}
+
+#[test]
+fn lightweight_unlazy_to_another_mm_is_one_local_xchg() {
+    let m = machine(2, Arch::X86, SchemeKind::Lightweight);
+    let a = spread_process(&m);
+    let b = m.mm_alloc(0).unwrap();
+    m.switch_to(0, Next::Kernel);
+    m.switch_to(0, Next::User(b));
+    m.switch_to(0, Next::User(a));
+    m.switch_to(0, Next::Kernel);
+    let d = delta(&m, || m.switch_to(0, Next::User(b)));
+    assert_eq!(d.count_rmws(), 0);
+    assert_eq!(d.rmw_by_kind[4], 1, "one xchg on the CPU's own slot");
+    assert_eq!(d.transfers_by_kind[4], 0, "on a line it owns");
+    m.switch_to(0, Next::User(a));
+}
+
+/// Teardown on CPU 0 of a process that ran on every CPU and left each lazy:
+/// the number of CPUs the fix-up visits is the profile's.
+fn fixup_visits(arch: Arch, cpus: usize) -> (u64, u64, u64) {
+    let m = machine(cpus, arch, SchemeKind::Lightweight);
+    let mm = m.mm_alloc(0).unwrap();
+    // One thread walks CPUs 1.., leaving each lazy; the last exits on CPU 0.
+    for c in 1..cpus {
+        m.switch_to(c, Next::User(mm));
+        m.switch_to(c, Next::Kernel);
+    }
+    m.switch_to(0, Next::User(mm));
+    let before = m.stats().cpu;
+    m.exit_mm(0);
+    let after = m.stats().cpu;
+    m.switch_to(0, Next::Kernel);
+    for c in 0..cpus {
+        m.quiesce_cpu(c);
+    }
+    let st = m.finish();
+    assert_eq!(
+        (st.ledger.uaf, st.ledger.double_free, st.ledger.leaked),
+        (0, 0, 0),
+        "{arch}"
+    );
+    (
+        after.scan_steps - before.scan_steps,
+        after.handoffs - before.handoffs,
+        after.flush_ipis - before.flush_ipis,
+    )
+}
+
+#[test]
+fn lightweight_fixup_visits_exactly_what_the_profile_says() {
+    // arm64: mm_cpumask is not tracked: all online CPUs.
+    assert_eq!(fixup_visits(Arch::Arm64, 8), (8, 8, 0));
+    // powerpc-hash: every CPU the mm ran on; all 8 are lazy on it (CPU 0 by exit_mm).
+    assert_eq!(fixup_visits(Arch::PowerpcHash, 8), (8, 8, 0));
+    // powerpc-radix without shoot-down: a broadcast tlbie, the mask stays.
+    assert_eq!(fixup_visits(Arch::PowerpcRadix, 8), (8, 8, 0));
+    // x86: the exit flush IPIs the 7 lazy CPUs and unlazies them; the
+    // exiting CPU unlazies in its local flush: the fix-up has nothing left.
+    assert_eq!(fixup_visits(Arch::X86, 8), (0, 0, 7));
+    assert_eq!(fixup_visits(Arch::X86LazyCpumask, 8), (0, 0, 7));
+}
+
+#[test]
+fn batched_grab_costs_one_count_rmw_per_teardown_scan() {
+    // batched: one add of 8 (all used, so no return), 8 owner drops, the
+    // users' final drop; unbatched: 8 grabs instead of the one add.
+    for (batched, expect) in [(true, 1 + 8 + 1), (false, 8 + 8 + 1)] {
+        let mut cfg = MachineConfig::new(8, Arch::Arm64, SchemeKind::Lightweight);
+        cfg.options.batched_grab = batched;
+        let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
+        let mm = m.mm_alloc(0).unwrap();
+        for c in 1..8 {
+            m.switch_to(c, Next::User(mm));
+            m.switch_to(c, Next::Kernel);
+        }
+        m.switch_to(0, Next::User(mm));
+        let d = delta(&m, || {
+            m.exit_mm(0);
+            m.switch_to(0, Next::Kernel);
+            for c in 0..8 {
+                m.quiesce_cpu(c);
+            }
+        });
+        assert_eq!(d.count_rmws(), expect, "batched = {batched}");
+        assert_eq!(m.finish().ledger.frees, 1);
+    }
+}
