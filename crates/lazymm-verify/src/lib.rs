@@ -1,0 +1,1 @@
+//! Verification harness for lazymm (see the tests).
