@@ -372,12 +372,27 @@ fn try_header(
     Ok((comm, tgid, tid, cpu, time_us, name, fields))
 }
 
-/// Parses one line (without or with its trailing newline).
-///
-/// Never panics, whatever the input. Unknown event names parse as
-/// [`RawEvent::Unknown`]; a recognised `sched:*` event with missing or
-/// malformed fields is an error.
-pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
+/// The common prefix of a line: everything but the event's own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The prefix comm (trimmed).
+    pub comm: &'a [u8],
+    /// The prefix TGID, `None` without a `pid/` prefix.
+    pub tgid: Option<i32>,
+    /// The prefix TID (`-1` when unresolved).
+    pub tid: i32,
+    /// CPU number.
+    pub cpu: u32,
+    /// Timestamp in microseconds.
+    pub time_us: u64,
+    /// Event name, e.g. `sched:sched_switch`.
+    pub name: &'a [u8],
+    /// The event's fields (unparsed).
+    pub fields: &'a [u8],
+}
+
+/// Parses only the header of a line (cheaper than [`parse_line`]).
+pub fn parse_header(line: &[u8]) -> Result<Header<'_>, LineError> {
     let mut line = line;
     while let Some((&last, init)) = line.split_last() {
         if last == b'\n' || last == b'\r' {
@@ -387,12 +402,18 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
         }
     }
     let mut first_err = None;
-    let mut header = None;
     for lb in memchr_iter(b'[', line) {
         match try_header(line, lb) {
-            Ok(h) => {
-                header = Some(h);
-                break;
+            Ok((comm, tgid, tid, cpu, time_us, name, fields)) => {
+                return Ok(Header {
+                    comm,
+                    tgid,
+                    tid,
+                    cpu,
+                    time_us,
+                    name,
+                    fields,
+                })
             }
             Err(e) => {
                 if first_err.is_none() {
@@ -401,9 +422,32 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
             }
         }
     }
-    let Some((comm, tgid, tid, cpu, time_us, name, fields)) = header else {
-        return Err(first_err.unwrap_or_else(|| LineError("no `[cpu]` field".into())));
-    };
+    Err(first_err.unwrap_or_else(|| LineError("no `[cpu]` field".into())))
+}
+
+/// `prev_pid=` of a `sched_switch`'s fields.
+pub fn switch_prev_pid(fields: &[u8]) -> Option<i32> {
+    match parse_switch(fields) {
+        Ok(RawEvent::Switch { prev_pid, .. }) => Some(prev_pid),
+        _ => None,
+    }
+}
+
+/// Parses one line (without or with its trailing newline).
+///
+/// Never panics, whatever the input. Unknown event names parse as
+/// [`RawEvent::Unknown`]; a recognised `sched:*` event with missing or
+/// malformed fields is an error.
+pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
+    let Header {
+        comm,
+        tgid,
+        tid,
+        cpu,
+        time_us,
+        name,
+        fields,
+    } = parse_header(line)?;
     let event = match name.strip_prefix(b"sched:") {
         Some(b"sched_switch") => parse_switch(fields)?,
         Some(b"sched_process_fork") => {

@@ -14,7 +14,7 @@
 use crate::event::*;
 use crate::input::{LineSource, TraceInput};
 use crate::kthreads::{looks_like_kthread, read_sidecar, sidecar_path_for};
-use crate::line::{parse_line, PrevState, RawEvent, RawLine};
+use crate::line::{parse_header, parse_line, switch_prev_pid, PrevState, RawEvent, RawLine};
 use crate::TraceError;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -151,6 +151,26 @@ struct Learned {
     multi: u64,
 }
 
+fn learn_one(tids: &mut FxMap<i32, TidEntry>, multi: &mut u64, line: u64, tid: i32, tgid: i32) {
+    if tid <= 0 || tgid < 0 {
+        return;
+    }
+    let e = tids.entry(tid).or_default();
+    match e.segs.last_mut() {
+        Some(s) if s.tgid == tgid => s.end = line,
+        last => {
+            if last.is_some() {
+                *multi += 1;
+            }
+            e.segs.push(Seg {
+                start: line,
+                end: line,
+                tgid,
+            });
+        }
+    }
+}
+
 fn learn(
     input: &TraceInput,
     heuristic: bool,
@@ -165,27 +185,24 @@ fn learn(
     let mut multi = 0;
     while src.next_line()? {
         let line = src.line;
+        if !heuristic {
+            // Fast path: only the prefix matters.
+            let Ok(h) = parse_header(&src.buf) else {
+                continue;
+            };
+            if let Some(tgid) = h.tgid {
+                any_tgid = true;
+                let tid = if h.tid == -1 && h.name == b"sched:sched_switch" {
+                    switch_prev_pid(h.fields).unwrap_or(-1)
+                } else {
+                    h.tid
+                };
+                learn_one(&mut tids, &mut multi, line, tid, tgid);
+            }
+            continue;
+        }
         let Ok(l) = parse_line(&src.buf) else {
             continue;
-        };
-        let mut learn_one = |tid: i32, tgid: i32| {
-            if tid <= 0 || tgid < 0 {
-                return;
-            }
-            let e = tids.entry(tid).or_default();
-            match e.segs.last_mut() {
-                Some(s) if s.tgid == tgid => s.end = line,
-                last => {
-                    if last.is_some() {
-                        multi += 1;
-                    }
-                    e.segs.push(Seg {
-                        start: line,
-                        end: line,
-                        tgid,
-                    });
-                }
-            }
         };
         if let Some(tgid) = l.tgid {
             any_tgid = true;
@@ -193,35 +210,33 @@ fn learn(
                 (-1, RawEvent::Switch { prev_pid, .. }) => *prev_pid,
                 (t, _) => t,
             };
-            learn_one(tid, tgid);
+            learn_one(&mut tids, &mut multi, line, tid, tgid);
         }
-        if heuristic {
-            let mut mark = |tid: i32, comm: &[u8]| {
-                if tid > 0 && looks_like_kthread(comm) {
-                    tids.entry(tid).or_default().kthread = true;
-                }
-            };
-            if l.tid > 0 {
-                mark(l.tid, l.comm);
+        let mut mark = |tid: i32, comm: &[u8]| {
+            if tid > 0 && looks_like_kthread(comm) {
+                tids.entry(tid).or_default().kthread = true;
             }
-            match l.event {
-                RawEvent::Switch {
-                    prev_comm,
-                    prev_pid,
-                    next_comm,
-                    next_pid,
-                    ..
-                } => {
-                    mark(prev_pid, prev_comm);
-                    mark(next_pid, next_comm);
-                }
-                RawEvent::Fork {
-                    child_comm,
-                    child_pid,
-                    ..
-                } => mark(child_pid, child_comm),
-                _ => {}
+        };
+        if l.tid > 0 {
+            mark(l.tid, l.comm);
+        }
+        match l.event {
+            RawEvent::Switch {
+                prev_comm,
+                prev_pid,
+                next_comm,
+                next_pid,
+                ..
+            } => {
+                mark(prev_pid, prev_comm);
+                mark(next_pid, next_comm);
             }
+            RawEvent::Fork {
+                child_comm,
+                child_pid,
+                ..
+            } => mark(child_pid, child_comm),
+            _ => {}
         }
     }
     Ok(Learned {
