@@ -72,3 +72,30 @@ pub fn run_capture(args: &CaptureArgs) -> anyhow::Result<i32> {
         Some(c) => c,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: CaptureArgs,
+    }
+
+    #[test]
+    fn parses_capture_args() {
+        let t = T::try_parse_from(["lazymm", "-o", "out/x", "--", "sh", "-c", "true -x"]).unwrap();
+        assert_eq!(t.a.out, PathBuf::from("out/x"));
+        assert_eq!(
+            t.a.cmd,
+            vec![OsString::from("sh"), "-c".into(), "true -x".into()]
+        );
+        assert_eq!(t.a.mmap, "16M");
+        assert!(
+            T::try_parse_from(["lazymm", "-o", "x"]).is_err(),
+            "CMD is required"
+        );
+    }
+}

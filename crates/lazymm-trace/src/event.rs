@@ -45,8 +45,9 @@ pub struct MmInfo {
 /// exiting task that is preempted after its exit and switched in again (or
 /// whose switch-in is only inferred after the exit) comes back with a new
 /// [`MmKey`] that was never forked or exec'd, and its final `X`/`Z`
-/// switch-out carries that key; a TGID reused by a new process after its
-/// group died gets a new generation the same way.
+/// switch-out carries that key. A TGID reused by a new process after its
+/// group died gets its new generation at the fork (the child's `TaskRef` in
+/// [`TraceEvent::Fork`] already has it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TaskRef {
     /// Thread id (`0` is the idle task).

@@ -249,8 +249,14 @@ fn learn(
 /// Which role a resolution is for (anomaly counting).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
+    /// `prev` of a switch.
     Prev,
+    /// `next` of a switch: a dead TGID starts a new generation here.
     Next,
+    /// The child of a fork: a dead TGID (reused by a new process) starts a
+    /// new generation here.
+    ForkChild,
+    /// Any other subject.
     Other,
 }
 
@@ -406,7 +412,7 @@ impl TraceReader {
 
     fn intern(&mut self, tgid: i32, role: Role) -> MmKey {
         if let Some(e) = self.tgids.get(&tgid) {
-            if !(e.dead && role == Role::Next) {
+            if !(e.dead && matches!(role, Role::Next | Role::ForkChild)) {
                 return e.key;
             }
             return self.bump(tgid);
@@ -484,7 +490,7 @@ impl TraceReader {
                 match role {
                     Role::Prev => self.summary.anomalies.prev_tgid_fallback_switches += 1,
                     Role::Next => self.summary.anomalies.next_tgid_fallback_switches += 1,
-                    Role::Other => {}
+                    Role::ForkChild | Role::Other => {}
                 }
                 tid
             }
@@ -666,7 +672,7 @@ impl TraceReader {
                 if pid == 2 {
                     self.summary.anomalies.kthreadd_children += 1;
                 }
-                let child = self.resolve(child_pid, line, Role::Other);
+                let child = self.resolve(child_pid, line, Role::ForkChild);
                 let new_mm = match (parent.mm, child.mm) {
                     (_, None) => false,
                     (None, Some(_)) => true,

@@ -470,3 +470,99 @@ fn summary_serializes_to_json() {
     let j = serde_json::to_string(&s).unwrap();
     assert!(j.contains("\"sched_switch\":2"), "{j}");
 }
+
+#[test]
+fn reused_tid_and_reused_tgid() {
+    // TID 500 is first a thread of 100; it exits, is freed, and the TID is
+    // reused by a new process 500 forked by 200, switched in before any
+    // line of its own. Later TGID 500 dies and is reused by another process.
+    let text = sw(100, 100, 0, 1_000_000, 100, "S", 500)
+        + &ev(
+            100,
+            500,
+            0,
+            1_000_001,
+            "sched_process_exit",
+            "comm=t pid=500 prio=120 group_dead=false",
+        )
+        + &sw(100, -1, 0, 1_000_002, 500, "X", 0)
+        + &ev(
+            0,
+            0,
+            0,
+            1_000_003,
+            "sched_process_free",
+            "comm=t pid=500 prio=120",
+        )
+        + &sw(0, 0, 0, 1_000_004, 0, "R", 200)
+        + &ev(
+            200,
+            200,
+            0,
+            1_000_005,
+            "sched_process_fork",
+            "comm=p pid=200 child_comm=p child_pid=500",
+        )
+        + &sw(200, 200, 0, 1_000_006, 200, "S", 500)
+        + &ev(
+            500,
+            500,
+            0,
+            1_000_007,
+            "sched_process_exit",
+            "comm=p pid=500 prio=120 group_dead=true",
+        )
+        + &sw(500, 500, 0, 1_000_008, 500, "X", 200)
+        + &ev(
+            200,
+            200,
+            0,
+            1_000_009,
+            "sched_process_fork",
+            "comm=p pid=200 child_comm=p child_pid=500",
+        )
+        + &sw(200, 200, 0, 1_000_010, 200, "S", 500)
+        + &sw(500, 500, 0, 1_000_011, 500, "S", 0);
+    let (evs, s) = read_all(input(&text), &opts()).unwrap();
+    let info = |k: Option<MmKey>| k.map(|k| (s.mms[k.index()].tgid, s.mms[k.index()].generation));
+    let v = switches(&evs);
+    assert_eq!(info(v[0].3), Some((100, 0)), "thread of 100");
+    assert_eq!(info(v[1].1), Some((100, 0)));
+    assert_eq!(info(v[3].3), Some((500, 0)), "reused TID: new process 500");
+    assert_eq!(
+        info(v[4].1),
+        Some((500, 0)),
+        "dying task switches out on its mm"
+    );
+    let forks: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::Fork { child, new_mm, .. } => Some((info(child.mm), new_mm)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forks, vec![(Some((500, 0)), true), (Some((500, 1)), true)]);
+    assert_eq!(info(v[5].3), Some((500, 1)), "reused TGID: new generation");
+    assert_eq!(info(v[6].1), Some((500, 1)));
+    assert_eq!(s.anomalies.tid_with_multiple_tgids, 1);
+    assert!(s.anomalies.tgid_fallback_tids.is_empty());
+}
+
+#[test]
+fn exec_changing_the_tid_is_not_a_gap() {
+    // Thread 101 of 100 execs and takes over TID 100.
+    let text = sw(100, 100, 0, 1_000_000, 100, "S", 101)
+        + &ev(
+            100,
+            100,
+            0,
+            1_000_001,
+            "sched_process_exec",
+            "filename=/bin/x pid=100 old_pid=101",
+        )
+        + &sw(100, 100, 0, 1_000_002, 100, "S", 0);
+    let (evs, s) = read_all(input(&text), &opts()).unwrap();
+    assert_eq!(s.anomalies.exec_tid_changed, 1);
+    assert_eq!(s.gaps_repaired(), 0);
+    assert_eq!(switches(&evs).len(), 2);
+}
