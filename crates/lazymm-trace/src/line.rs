@@ -154,16 +154,31 @@ pub struct RawLine<'a> {
 
 /// Why a line could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError(pub String);
+pub struct LineError {
+    /// What is wrong.
+    pub message: String,
+    /// The header was fine but the fields of a recognised `sched:*` event
+    /// were missing or malformed.
+    pub in_fields: bool,
+}
+
+impl LineError {
+    fn new(message: impl Into<String>) -> Self {
+        LineError {
+            message: message.into(),
+            in_fields: false,
+        }
+    }
+}
 
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, LineError> {
-    Err(LineError(msg.into()))
+    Err(LineError::new(msg))
 }
 
 #[inline]
@@ -340,8 +355,8 @@ fn try_header(
     let comm = line[..ts].trim_ascii();
     // `[cpu]`
     let rest = &line[lb + 1..];
-    let rb = memchr(b']', rest).ok_or_else(|| LineError("unterminated `[cpu]`".into()))?;
-    let cpu = parse_u32(&rest[..rb]).ok_or_else(|| LineError("bad cpu number".into()))?;
+    let rb = memchr(b']', rest).ok_or_else(|| LineError::new("unterminated `[cpu]`"))?;
+    let cpu = parse_u32(&rest[..rb]).ok_or_else(|| LineError::new("bad cpu number"))?;
     let mut rest = &rest[rb + 1..];
     // time
     let n = rest.iter().take_while(|&&b| is_ws(b)).count();
@@ -349,16 +364,16 @@ fn try_header(
         return err("no blank after `[cpu]`");
     }
     rest = &rest[n..];
-    let colon = memchr(b':', rest).ok_or_else(|| LineError("missing `time:`".into()))?;
-    let time_us = parse_time(&rest[..colon]).ok_or_else(|| LineError("bad timestamp".into()))?;
+    let colon = memchr(b':', rest).ok_or_else(|| LineError::new("missing `time:`"))?;
+    let time_us = parse_time(&rest[..colon]).ok_or_else(|| LineError::new("bad timestamp"))?;
     rest = &rest[colon + 1..];
     // event name `subsys:event:`
     let n = rest.iter().take_while(|&&b| is_ws(b)).count();
     rest = &rest[n..];
-    let c1 = memchr(b':', rest).ok_or_else(|| LineError("missing event name".into()))?;
+    let c1 = memchr(b':', rest).ok_or_else(|| LineError::new("missing event name"))?;
     let c2 = memchr(b':', &rest[c1 + 1..])
         .map(|i| i + c1 + 1)
-        .ok_or_else(|| LineError("missing event name".into()))?;
+        .ok_or_else(|| LineError::new("missing event name"))?;
     let name = &rest[..c2];
     let word =
         |s: &[u8]| !s.is_empty() && s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_');
@@ -422,7 +437,7 @@ pub fn parse_header(line: &[u8]) -> Result<Header<'_>, LineError> {
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| LineError("no `[cpu]` field".into())))
+    Err(first_err.unwrap_or_else(|| LineError::new("no `[cpu]` field")))
 }
 
 /// `prev_pid=` of a `sched_switch`'s fields.
@@ -448,7 +463,23 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
         name,
         fields,
     } = parse_header(line)?;
-    let event = match name.strip_prefix(b"sched:") {
+    let event = parse_fields(name, fields, cpu).map_err(|mut e| {
+        e.in_fields = true;
+        e
+    })?;
+    Ok(RawLine {
+        comm,
+        tgid,
+        tid,
+        cpu,
+        time_us,
+        event,
+    })
+}
+
+/// Parses the fields of event `name`.
+fn parse_fields<'a>(name: &'a [u8], fields: &'a [u8], cpu: u32) -> Result<RawEvent<'a>, LineError> {
+    Ok(match name.strip_prefix(b"sched:") {
         Some(b"sched_switch") => parse_switch(fields)?,
         Some(b"sched_process_fork") => {
             let pid = num_field(fields, " pid=")?;
@@ -494,29 +525,20 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
             pid: num_field(fields, " pid=")?,
             // `target_cpu` is absent on some old kernels: use the event's CPU.
             target_cpu: match field(fields, b" target_cpu=") {
-                Some(v) => parse_u32(v).ok_or_else(|| LineError("bad `target_cpu`".into()))?,
+                Some(v) => parse_u32(v).ok_or_else(|| LineError::new("bad `target_cpu`"))?,
                 None => cpu,
             },
         },
         _ => RawEvent::Unknown { name },
-    };
-    Ok(RawLine {
-        comm,
-        tgid,
-        tid,
-        cpu,
-        time_us,
-        event,
     })
 }
 
 fn parse_switch(fields: &[u8]) -> Result<RawEvent<'_>, LineError> {
     // Split at the arrow that follows `prev_state=`.
-    let ps =
-        find(fields, b" prev_state=").ok_or_else(|| LineError("missing `prev_state`".into()))?;
+    let ps = find(fields, b" prev_state=").ok_or_else(|| LineError::new("missing `prev_state`"))?;
     let arrow = find(&fields[ps..], b" ==> ")
         .map(|a| a + ps)
-        .ok_or_else(|| LineError("missing ` ==> `".into()))?;
+        .ok_or_else(|| LineError::new("missing ` ==> `"))?;
     let left = &fields[..arrow];
     let right = &fields[arrow + 4..]; // keeps the leading blank of ` next_comm=`
     let prev_pid = num_field(left, " prev_pid=")?;

@@ -544,10 +544,7 @@ impl TraceReader {
             let res = match parse_line(&buf) {
                 Ok(l) => self.handle(line, &l),
                 Err(e) => {
-                    let kind = if e.0.starts_with("missing field")
-                        || e.0.starts_with("bad value")
-                        || e.0.starts_with("missing `")
-                    {
+                    let kind = if e.in_fields {
                         WarningKind::MalformedFields
                     } else {
                         WarningKind::UnparsedLine
