@@ -64,5 +64,39 @@ fn capture_short_command() {
         s.kthreads,
         lazymm_trace::KthreadOrigin::Sidecar(_)
     ));
+
+    // perf's default field set (no `pid/` prefix) parses too: each thread
+    // is its own mm, and the result says so.
+    let out = std::process::Command::new("perf")
+        .arg("script")
+        .arg("-i")
+        .arg(&report.data)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("perf script");
+    let plain = dir.join("short-default.perf.txt");
+    std::fs::write(&plain, &out.stdout).expect("write");
+    let opts = ParseOptions {
+        kthreads: lazymm_trace::KthreadSource::Sidecar(report.sidecar.clone()),
+        ..ParseOptions::default()
+    };
+    let mut r = TraceReader::open(&plain, &opts).expect("open");
+    while r.next_event().expect("event").is_some() {}
+    let d = r.finish();
+    assert!(d.per_thread_mm && !d.tgids_available);
+    assert_eq!(d.events, s.events);
+    let w = |k| d.warnings.get(&k).copied().unwrap_or(0);
+    assert_eq!(
+        w(lazymm_trace::WarningKind::UnparsedLine),
+        0,
+        "{:?}",
+        d.warning_samples
+    );
+    assert_eq!(
+        w(lazymm_trace::WarningKind::MalformedFields),
+        0,
+        "{:?}",
+        d.warning_samples
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
