@@ -31,6 +31,12 @@ use crate::sync::{OwnerCell, OwnerGuard};
 /// The largest machine.
 pub const MAX_CPUS: usize = 4096;
 
+/// The classification identity of a runtime mm (see [`Machine::switch_as`]).
+#[inline]
+pub fn class_id(m: MmRef) -> u64 {
+    (u64::from(m.idx) << 32) | u64::from(m.gen)
+}
+
 /// Per-CPU counters (plain integers, owned by the CPU; summed by
 /// [`Machine::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,13 +134,14 @@ pub struct CpuLocal {
     /// Drops deferred out of interrupts-off context, done at the next
     /// `finish_task_switch` or interrupt point.
     pub deferred: Vec<MmRef>,
-    /// For switch classification only: the mm identity of the current task
-    /// if it is a user task (kept across `exit_mm`, as the trace oracle
-    /// classifies by task, not by `current->mm`).
-    pub class_curr: Option<MmRef>,
-    /// For switch classification only: the mm of the last user task that
-    /// ran here (the lazily held mm in the oracle's model).
-    pub class_last_user: Option<MmRef>,
+    /// For switch classification only: the driver's identity of the
+    /// current task's address space if it is a user task (kept across
+    /// `exit_mm`, as the trace oracle classifies by task, not by
+    /// `current->mm`). See [`Machine::switch_as`].
+    pub class_curr: Option<u64>,
+    /// For switch classification only: the identity of the last user task's
+    /// address space on this CPU (the lazily held mm in the oracle's model).
+    pub class_last_user: Option<u64>,
     /// Online?
     pub online: bool,
     /// Counters.
@@ -543,7 +550,25 @@ impl<P: Platform> Machine<P> {
 
     /// [`Machine::switch_to`] with the CPU's state borrowed.
     pub fn switch_local(&self, me: &mut CpuLocal, next: Next) {
-        self.classify(me, next);
+        let class = match next {
+            Next::User(m) => Some(class_id(m)),
+            Next::Kernel => None,
+        };
+        self.switch_local_as(me, next, class);
+    }
+
+    /// `context_switch()` to `next`, classified as a switch to a task whose
+    /// address space the driver identifies as `class` (`None`: a kernel
+    /// thread). Trace replay uses it where the trace's view of a task (e.g.
+    /// a dying user task, whose `mm` is already gone) differs from the
+    /// runtime's `next`.
+    pub fn switch_as(&self, cpu: CpuId, next: Next, class: Option<u64>) {
+        let mut me = self.local(cpu);
+        self.switch_local_as(&mut me, next, class);
+    }
+
+    fn switch_local_as(&self, me: &mut CpuLocal, next: Next, class: Option<u64>) {
+        self.classify(me, class);
         me.irqs_off = true;
         match next {
             Next::Kernel => {
@@ -572,31 +597,34 @@ impl<P: Platform> Machine<P> {
         self.finish_task_switch(me);
     }
 
-    fn classify(&self, me: &mut CpuLocal, next: Next) {
+    fn classify(&self, me: &mut CpuLocal, next: Option<u64>) {
         let s = &mut me.stats;
         match (me.class_curr, next) {
-            (Some(p), Next::User(n)) => {
+            (Some(p), Some(n)) => {
                 if p == n {
                     s.user_to_user_same_mm += 1
                 } else {
                     s.user_to_user_diff_mm += 1
                 }
             }
-            (Some(_), Next::Kernel) => s.user_to_kernel += 1,
-            (None, Next::Kernel) => s.kernel_to_kernel += 1,
-            (None, Next::User(n)) => match me.class_last_user {
+            (Some(_), None) => s.user_to_kernel += 1,
+            (None, None) => s.kernel_to_kernel += 1,
+            (None, Some(n)) => match me.class_last_user {
                 None => s.kernel_to_user_lazy_unknown += 1,
                 Some(l) if l == n => s.kernel_to_user_lazy_reuse += 1,
                 Some(_) => s.kernel_to_user_diff_mm += 1,
             },
         }
-        match next {
-            Next::User(n) => {
-                me.class_curr = Some(n);
-                me.class_last_user = Some(n);
-            }
-            Next::Kernel => me.class_curr = None,
+        me.class_curr = next;
+        if next.is_some() {
+            me.class_last_user = next;
         }
+    }
+
+    /// Classification only: this CPU now holds the address space `class`
+    /// (an exec the trace shows on a CPU whose switch-in it does not show).
+    pub fn note_held_class(&self, cpu: CpuId, class: u64) {
+        self.local(cpu).class_last_user = Some(class);
     }
 
     fn finish_task_switch(&self, me: &mut CpuLocal) {
@@ -745,6 +773,11 @@ impl<P: Platform> Machine<P> {
     /// user process) switches to `new`, which the caller allocated (its
     /// `users` reference moves to the task). The old mm is put.
     pub fn exec(&self, cpu: CpuId, new: MmRef) {
+        self.exec_as(cpu, new, class_id(new))
+    }
+
+    /// [`Machine::exec`], classified as the driver's address space `class`.
+    pub fn exec_as(&self, cpu: CpuId, new: MmRef, class: u64) {
         let mut me = self.local(cpu);
         let old_user = me.curr;
         let old_active = me.active;
@@ -753,8 +786,8 @@ impl<P: Platform> Machine<P> {
         me.active = new;
         self.ledger.set_active(cpu, new);
         me.curr = Some(new);
-        me.class_curr = Some(new);
-        me.class_last_user = Some(new);
+        me.class_curr = Some(class);
+        me.class_last_user = Some(class);
         me.irqs_off = false;
         match old_user {
             Some(old) => self.mmput_local(&mut me, old),
