@@ -206,7 +206,9 @@ fn run_collect_stderr(
 fn lost_lines(lines: &[String]) -> impl Iterator<Item = &String> {
     lines.iter().filter(|l| {
         let l = l.to_ascii_lowercase();
-        l.contains("lost") && !l.contains("lost 0")
+        l.contains("lost")
+            && !l.contains("lost 0 ")
+            && (l.contains("chunk") || l.contains("event") || l.contains("sample"))
     })
 }
 
@@ -385,6 +387,8 @@ mod tests {
         let l = vec![
             "Warning:".to_string(),
             "Processed 100 events and lost 3 chunks!".to_string(),
+            "Processed 100 events and lost 0 chunks!".to_string(),
+            "my workload lost its way".to_string(),
             "'trace' not valid for hardware events. Ignoring.".to_string(),
         ];
         assert_eq!(lost_lines(&l).count(), 1);

@@ -30,6 +30,30 @@
 //!   `traces/*.oracle.json` exactly.
 //! * Kernel threads: TID 0, the sidecar TIDs (or the name heuristic), and
 //!   children of `kthreadd` (TID 2).
+//!
+//! Quick start:
+//!
+//! ```no_run
+//! use lazymm_trace::{for_each_event, ParseOptions, TraceEvent};
+//! let mut switches = 0;
+//! let summary = for_each_event("traces/sched-pipe.perf.txt.gz", &ParseOptions::default(), |ev| {
+//!     if let TraceEvent::Switch { prev, next, .. } = ev {
+//!         switches += 1;
+//!         let _ = (prev.mm, next.mm); // Option<MmKey>: None = idle / kernel thread
+//!     }
+//! })?;
+//! println!("{switches} switches, {} gaps repaired, mm table {:?}", summary.gaps_repaired(), summary.mms.len());
+//! # Ok::<(), lazymm_trace::TraceError>(())
+//! ```
+//!
+//! Bad input never panics: see [`ParseOptions`] for which problems are
+//! errors (`file:line: cause`) and which are counted warnings.
+//!
+//! Throughput (one core, release, `cargo bench -p lazymm-trace --bench
+//! throughput`): about 4-5 M resolved events/s from decompressed text and
+//! 2.6-4 M events/s end to end from the `.gz` files (both passes included).
+//! Memory grows with the number of distinct tasks and mms, not with the
+//! trace length.
 
 #![warn(missing_docs)]
 
