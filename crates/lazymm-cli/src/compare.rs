@@ -1,14 +1,17 @@
 //! `lazymm compare` and `lazymm sim`.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lazymm::{Arch, SchemeKind};
+use lazymm_sim::replay::{replay, scan, ReplayConfig};
 use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
+use lazymm_trace::{ParseOptions, TraceSummary};
 use serde::Serialize;
 
 use crate::table::Table;
@@ -50,6 +53,13 @@ pub struct CompareArgs {
     /// Worker threads (default: available cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Directory of `*.perf.txt.gz` traces replayed beside the synthetic
+    /// workloads (default: the bundled `traces/`).
+    #[arg(long, value_name = "DIR")]
+    traces: Option<PathBuf>,
+    /// Synthetic workloads only.
+    #[arg(long, conflicts_with = "traces")]
+    no_traces: bool,
 }
 
 /// Arguments of `lazymm sim`.
@@ -101,8 +111,50 @@ struct Output<'a> {
     cost_model: Vec<(String, lazymm_sim::cost::CostTable)>,
 }
 
+/// One unit of work of `compare`.
+#[derive(Debug)]
+pub enum Job {
+    /// A synthetic workload.
+    Synthetic(RunConfig),
+    /// A trace replay.
+    Trace {
+        /// The trace.
+        path: PathBuf,
+        /// Its scan.
+        summary: Arc<TraceSummary>,
+        /// Scheme and profile.
+        cfg: ReplayConfig,
+    },
+}
+
+impl Job {
+    fn label(&self) -> String {
+        match self {
+            Job::Synthetic(c) => format!("{} {} {} {}", c.scheme, c.workload, c.arch, c.cpus),
+            Job::Trace { path, cfg, .. } => {
+                format!("{} {} {}", cfg.scheme, path.display(), cfg.arch)
+            }
+        }
+    }
+    fn run(&self) -> Result<RunReport, String> {
+        match self {
+            Job::Synthetic(c) => lazymm_sim::run(c),
+            Job::Trace { path, summary, cfg } => {
+                replay(path, &ParseOptions::default(), summary, cfg)
+                    .map(|r| r.run)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// Runs `cfgs` on `jobs` threads with a progress bar.
 pub fn run_all(cfgs: Vec<RunConfig>, jobs: Option<usize>, quiet: bool) -> Result<Vec<RunReport>> {
+    run_jobs(cfgs.into_iter().map(Job::Synthetic).collect(), jobs, quiet)
+}
+
+/// Runs `cfgs` on `jobs` threads with a progress bar.
+pub fn run_jobs(cfgs: Vec<Job>, jobs: Option<usize>, quiet: bool) -> Result<Vec<RunReport>> {
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
@@ -126,8 +178,8 @@ pub fn run_all(cfgs: Vec<RunConfig>, jobs: Option<usize>, quiet: bool) -> Result
                     break;
                 }
                 let c = &cfgs[i];
-                pb.set_message(format!("{} {} {} {}", c.scheme, c.workload, c.arch, c.cpus));
-                let r = lazymm_sim::run(c);
+                pb.set_message(c.label());
+                let r = c.run();
                 results.lock().expect("results lock")[i] = Some(r);
                 pb.inc(1);
             });
@@ -143,8 +195,8 @@ pub fn run_all(cfgs: Vec<RunConfig>, jobs: Option<usize>, quiet: bool) -> Result
     {
         match r {
             Some(Ok(r)) => out.push(r),
-            Some(Err(e)) => anyhow::bail!("run {:?} failed: {e}", cfgs[i]),
-            None => anyhow::bail!("run {:?} did not complete", cfgs[i]),
+            Some(Err(e)) => anyhow::bail!("{} failed: {e}", cfgs[i].label()),
+            None => anyhow::bail!("{} did not complete", cfgs[i].label()),
         }
     }
     Ok(out)
@@ -199,6 +251,20 @@ pub fn emit(runs: &[RunReport], json: bool) -> Result<u8> {
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        emit_table(runs);
+        if !unexpected.is_empty() {
+            println!();
+            for u in &unexpected {
+                println!("LEDGER FAILURE: {u}");
+            }
+        }
+    }
+    Ok(if unexpected.is_empty() { 0 } else { 1 })
+}
+
+/// Prints the metrics table of `runs` (and the known-unsafe reasons).
+pub fn emit_table(runs: &[RunReport]) {
+    {
         let mut t = Table::new(&[
             "scheme",
             "workload",
@@ -275,14 +341,7 @@ pub fn emit(runs: &[RunReport], json: bool) -> Result<u8> {
                 println!("KNOWN-UNSAFE {s}: {why}");
             }
         }
-        if !unexpected.is_empty() {
-            println!();
-            for u in &unexpected {
-                println!("LEDGER FAILURE: {u}");
-            }
-        }
     }
-    Ok(if unexpected.is_empty() { 0 } else { 1 })
 }
 
 /// `lazymm compare`.
@@ -308,8 +367,68 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
             }
         }
     }
-    let runs = run_all(cfgs, a.jobs, a.json)?;
+    let mut jobs: Vec<Job> = cfgs.into_iter().map(Job::Synthetic).collect();
+    if !a.no_traces {
+        let dir = match &a.traces {
+            Some(d) => d.clone(),
+            None => bundled_traces()?,
+        };
+        for path in trace_files(&dir)? {
+            let summary = Arc::new(scan(&path, &ParseOptions::default())?);
+            for &arch in &archs {
+                for &scheme in &schemes {
+                    jobs.push(Job::Trace {
+                        path: path.clone(),
+                        summary: summary.clone(),
+                        cfg: ReplayConfig {
+                            scheme,
+                            arch,
+                            options: Default::default(),
+                        },
+                    });
+                }
+            }
+        }
+    }
+    let runs = run_jobs(jobs, a.jobs, a.json)?;
     emit(&runs, a.json)
+}
+
+/// The bundled traces: `traces/` of the working directory, else of the
+/// source tree this binary was built from.
+pub fn bundled_traces() -> Result<PathBuf> {
+    let here = PathBuf::from("traces");
+    if here.join("FORMAT.md").is_file() {
+        return Ok(here);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
+    if built.join("FORMAT.md").is_file() {
+        return Ok(built);
+    }
+    anyhow::bail!(
+        "the bundled traces were not found (looked in ./traces and {}); pass --traces DIR or --no-traces",
+        built.display()
+    )
+}
+
+/// The `*.perf.txt.gz` / `*.perf.txt` files of `dir`, sorted.
+pub fn trace_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            n.ends_with(".perf.txt.gz") || n.ends_with(".perf.txt")
+        })
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        anyhow::bail!("{}: no *.perf.txt.gz traces", dir.display());
+    }
+    Ok(v)
 }
 
 /// `lazymm sim`.

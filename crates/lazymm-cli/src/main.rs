@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod compare;
+mod replay_cmd;
 mod table;
 
 /// Lazy TLB mm reference counting: every scheme, counted, checked, compared.
@@ -22,6 +23,16 @@ enum Cmd {
     Compare(compare::CompareArgs),
     /// One synthetic configuration (or a --sweep over CPU counts).
     Sim(compare::SimArgs),
+    /// Replay captured perf scheduler traces through every scheme.
+    Replay(replay_cmd::ReplayArgs),
+    /// Record a scheduler trace of CMD with perf, ready for `replay`.
+    Capture(lazymm_trace::cli::CaptureArgs),
+    /// Decide kernel-format litmus tests under the Linux-kernel memory model.
+    Litmus(lazymm_litmus::cli::LitmusArgs),
+}
+
+fn exit_u8(c: i32) -> u8 {
+    u8::try_from(c).unwrap_or(1)
 }
 
 fn main() -> ExitCode {
@@ -29,6 +40,9 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Compare(a) => compare::compare(&a),
         Cmd::Sim(a) => compare::sim(&a),
+        Cmd::Replay(a) => replay_cmd::replay_cmd(&a),
+        Cmd::Capture(a) => lazymm_trace::cli::run_capture(&a).map(exit_u8),
+        Cmd::Litmus(a) => lazymm_litmus::cli::run(&a).map(exit_u8),
     };
     match r {
         Ok(code) => ExitCode::from(code),

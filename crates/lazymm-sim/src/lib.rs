@@ -8,6 +8,7 @@
 
 pub mod cost;
 pub mod counting;
+pub mod replay;
 pub mod run;
 pub mod sched;
 pub mod threads;

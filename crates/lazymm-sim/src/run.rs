@@ -50,6 +50,33 @@ pub struct Transitions {
 }
 
 impl Transitions {
+    /// `self - earlier`, field by field.
+    pub fn since(&self, e: &Transitions) -> Transitions {
+        Transitions {
+            user_to_user_diff_mm: self.user_to_user_diff_mm - e.user_to_user_diff_mm,
+            user_to_user_same_mm: self.user_to_user_same_mm - e.user_to_user_same_mm,
+            user_to_kernel: self.user_to_kernel - e.user_to_kernel,
+            kernel_to_kernel: self.kernel_to_kernel - e.kernel_to_kernel,
+            kernel_to_user_lazy_reuse: self.kernel_to_user_lazy_reuse - e.kernel_to_user_lazy_reuse,
+            kernel_to_user_diff_mm: self.kernel_to_user_diff_mm - e.kernel_to_user_diff_mm,
+            kernel_to_user_lazy_unknown: self.kernel_to_user_lazy_unknown
+                - e.kernel_to_user_lazy_unknown,
+            switches: self.switches - e.switches,
+        }
+    }
+
+    /// Adds `o` into `self`.
+    pub fn add(&mut self, o: &Transitions) {
+        self.user_to_user_diff_mm += o.user_to_user_diff_mm;
+        self.user_to_user_same_mm += o.user_to_user_same_mm;
+        self.user_to_kernel += o.user_to_kernel;
+        self.kernel_to_kernel += o.kernel_to_kernel;
+        self.kernel_to_user_lazy_reuse += o.kernel_to_user_lazy_reuse;
+        self.kernel_to_user_diff_mm += o.kernel_to_user_diff_mm;
+        self.kernel_to_user_lazy_unknown += o.kernel_to_user_lazy_unknown;
+        self.switches += o.switches;
+    }
+
     /// From the runtime's counters.
     pub fn of(s: &lazymm::CpuStats) -> Self {
         Transitions {

@@ -107,12 +107,13 @@ fn ping_pong<P: Platform>(
     let mut task = Vec::with_capacity(2 * pairs);
     let mut leader: Option<TaskId> = None;
     for p in 0..pairs {
-        let a = if processes || leader.is_none() {
-            let t = s.new_process(2 * p)?;
-            leader = Some(t);
-            t
-        } else {
-            s.new_thread(leader.unwrap(), 2 * p)
+        let a = match leader {
+            Some(l) if !processes => s.new_thread(l, 2 * p),
+            _ => {
+                let t = s.new_process(2 * p)?;
+                leader = Some(t);
+                t
+            }
         };
         let b = s.new_thread(a, 2 * p + 1);
         task.push(a);

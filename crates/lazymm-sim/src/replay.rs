@@ -1,0 +1,425 @@
+//! Trace replay: a perf scheduler trace (see `traces/FORMAT.md`) drives the
+//! same runtime, through the same scheme code, as the synthetic workloads.
+//!
+//! Every task of the trace holds one `users` reference on the runtime mm of
+//! its exec-aware identity `(TGID, generation)` from its fork (or first
+//! sighting) to its exit; a fork of a new process or an exec allocates a new
+//! mm; an exit runs `exit_mm` on the CPU that runs it; the final switch-out
+//! of a dying task is a switch from a task without an mm. Switches are
+//! classified by the trace's identities (as the reference oracle does), so
+//! the transition counts can be compared exactly with `*.oracle.json`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use lazymm::schemes::SchemeOptions;
+use lazymm::{Arch, Machine, MachineConfig, MmRef, Next, SchemeKind};
+use lazymm_trace::{MmKey, ParseOptions, TraceError, TraceEvent, TraceReader, TraceSummary};
+use serde::Serialize;
+
+use crate::counting::CountingPlatform;
+use crate::run::{report, RunReport, Transitions};
+
+/// What to replay with.
+#[derive(Clone, Debug)]
+pub struct ReplayConfig {
+    /// Scheme.
+    pub scheme: SchemeKind,
+    /// Profile.
+    pub arch: Arch,
+    /// Scheme options.
+    pub options: SchemeOptions,
+}
+
+/// Irregularities the replay worked around (counted, never silent).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ReplayAnomalies {
+    /// An exec on a CPU whose switch-in of the task the trace does not show
+    /// (the missing switch-outs of quirk 1): the new mm is held by the CPU
+    /// for classification, and the task's references are moved.
+    pub exec_without_switch_in: u64,
+    /// An exit of a task the runtime does not see running on that CPU: its
+    /// reference is put without the CPU becoming lazy on it.
+    pub exit_without_switch_in: u64,
+    /// A task switched in with an identity it was never given by a fork or
+    /// exec (a dying task preempted after a group-dead exit): switched to as
+    /// a task without an mm, classified as the trace says.
+    pub switch_in_dead: u64,
+    /// A task found running on another CPU when its reference had to go:
+    /// that CPU was switched to idle first.
+    pub forced_idle: u64,
+    /// A task identity changed without exec (reference moved).
+    pub identity_changes: u64,
+}
+
+/// One trace through one scheme.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// The trace file.
+    pub trace: String,
+    /// The runtime's metrics (ledger included).
+    pub run: RunReport,
+    /// Transitions of the trace, total (same keys as the oracle's
+    /// `exec_aware.total`).
+    pub transitions: Transitions,
+    /// Per CPU.
+    pub per_cpu: BTreeMap<u32, Transitions>,
+    /// The parser's summary (events, gaps repaired, warnings).
+    pub summary: TraceSummary,
+    /// Replay work-arounds.
+    pub anomalies: ReplayAnomalies,
+    /// Events replayed.
+    pub events: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct TaskSt {
+    held: Option<MmKey>,
+    exited: bool,
+}
+
+struct Replayer<'m> {
+    m: &'m Machine<CountingPlatform>,
+    obj: Vec<Option<MmRef>>,
+    holders: Vec<u32>,
+    tasks: HashMap<i32, TaskSt>,
+    curr: Vec<i32>,
+    /// The key the runtime runs as current user mm on each CPU.
+    running: Vec<Option<MmKey>>,
+    /// Per CPU: the counters after the CPU was primed with the task its
+    /// first switch switches away from (the state before the trace began).
+    baseline: Vec<Option<Transitions>>,
+    an: ReplayAnomalies,
+}
+
+impl Replayer<'_> {
+    fn grow(&mut self, k: MmKey) {
+        if self.obj.len() <= k.index() {
+            self.obj.resize(k.index() + 1, None);
+            self.holders.resize(k.index() + 1, 0);
+        }
+    }
+
+    /// `tid` takes a `users` reference on `k`'s mm (allocating it if it has
+    /// none yet).
+    fn take_ref(&mut self, cpu: usize, k: MmKey) -> Result<(), String> {
+        self.grow(k);
+        match self.obj[k.index()] {
+            Some(o) => self.m.mmget(cpu, o),
+            None => {
+                let o = self.m.mm_alloc(cpu).map_err(|e| e.to_string())?;
+                self.obj[k.index()] = Some(o);
+            }
+        }
+        self.holders[k.index()] += 1;
+        Ok(())
+    }
+
+    /// Bookkeeping of a reference the runtime already put.
+    fn forget_ref(&mut self, k: MmKey) {
+        self.holders[k.index()] -= 1;
+        if self.holders[k.index()] == 0 {
+            self.obj[k.index()] = None;
+        }
+    }
+
+    /// `tid` puts its reference on `k` (on `cpu`).
+    fn put_ref(&mut self, cpu: usize, tid: i32, k: MmKey) {
+        // Never tear down an mm under a CPU that runs it as current.
+        for c in 0..self.curr.len() {
+            if self.curr[c] == tid && self.running[c] == Some(k) {
+                self.an.forced_idle += 1;
+                self.m.switch_as(c, Next::Kernel, None);
+                self.running[c] = None;
+                self.curr[c] = 0;
+            }
+        }
+        if let Some(o) = self.obj[k.index()] {
+            self.m.mmput(cpu, o);
+        }
+        self.forget_ref(k);
+    }
+
+    fn ensure_holds(&mut self, cpu: usize, tid: i32, k: MmKey) -> Result<(), String> {
+        let st = self.tasks.get(&tid).copied().unwrap_or_default();
+        if st.held == Some(k) {
+            return Ok(());
+        }
+        self.take_ref(cpu, k)?;
+        if let Some(old) = st.held {
+            self.an.identity_changes += 1;
+            self.put_ref(cpu, tid, old);
+        }
+        self.tasks.insert(
+            tid,
+            TaskSt {
+                held: Some(k),
+                exited: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        match *ev {
+            TraceEvent::Switch {
+                cpu,
+                prev,
+                next,
+                prev_state,
+                ..
+            } => {
+                let cpu = cpu as usize;
+                if self.baseline[cpu].is_none() {
+                    // Before the trace: the CPU runs `prev`.
+                    if let Some(k) = prev.mm {
+                        self.ensure_holds(cpu, prev.tid, k)?;
+                        if let Some(o) = self.obj[k.index()] {
+                            self.m.switch_as(cpu, Next::User(o), Some(u64::from(k.0)));
+                            self.running[cpu] = Some(k);
+                        }
+                    }
+                    self.curr[cpu] = prev.tid;
+                    self.baseline[cpu] = Some(Transitions::of(&self.m.cpu_stats(cpu)));
+                }
+                let class = next.mm.map(|k| u64::from(k.0));
+                let target = match next.mm {
+                    Some(k) => {
+                        let st = self.tasks.get(&next.tid).copied().unwrap_or_default();
+                        if st.exited {
+                            self.an.switch_in_dead += 1;
+                            None
+                        } else {
+                            self.ensure_holds(cpu, next.tid, k)?;
+                            Some(k)
+                        }
+                    }
+                    None => None,
+                };
+                let nx = match target.and_then(|k| self.obj[k.index()]) {
+                    Some(o) => Next::User(o),
+                    None => Next::Kernel,
+                };
+                self.m.switch_as(cpu, nx, class);
+                self.running[cpu] = if matches!(nx, Next::User(_)) {
+                    target
+                } else {
+                    None
+                };
+                self.curr[cpu] = next.tid;
+                if prev_state.is_exit() && prev.tid != 0 {
+                    if let Some(st) = self.tasks.remove(&prev.tid) {
+                        if let Some(k) = st.held {
+                            self.put_ref(cpu, prev.tid, k);
+                        }
+                    }
+                }
+                self.m.interrupt_point(cpu);
+            }
+            TraceEvent::Fork { cpu, child, .. } => {
+                if let Some(k) = child.mm {
+                    // A reused TID: the old task's reference goes first.
+                    if let Some(st) = self.tasks.remove(&child.tid) {
+                        if let Some(old) = st.held {
+                            self.put_ref(cpu as usize, child.tid, old);
+                        }
+                    }
+                    self.take_ref(cpu as usize, k)?;
+                    self.tasks.insert(
+                        child.tid,
+                        TaskSt {
+                            held: Some(k),
+                            exited: false,
+                        },
+                    );
+                }
+            }
+            TraceEvent::Exec {
+                cpu, tid, new_mm, ..
+            } => {
+                let cpu = cpu as usize;
+                let st = self.tasks.get(&tid).copied().unwrap_or_default();
+                self.grow(new_mm);
+                let o = self.m.mm_alloc(cpu).map_err(|e| e.to_string())?;
+                if let Some(prev) = self.obj[new_mm.index()] {
+                    // Should not happen: a fresh generation. Keep both counted.
+                    self.m.mmput(cpu, prev);
+                    self.an.identity_changes += 1;
+                }
+                self.obj[new_mm.index()] = Some(o);
+                self.holders[new_mm.index()] = 1;
+                if self.curr[cpu] == tid && self.running[cpu] == st.held {
+                    // The runtime's current task execs: exec_mmap puts the old.
+                    self.m.exec_as(cpu, o, u64::from(new_mm.0));
+                    if let Some(old) = st.held {
+                        self.forget_ref(old);
+                    }
+                    self.running[cpu] = Some(new_mm);
+                } else {
+                    self.an.exec_without_switch_in += 1;
+                    if let Some(old) = st.held {
+                        self.put_ref(cpu, tid, old);
+                    }
+                    self.m.note_held_class(cpu, u64::from(new_mm.0));
+                }
+                self.tasks.insert(
+                    tid,
+                    TaskSt {
+                        held: Some(new_mm),
+                        exited: false,
+                    },
+                );
+            }
+            TraceEvent::Exit { cpu, task, .. } => {
+                let cpu = cpu as usize;
+                let mut st = self.tasks.get(&task.tid).copied().unwrap_or_default();
+                if let Some(k) = st.held.take() {
+                    if self.curr[cpu] == task.tid && self.running[cpu] == Some(k) {
+                        self.m.exit_mm(cpu);
+                        self.running[cpu] = None;
+                        self.forget_ref(k);
+                    } else {
+                        self.an.exit_without_switch_in += 1;
+                        self.put_ref(cpu, task.tid, k);
+                    }
+                }
+                st.exited = true;
+                self.tasks.insert(task.tid, st);
+            }
+            TraceEvent::Migrate { .. } | TraceEvent::WakeupNew { .. } | TraceEvent::Free { .. } => {
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error of a replay: the trace's (with `file:line`) or the machine's.
+#[derive(Debug)]
+pub enum ReplayError {
+    /// The trace could not be read.
+    Trace(TraceError),
+    /// The runtime could not run it (e.g. the mm arena was too small).
+    Machine(String),
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayError::Trace(e) => write!(f, "{e}"),
+            ReplayError::Machine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl From<TraceError> for ReplayError {
+    fn from(e: TraceError) -> Self {
+        ReplayError::Trace(e)
+    }
+}
+
+/// `trace:NAME` for `.../NAME.perf.txt.gz`: the workload column of a replay.
+pub fn trace_name(path: &Path) -> String {
+    let f = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let stem = f
+        .strip_suffix(".perf.txt.gz")
+        .or_else(|| f.strip_suffix(".perf.txt"))
+        .or_else(|| f.strip_suffix(".gz"))
+        .unwrap_or(&f);
+    format!("trace:{stem}")
+}
+
+/// Reads a trace once (no replay): its summary, with the CPUs it uses.
+pub fn scan(path: &Path, opts: &ParseOptions) -> Result<TraceSummary, TraceError> {
+    let mut r = TraceReader::open(path, opts)?;
+    while r.next_event()?.is_some() {}
+    Ok(r.finish())
+}
+
+/// Replays `path` (whose [`scan`] is `summary`) through `cfg`.
+pub fn replay(
+    path: &Path,
+    opts: &ParseOptions,
+    summary: &TraceSummary,
+    cfg: &ReplayConfig,
+) -> Result<ReplayReport, ReplayError> {
+    let cpus = summary
+        .cpus_seen
+        .iter()
+        .copied()
+        .max()
+        .map_or(1, |c| c as usize + 1);
+    let mut mc = MachineConfig::new(cpus, cfg.arch, cfg.scheme);
+    mc.options = cfg.options;
+    mc.max_mms = (summary.mms.len() + 64).max(256);
+    let m = Machine::new(CountingPlatform::new(), mc).map_err(|e| ReplayError::Machine(e.0))?;
+    let mut rp = Replayer {
+        m: &m,
+        obj: Vec::new(),
+        holders: Vec::new(),
+        tasks: HashMap::new(),
+        curr: vec![0; cpus],
+        running: vec![None; cpus],
+        baseline: vec![None; cpus],
+        an: ReplayAnomalies::default(),
+    };
+    let mut r = TraceReader::open(path, opts)?;
+    let mut events = 0u64;
+    while let Some(ev) = r.next_event()? {
+        events += 1;
+        rp.event(&ev)
+            .map_err(|e| ReplayError::Machine(format!("{}:{}: {e}", path.display(), ev.line())))?;
+    }
+    let summary = r.finish();
+    // The trace's transitions, before the end-of-trace clean-up switches.
+    let mut per_cpu = BTreeMap::new();
+    let mut transitions = Transitions::default();
+    for c in 0..cpus {
+        let base = rp.baseline[c].unwrap_or_default();
+        let t = Transitions::of(&m.cpu_stats(c)).since(&base);
+        if summary.cpus_seen.contains(&(c as u32)) {
+            per_cpu.insert(c as u32, t);
+        }
+        transitions.add(&t);
+    }
+    // End of trace: every CPU to idle, every task's reference put, quiesce.
+    for c in 0..cpus {
+        if rp.running[c].is_some() || rp.curr[c] != 0 {
+            m.switch_as(c, Next::Kernel, None);
+            rp.running[c] = None;
+            rp.curr[c] = 0;
+        }
+    }
+    let mut held: Vec<(i32, MmKey)> = rp
+        .tasks
+        .iter()
+        .filter_map(|(t, s)| s.held.map(|k| (*t, k)))
+        .collect();
+    held.sort();
+    for (tid, k) in held {
+        rp.put_ref(0, tid, k);
+    }
+    for c in 0..cpus {
+        m.quiesce_cpu(c);
+    }
+    let an = rp.an.clone();
+    let name = trace_name(path);
+    let mut run = report(&m, cfg.scheme, &name, 0);
+    // The run's switch figures are the trace's (without the priming and
+    // end-of-trace switches).
+    run.transitions = transitions;
+    run.switches = transitions.switches;
+    Ok(ReplayReport {
+        trace: path.display().to_string(),
+        run,
+        transitions,
+        per_cpu,
+        summary,
+        anomalies: an,
+        events,
+    })
+}
