@@ -1,6 +1,6 @@
 //! Candidate-execution enumeration and verdicts.
 
-use crate::exec::{self, Globals, Path, Val};
+use crate::exec::{self, Ev, Globals, Path, Val};
 use crate::model::{judge, Static};
 use crate::parse::{Cond, InitVal, LitmusError, Quantifier, StateRef, Test};
 use crate::rel::{bits, Rel, Set};
@@ -241,6 +241,7 @@ struct Ctx<'a> {
     negative: u64,
     data_race: bool,
     candidates: u64,
+    cache: Option<Static>,
 }
 
 fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
@@ -259,18 +260,55 @@ fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
 
 impl Ctx<'_> {
     fn combination(&mut self, paths: &[&Path]) -> Result<(), CheckError> {
-        let st = match Static::new(&self.g.init, paths) {
-            Some(s) => s,
-            None => {
-                return Err(LitmusError::Unsupported("more than 128 events in one execution".into()).into())
+        // Reuse the static part when only the values differ from the last
+        // combination (the common case: same control flow, other read values).
+        let same_shape = self.cache.as_ref().is_some_and(|st| {
+            let mut i = st.nloc;
+            paths.iter().all(|p| {
+                p.evs.iter().all(|e| {
+                    if i >= st.n {
+                        return false;
+                    }
+                    let c = &st.evs[i];
+                    i += 1;
+                    c.kind == e.kind && c.loc == e.loc && Ev { val: c.val, ..e.clone() } == *c
+                })
+            }) && i == st.n
+        });
+        if same_shape {
+            if let Some(st) = self.cache.as_mut() {
+                let mut i = st.nloc;
+                for p in paths {
+                    for e in &p.evs {
+                        st.evs[i].val = e.val;
+                        i += 1;
+                    }
+                }
             }
+        } else {
+            self.cache = match Static::new(&self.g.init, paths) {
+                Some(s) => Some(s),
+                None => {
+                    return Err(LitmusError::Unsupported("more than 128 events in one execution".into()).into())
+                }
+            };
+        }
+        let cache = self.cache.take();
+        let res = match &cache {
+            Some(st) => self.combination_with(st, paths),
+            None => Ok(()),
         };
+        self.cache = cache;
+        res
+    }
+
+    fn combination_with(&mut self, st: &Static, paths: &[&Path]) -> Result<(), CheckError> {
         if st.static_forbidden {
             return Ok(());
         }
         let mut choices = Vec::with_capacity(st.nloc);
         for l in 0..st.nloc {
-            let c = loc_choices(&st, l);
+            let c = loc_choices(st, l);
             if c.is_empty() {
                 return Ok(());
             }
@@ -279,7 +317,7 @@ impl Ctx<'_> {
         let mut rf = Rel::empty(st.n);
         let mut co = Rel::empty(st.n);
         let mut last = vec![0usize; st.nloc];
-        self.product(&st, paths, &choices, 0, &mut rf, &mut co, &mut last)
+        self.product(st, paths, &choices, 0, &mut rf, &mut co, &mut last)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -381,6 +419,7 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         negative: 0,
         data_race: false,
         candidates: 0,
+        cache: None,
     };
     // DFS over the product of thread paths
     let nt = progs.paths.len();

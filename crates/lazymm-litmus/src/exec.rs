@@ -445,7 +445,8 @@ impl<'a> Interp<'a> {
                 } else if let Some(&l) = self.g.index.get(n) {
                     Ok((addr_val(l), 0))
                 } else {
-                    unsup(format!("undeclared variable `{n}`"))
+                    // herd: an uninitialised register reads as 0
+                    Ok((0, 0))
                 }
             }
             Expr::AddrOf(n) => match self.g.index.get(n) {
