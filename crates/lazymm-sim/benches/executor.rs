@@ -15,10 +15,20 @@ use lazymm_trace::ParseOptions;
 fn main() {
     println!("deterministic executor, one core");
     for scheme in SchemeKind::ALL {
-        for (workload, cpus, rounds) in
-            [(WorkloadKind::CtxswitchThreads, 64, 200_000), (WorkloadKind::CtxswitchThreads, 1024, 10_000), (WorkloadKind::KthreadMix, 64, 20_000)]
-        {
-            let cfg = RunConfig { scheme, arch: Arch::X86, cpus, workload, seed: 1, rounds, options: Default::default() };
+        for (workload, cpus, rounds) in [
+            (WorkloadKind::CtxswitchThreads, 64, 200_000),
+            (WorkloadKind::CtxswitchThreads, 1024, 10_000),
+            (WorkloadKind::KthreadMix, 64, 20_000),
+        ] {
+            let cfg = RunConfig {
+                scheme,
+                arch: Arch::X86,
+                cpus,
+                workload,
+                seed: 1,
+                rounds,
+                options: Default::default(),
+            };
             let t = Instant::now();
             let r = run(&cfg).expect("run");
             let s = t.elapsed().as_secs_f64();
@@ -45,12 +55,25 @@ fn main() {
             let mut events = 0;
             let reps = 10;
             for _ in 0..reps {
-                let r = replay(&path, &opts, &summary, &ReplayConfig { scheme, arch: Arch::X86, options: Default::default() })
-                    .expect("replay");
+                let r = replay(
+                    &path,
+                    &opts,
+                    &summary,
+                    &ReplayConfig {
+                        scheme,
+                        arch: Arch::X86,
+                        options: Default::default(),
+                    },
+                )
+                .expect("replay");
                 events += r.events;
             }
             let s = t.elapsed().as_secs_f64();
-            println!("  {name:16} {:12}: {:6.2} M events/s", scheme.name(), events as f64 / s / 1e6);
+            println!(
+                "  {name:16} {:12}: {:6.2} M events/s",
+                scheme.name(),
+                events as f64 / s / 1e6
+            );
         }
     }
 }
