@@ -1,0 +1,261 @@
+//! The loom scenarios of DESIGN.md section 7.
+//!
+//! Conventions (the kernel's, kept by every script):
+//!
+//! * a user task running on a CPU holds one `users` reference;
+//!   `switch_to(c, Kernel)` is that task blocking, `exit_mm` + a switch to a
+//!   kernel thread is it exiting;
+//! * "the task's reference is dropped elsewhere" (it was woken on another CPU
+//!   and exited there) is an `mmput` by the CPU it blocked on, after the
+//!   switch away: the scheduler's `on_cpu` release/acquire makes it ordered
+//!   after the switch exactly as program order does;
+//! * the setup runs before any CPU thread exists (it happens-before
+//!   everything), and builds the lazy state the race starts from.
+//!
+//! Every script ends with its CPU in a kernel thread or idle; the runner then
+//! quiesces it (the unlazy of the end of the run is part of the model too).
+
+use lazymm::{Arch, MmRef, Next};
+
+use crate::{Scenario, M};
+
+/// CPU `c` ran a thread of `mm` that blocked and was then dropped: `c` is
+/// left lazily borrowing `mm` with no reference of its own.
+pub fn make_lazy(m: &M, c: usize, mm: MmRef) {
+    m.mmget(c, mm);
+    m.switch_to(c, Next::User(mm));
+    m.switch_to(c, Next::Kernel);
+    m.mmput(c, mm);
+}
+
+fn exit_current(m: &M, c: usize) {
+    m.exit_mm(c);
+    m.switch_to(c, Next::Kernel);
+}
+
+/// Exit while another CPU is lazy: CPU 1's task of mm A blocks (CPU 1 goes
+/// lazy on A) and its reference is dropped, while CPU 0's task of A exits.
+/// Either CPU can be the last user; CPU 1's MMU walks A after its
+/// reference is gone, and it unlazies at the end.
+pub fn exit_while_lazy(arch: Arch) -> Scenario {
+    Scenario {
+        name: "exit while another CPU is lazy",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            m.mmget(0, a);
+            m.switch_to(1, Next::User(a));
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.switch_to(1, Next::Kernel);
+                m.interrupt_point(1);
+                m.mmput(1, mms[0]);
+                m.interrupt_point(1);
+            }
+        },
+    }
+}
+
+/// Unlazy racing the teardown hand-off: CPU 1 lazily borrows A (no
+/// reference) and switches to a task of B while CPU 0's task, A's last
+/// user, exits and scans.
+pub fn unlazy_races_handoff(arch: Arch) -> Scenario {
+    Scenario {
+        name: "unlazy racing the teardown hand-off",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            let b = m.mm_alloc(1).expect("alloc");
+            m.switch_to(0, Next::User(a));
+            vec![a, b]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.interrupt_point(1);
+                m.switch_to(1, Next::User(mms[1]));
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
+/// The exiting CPU lazy on its own mm: both tasks of A exit at once on
+/// CPUs 0 and 1; each CPU becomes lazy on A in `exit_mm` before its
+/// `mmput`, so the last one's scan finds its own slot (the calling CPU)
+/// and possibly the other's.
+pub fn exiting_cpu_lazy_on_own_mm(arch: Arch) -> Scenario {
+    Scenario {
+        name: "the exiting CPU lazy on its own mm",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            m.mmget(0, a);
+            m.switch_to(0, Next::User(a));
+            m.switch_to(1, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, _| {
+            exit_current(m, c);
+            m.interrupt_point(c);
+        },
+    }
+}
+
+/// ABA: CPU 1 lazily borrows A while A's last task exits on CPU 0; CPU 0
+/// then allocates B (the LIFO arena hands out A's address when A is
+/// already freed), execs into it from the kernel thread, goes lazy on B,
+/// returns to it and exits. Meanwhile CPU 1 unlazies to C and re-lazies on
+/// C. A stale slot word naming A's address would be taken for B.
+pub fn aba_address_reuse(arch: Arch) -> Scenario {
+    Scenario {
+        name: "re-lazy of a new mm reusing the address (ABA)",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            let c = m.mm_alloc(1).expect("alloc");
+            m.switch_to(0, Next::User(a));
+            vec![a, c]
+        },
+        run: |m, c, mms| match c {
+            0 => {
+                exit_current(m, 0);
+                let b = m.mm_alloc(0).expect("alloc");
+                m.exec(0, b);
+                m.switch_to(0, Next::Kernel);
+                m.switch_to(0, Next::User(b));
+                exit_current(m, 0);
+            }
+            _ => {
+                m.interrupt_point(1);
+                m.switch_to(1, Next::User(mms[1]));
+                m.switch_to(1, Next::Kernel);
+                m.interrupt_point(1);
+                m.switch_to(1, Next::User(mms[1]));
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
+/// `kthread_use_mm` during exit: a kernel thread on CPU 1 holds a `users`
+/// reference to A (from `mmget_not_zero`), adopts A, unuses it (becoming
+/// lazy on A) and puts its reference, while A's task exits on CPU 0.
+pub fn kthread_use_mm_during_exit(arch: Arch) -> Scenario {
+    Scenario {
+        name: "kthread_use_mm during exit",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            m.mmget(0, a);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.kthread_use_mm(1, mms[0]);
+                m.interrupt_point(1);
+                m.kthread_unuse_mm(1);
+                m.mmput(1, mms[0]);
+                m.interrupt_point(1);
+            }
+        },
+    }
+}
+
+/// Three CPUs: CPUs 1 and 2 both lazily borrow A (no reference) and unlazy
+/// (to `init_mm`, CPU 1 via a task of B) while A's last task exits on CPU 0.
+pub fn two_lazy_cpus(arch: Arch) -> Scenario {
+    Scenario {
+        name: "exit while two CPUs are lazy (3 CPUs)",
+        cpus: 3,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            make_lazy(m, 2, a);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, _| match c {
+            0 => exit_current(m, 0),
+            _ => m.interrupt_point(c),
+        },
+    }
+}
+
+/// The posted mockup's leak path: CPU 1 returns from lazy mode to the same
+/// mm (x86's early return skips `lazy_mm_drop`, the slot keeps A), then
+/// switches user -> user to B (no tail either) while A's last task exits on
+/// CPU 0 and hands a reference to CPU 1's stale slot; CPU 1's next
+/// `enter_lazy_tlb` overwrites `A|1` with B. Uses a profile whose scan
+/// visits every CPU (arm64), as the seed's "for_each_online_cpu" port does.
+pub fn stale_slot_after_early_return(arch: Arch) -> Scenario {
+    Scenario {
+        name: "stale slot after the same-mm early return",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            m.mmget(0, a);
+            m.switch_to(1, Next::User(a));
+            m.switch_to(1, Next::Kernel);
+            m.switch_to(1, Next::User(a));
+            let b = m.mm_alloc(1).expect("alloc");
+            m.switch_to(1, Next::User(b));
+            m.mmput(1, a);
+            m.switch_to(0, Next::User(a));
+            vec![a, b]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.switch_to(1, Next::Kernel);
+                m.switch_to(1, Next::User(mms[1]));
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
+/// The scenarios that apply to `kind` on `arch`: all of [`all`], except the
+/// 3-CPU ones where CPUs must serve IPI mailboxes (loom's stale reads of a
+/// mailbox in a serving loop exceed any branch bound with three spinners).
+pub fn for_scheme(kind: lazymm::SchemeKind, arch: Arch) -> Vec<Scenario> {
+    let ipis = crate::needs_ipi_service(kind, arch);
+    all(arch)
+        .into_iter()
+        .filter(|s| !(ipis && s.cpus > 2))
+        .collect()
+}
+
+/// The profiles the suite runs: arm64 (no mask: the scan visits every
+/// online CPU; broadcast flush), powerpc-hash (mask set on switch, never
+/// cleared: a mask-driven scan without IPIs) and x86 (mask cleared on
+/// switch away, the exit flush IPIs lazy CPUs).
+pub const ARCHES: [Arch; 3] = [Arch::Arm64, Arch::PowerpcHash, Arch::X86];
+
+/// Every scenario above on `arch`.
+pub fn all(arch: Arch) -> Vec<Scenario> {
+    vec![
+        exit_while_lazy(arch),
+        unlazy_races_handoff(arch),
+        exiting_cpu_lazy_on_own_mm(arch),
+        aba_address_reuse(arch),
+        kthread_use_mm_during_exit(arch),
+        two_lazy_cpus(arch),
+        stale_slot_after_early_return(arch),
+    ]
+}
