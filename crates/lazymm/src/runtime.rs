@@ -526,10 +526,22 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// `__mmdrop`: the scheme's cleanup, then the free.
+    /// `__mmdrop`: the scheme's cleanup, then the free (unless the scheme
+    /// defers it, `call_rcu`-style: see [`Scheme::free_later`]).
     fn mmdrop_final(&self, me: &mut CpuLocal, mm: MmRef) {
         self.p.teardown_phase(me.id, true);
         self.scheme.before_free(self, me, mm);
+        if !self.scheme.free_later(self, me, mm) {
+            self.free_mm(me, mm);
+        }
+        self.p.teardown_phase(me.id, false);
+    }
+
+    /// The free itself (`mm_free_pgd`, `free_mm`): called by `__mmdrop`, or
+    /// later by a scheme that deferred the free ([`Scheme::free_later`]);
+    /// the mm stays counted as pinned until then.
+    pub fn free_mm(&self, me: &mut CpuLocal, mm: MmRef) {
+        self.p.teardown_phase(me.id, true);
         self.p.payload_write(me.id, &self.mms.get(mm.idx).pgd);
         if self.ledger.free(me.id, mm, me.irqs_off) {
             self.pinned.fetch_sub(1, Ordering::SeqCst);
@@ -732,23 +744,30 @@ impl<P: Platform> Machine<P> {
     /// releases the lazy borrow: Andy's `unlazy_mm_irqs_off()`, shoot-lazies'
     /// `do_shoot_lazy_tlb`, hotplug's `sched_force_init_mm`.
     pub fn unlazy_to_init(&self, me: &mut CpuLocal) {
-        debug_assert!(
-            me.curr.is_none(),
-            "only a CPU without current->mm can be unlazied"
-        );
         let old = me.active;
-        if me.loaded != MmRef::INIT {
-            self.switch_mm_irqs_off(me, MmRef::INIT);
-        }
-        me.is_lazy = false;
-        me.active = MmRef::INIT;
-        self.ledger.set_active(me.id, MmRef::INIT);
+        self.switch_to_init_mm(me);
         if let Some(p) = me.prev_mm.take() {
             self.drop_lazy(me, p);
         }
         if !old.is_init() {
             self.drop_lazy(me, old);
         }
+    }
+
+    /// The switch half of [`Machine::unlazy_to_init`]: MMU and `active_mm`
+    /// to `init_mm`, with no lazy borrow released (shoot-lazies'
+    /// `do_shoot_lazy_tlb`, whose scheme holds no lazy reference).
+    pub fn switch_to_init_mm(&self, me: &mut CpuLocal) {
+        debug_assert!(
+            me.curr.is_none(),
+            "only a CPU without current->mm can be unlazied"
+        );
+        if me.loaded != MmRef::INIT {
+            self.switch_mm_irqs_off(me, MmRef::INIT);
+        }
+        me.is_lazy = false;
+        me.active = MmRef::INIT;
+        self.ledger.set_active(me.id, MmRef::INIT);
     }
 
     // ------------------------------------------------------------------
@@ -886,6 +905,9 @@ impl<P: Platform> Machine<P> {
 
     /// After every CPU is quiesced: counts leaks and returns the totals.
     pub fn finish(&self) -> MachineStats {
+        // The scheme's end-of-run work (an `rcu_barrier()`: deferred frees
+        // whose grace period ended while their CPU was no longer switching).
+        self.scheme.quiesced(self);
         self.ledger.check_leaks();
         self.stats()
     }

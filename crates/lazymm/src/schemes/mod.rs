@@ -12,9 +12,15 @@ use crate::mm::MmRef;
 use crate::platform::Platform;
 use crate::runtime::{ConfigError, CpuLocal, Machine};
 
+pub mod hazard_handoff;
+pub mod hazard_ipi;
 pub mod lightweight;
+pub mod lightweight_v2;
+mod mailbox;
 pub mod mockup;
+pub mod rcu;
 pub mod refcount;
+pub mod shootdown;
 
 /// Every scheme of the catalogue (DESIGN.md section 2) that is implemented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,16 +31,32 @@ pub enum SchemeKind {
     Mockup,
     /// The seed finished.
     Lightweight,
+    /// Andy's v2: plain-store slot plus an `mm_to_mmdrop` mailbox.
+    LightweightV2,
+    /// PeterZ 2021 / Andy 2022: `lazy_mm` + `drop_mm`, batched grab.
+    HazardHandoff,
     /// Nick Piggin's shoot lazies (Linux >= 6.4, powerpc).
     Shootdown,
+    /// Mathieu Desnoyers' hazard pointers + targeted IPIs (2024 RFC).
+    HazardIpi,
+    /// RCU-freeing of the mm, idle quiescent as in Linux (unsafe).
+    Rcu,
+    /// RCU-freeing with "lazily borrowing an mm" not quiescent.
+    RcuLazyAware,
 }
 
 impl SchemeKind {
     /// Every implemented scheme, in catalogue order.
-    pub const ALL: [SchemeKind; 3] = [
+    pub const ALL: [SchemeKind; 9] = [
         SchemeKind::Refcount,
         SchemeKind::Mockup,
         SchemeKind::Lightweight,
+        SchemeKind::LightweightV2,
+        SchemeKind::HazardHandoff,
+        SchemeKind::Shootdown,
+        SchemeKind::HazardIpi,
+        SchemeKind::Rcu,
+        SchemeKind::RcuLazyAware,
     ];
 
     /// The scheme's id on the command line.
@@ -43,7 +65,12 @@ impl SchemeKind {
             SchemeKind::Refcount => "refcount",
             SchemeKind::Mockup => "mockup",
             SchemeKind::Lightweight => "lightweight",
+            SchemeKind::LightweightV2 => "lightweight-v2",
+            SchemeKind::HazardHandoff => "hazard-handoff",
             SchemeKind::Shootdown => "shootdown",
+            SchemeKind::HazardIpi => "hazard-ipi",
+            SchemeKind::Rcu => "rcu",
+            SchemeKind::RcuLazyAware => "rcu-lazy-aware",
         }
     }
 
@@ -59,6 +86,12 @@ impl SchemeKind {
             SchemeKind::Mockup => Some(
                 "as posted: the x86 same-mm early return in switch_mm_irqs_off skips lazy_mm_drop(), \
                  so a handed-over reference can be overwritten (leak)",
+            ),
+            SchemeKind::Rcu => Some(
+                "idle (and a kernel thread lazily borrowing an mm) is an RCU quiescent state, so a \
+                 grace period ends while a lazy CPU still has the mm loaded (Rik van Riel, Dec 2020): \
+                 use-after-free wherever the exit flush does not unlazy every lazy CPU \
+                 (arm64, powerpc)",
             ),
             _ => None,
         }
@@ -185,6 +218,18 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// `__mmdrop`, before the free: `count` is 0.
     fn before_free(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
 
+    /// `__mmdrop`, after [`Scheme::before_free`]: `true` if the scheme takes
+    /// the free over (`call_rcu`): it must then call [`Machine::free_mm`]
+    /// itself, later (the mm stays pinned until then).
+    fn free_later(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) -> bool {
+        false
+    }
+
+    /// Every CPU has been quiesced and no CPU runs any more
+    /// ([`Machine::finish`], before the leak check): last chance to run work
+    /// the scheme deferred (an `rcu_barrier()`).
+    fn quiesced(&self, _m: &Machine<P>) {}
+
     /// The scheme's IPI handler on the target CPU.
     fn ipi(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
 
@@ -215,11 +260,14 @@ pub fn build<P: Platform>(
         SchemeKind::Refcount => Box::new(refcount::Refcount),
         SchemeKind::Mockup => Box::new(mockup::Mockup { opts: *opts }),
         SchemeKind::Lightweight => Box::new(lightweight::Lightweight { opts: *opts }),
-        SchemeKind::Shootdown => {
-            return Err(ConfigError(alloc::format!(
-                "scheme {} is not implemented yet",
-                kind.name()
-            )))
-        }
+        SchemeKind::LightweightV2 => Box::new(lightweight_v2::LightweightV2 {
+            opts: *opts,
+            literal_v2: false,
+        }),
+        SchemeKind::HazardHandoff => Box::new(hazard_handoff::HazardHandoff { opts: *opts }),
+        SchemeKind::Shootdown => Box::new(shootdown::Shootdown { opts: *opts }),
+        SchemeKind::HazardIpi => Box::new(hazard_ipi::HazardIpi { opts: *opts }),
+        SchemeKind::Rcu => Box::new(rcu::Rcu::new(*opts, false)),
+        SchemeKind::RcuLazyAware => Box::new(rcu::Rcu::new(*opts, true)),
     })
 }

@@ -1,0 +1,172 @@
+//! `shootdown`: Nick Piggin's "shoot lazies" (`CONFIG_MMU_LAZY_TLB_SHOOTDOWN`,
+//! Linux >= 6.4, selected by powerpc Book3S64; kernel-history 3.2).
+//!
+//! Lazy users are not counted at all. The CPU doing the final `mmdrop`
+//! (`__mmdrop` -> `cleanup_lazy_tlbs`) IPIs every CPU that may still use the
+//! mm lazily, itself included, and waits; each target that finds
+//! `active_mm == mm` switches itself to `init_mm` (`do_shoot_lazy_tlb`).
+//! Only then is the mm freed.
+//!
+//! # State machine
+//!
+//! Per-CPU slot: none. The only per-CPU state is the CPU's private
+//! `active_mm` / loaded mm, and its bit in `mm_cpumask`.
+//!
+//! ```text
+//!   CPU c, with respect to mm:
+//!     user      c runs a task of mm (pinned by that task's `users`)
+//!     lazy      c runs idle / a kernel thread with active_mm == mm
+//!               (pinned by nothing: only by the shoot-down to come)
+//!     away      active_mm != mm
+//!
+//!   owner  user -> lazy      user->kernel, exit_mm, kthread_unuse_mm:
+//!                            mmgrab_lazy_tlb() is nothing (a full fence here,
+//!                            see below)
+//!   owner  lazy -> away      kernel->user, exec from a kthread,
+//!                            kthread_use_mm, hotplug, the exit flush's
+//!                            unlazy: mmdrop_lazy_tlb() is smp_mb() only
+//!   __mmdrop (count == 0)    lazy -> away on every target, by its own IPI
+//!                            handler, before the free
+//! ```
+//!
+//! `mm->count`: `1` for all users together, plus other grabs
+//! (`kthread_use_mm`). Lazy transitions never touch it. It reaches 0 at the
+//! end of `__mmput` (or at the `mmdrop` of the last other grab), and the CPU
+//! doing that is the one that shoots.
+//!
+//! # Which CPUs are shot
+//!
+//! The kernel's contract: "at the time of the final mmdrop, mm_cpumask(mm)
+//! contains at least all possible CPUs in which the mm is lazy". The profiles
+//! that set the mask on every switch (x86, x86-lazy-cpumask, powerpc radix,
+//! powerpc hash) keep every lazy CPU in it (hotplug clears a CPU only after
+//! it left its lazy mm: the fixed hotplug race of kernel-history 3.4), so the
+//! targets are the online CPUs of the mask. arm64 never tracks the mask: the
+//! documented default is then every online CPU (Andy's "DoS" concern: one
+//! IPI per online CPU per final mmdrop). It never fails.
+//!
+//! On powerpc radix the exit flush (`exit_flush_lazy_tlbs`) piggy-backs the
+//! shoot-down and clears the mask (the runtime's exit flush keys off this
+//! scheme), so `__mmdrop` usually has nobody left to shoot; on hash the mask
+//! only grows, so `__mmdrop` IPIs every CPU the mm ever ran on (PeterZ's
+//! adversarial case).
+//!
+//! # Orderings
+//!
+//! The lifetime argument needs no ordering of its own: a CPU's mask bit is
+//! set (SeqCst in `switch_mm_irqs_off`) before it can run a task of the mm,
+//! and `count` reaches 0 only after every user's AcqRel `mmput`, so the
+//! shooter's mask read sees every bit; the IPI's request/acknowledge
+//! (the runtime's release/acquire mailbox, `smp_call_function_many(...,
+//! wait=1)`) orders each target's last use before the free. The two full
+//! fences on the lazy transitions are the `smp_mb()` that 6.12 keeps for
+//! membarrier (`mmdrop_lazy_tlb()` with `!MMU_LAZY_TLB_REFCOUNT`, and the
+//! `smp_mb__after_mmgrab()` of `switch_mm_cid()`): membarrier is not
+//! modelled, so no lifetime test can fail when they are removed; they are
+//! kept so that the per-switch cost is the kernel's.
+
+use core::sync::atomic::Ordering;
+
+use crate::arch::LazyCpus;
+use crate::mm::MmRef;
+use crate::platform::Platform;
+use crate::runtime::{CpuLocal, Ipi, Machine};
+use crate::schemes::{OrderingSite, Scheme, SchemeKind, SchemeOptions};
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Shootdown {
+    /// Options (only `weaken` applies).
+    pub opts: SchemeOptions,
+}
+
+/// The orderings `shootdown` keeps.
+pub const SITES: &[OrderingSite] = &[
+    OrderingSite {
+        name: "sd-grab-fence",
+        strong: "SeqCst fence",
+        why: "mmgrab_lazy_tlb() is empty under SHOOTDOWN, but switch_mm_cid() relies on the full barrier \
+              of the mmgrab it replaced (smp_mb__after_mmgrab): membarrier / mm_cid ordering, not the \
+              mm's lifetime",
+        decided_by: "none in this workbench (membarrier is not modelled): weakening is expected to pass \
+                     every lifetime check; kept for the cost model",
+    },
+    OrderingSite {
+        name: "sd-drop-fence",
+        strong: "SeqCst fence",
+        why: "mmdrop_lazy_tlb() = smp_mb() under SHOOTDOWN: membarrier needs a full barrier after storing \
+              rq->curr and before returning to user space (kernel-history 8.6), not the mm's lifetime",
+        decided_by: "none in this workbench (membarrier is not modelled): weakening is expected to pass \
+                     every lifetime check; kept for the cost model",
+    },
+];
+
+impl<P: Platform> Scheme<P> for Shootdown {
+    fn kind(&self) -> SchemeKind {
+        SchemeKind::Shootdown
+    }
+
+    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, _mm: MmRef) {
+        if self.opts.fence_kept("sd-grab-fence") {
+            m.p.fence(me.id, Ordering::SeqCst);
+        }
+    }
+
+    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, _mm: MmRef) {
+        if self.opts.fence_kept("sd-drop-fence") {
+            m.p.fence(me.id, Ordering::SeqCst);
+        }
+    }
+
+    fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        // cleanup_lazy_tlbs(): on_each_cpu_mask(mm_cpumask(mm),
+        // do_shoot_lazy_tlb, mm, 1), the local CPU included.
+        match m.arch.lazy_cpus() {
+            LazyCpus::Cpumask => {
+                let mask = &m.mms.get(mm.idx).cpumask;
+                for (w, word) in mask.iter().enumerate() {
+                    // Ordering: Relaxed. Every bit of a CPU that can hold mm
+                    // lazily was set (SeqCst) before that CPU ran a task of
+                    // mm, which happens-before our count reaching 0 (the
+                    // AcqRel users/count decrements); see the module docs.
+                    let mut bits = m.p.load(me.id, word, Ordering::Relaxed);
+                    while bits != 0 {
+                        let cpu = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        // smp_call_function_many() skips offline CPUs (they
+                        // left their lazy mm before going offline).
+                        if cpu == me.id || m.is_online(cpu) {
+                            m.send_ipi(me, cpu, Ipi::Scheme(mm));
+                        }
+                    }
+                }
+            }
+            LazyCpus::AllOnline => {
+                // The mask is not tracked (arm64): the documented default,
+                // every online CPU.
+                for cpu in 0..m.ncpus {
+                    if cpu == me.id || m.is_online(cpu) {
+                        m.send_ipi(me, cpu, Ipi::Scheme(mm));
+                    }
+                }
+            }
+        }
+    }
+
+    fn ipi(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        // do_shoot_lazy_tlb(): if (current->active_mm == mm) {
+        // WARN_ON_ONCE(current->mm); active_mm = &init_mm; switch_mm(); }
+        // No lazy reference exists, so none is dropped.
+        if me.active == mm {
+            debug_assert!(
+                me.curr.is_none(),
+                "shoot-down of a CPU running a task of mm"
+            );
+            m.switch_to_init_mm(me);
+        }
+    }
+
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        SITES
+    }
+}
