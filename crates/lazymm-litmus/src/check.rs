@@ -421,33 +421,23 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         candidates: 0,
         cache: None,
     };
-    // DFS over the product of thread paths
+    // DFS over the product of thread paths, pruning read values that no
+    // chosen or remaining thread can write.
     let nt = progs.paths.len();
-    let mut idx = vec![0usize; nt];
+    let can: Vec<std::collections::HashSet<(usize, Val)>> = progs
+        .paths
+        .iter()
+        .map(|ps| {
+            ps.iter()
+                .flat_map(|p| p.evs.iter())
+                .filter(|e| e.kind.is_write())
+                .map(|e| (e.loc, e.val))
+                .collect()
+        })
+        .collect();
     if progs.paths.iter().all(|p| !p.is_empty()) {
-        loop {
-            let sel: Vec<&Path> = (0..nt).map(|t| &progs.paths[t][idx[t]]).collect();
-            if quick_feasible(g, &sel) {
-                ctx.combination(&sel)?;
-            }
-            if let Some(d) = ctx.deadline {
-                if Instant::now() > d {
-                    return Err(CheckError::Timeout(timeout));
-                }
-            }
-            let mut k = 0;
-            while k < nt {
-                idx[k] += 1;
-                if idx[k] < progs.paths[k].len() {
-                    break;
-                }
-                idx[k] = 0;
-                k += 1;
-            }
-            if k == nt {
-                break;
-            }
-        }
+        let mut sel = Vec::with_capacity(nt);
+        dfs(&mut ctx, &progs.paths, &can, 0, &mut sel)?;
     }
     let verdict = if ctx.positive == 0 {
         Verdict::Never
@@ -485,6 +475,44 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         data_race: ctx.data_race,
         candidates: ctx.candidates,
     })
+}
+
+fn dfs<'p>(
+    ctx: &mut Ctx<'_>,
+    paths: &'p [Vec<Path>],
+    can: &[std::collections::HashSet<(usize, Val)>],
+    k: usize,
+    sel: &mut Vec<&'p Path>,
+) -> Result<(), CheckError> {
+    if k == paths.len() {
+        if quick_feasible(ctx.g, sel) {
+            ctx.combination(sel)?;
+        }
+        if let Some(d) = ctx.deadline {
+            if Instant::now() > d {
+                return Err(CheckError::Timeout(ctx.timeout));
+            }
+        }
+        return Ok(());
+    }
+    for p in &paths[k] {
+        sel.push(p);
+        let producible = |l: usize, v: Val| {
+            ctx.g.init[l] == v
+                || sel
+                    .iter()
+                    .any(|q| q.evs.iter().any(|w| w.kind.is_write() && w.loc == l && w.val == v))
+                || can[k + 1..].iter().any(|c| c.contains(&(l, v)))
+        };
+        let ok = sel
+            .iter()
+            .all(|q| q.evs.iter().all(|e| !e.kind.is_read() || producible(e.loc, e.val)));
+        if ok {
+            dfs(ctx, paths, can, k + 1, sel)?;
+        }
+        sel.pop();
+    }
+    Ok(())
 }
 
 /// Cheap necessary condition: every read value is written by someone (or initial).

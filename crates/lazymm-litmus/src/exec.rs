@@ -981,39 +981,44 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
         th.body.iter().for_each(|s| literals_stmt(s, &mut lits));
     }
     let mut dom: Vec<BTreeSet<Val>> = (0..nloc).map(|l| BTreeSet::from([g.init[l]])).collect();
-    let mut rounds = 0;
-    loop {
-        let d: Vec<Vec<Val>> = dom
-            .iter()
-            .enumerate()
-            .map(|(l, s)| {
-                if g.is_lock[l] {
-                    s.iter().copied().collect()
-                } else {
-                    s.union(&lits).copied().collect()
-                }
-            })
-            .collect();
-        let mut partial = Vec::new();
-        let paths = paths_with(t, &g, &d, 4096, &mut partial)?;
-        let mut changed = false;
-        for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
-            for e in evs {
-                if e.kind.is_write() {
-                    changed |= dom[e.loc].insert(e.val);
+    // 1. least fixpoint: values reachable forward from the initial state;
+    // 2. one pass with the literals added to every domain, keeping what is
+    //    written (values justified by a cycle through a constant).
+    for phase in 0..2 {
+        let mut rounds = 0;
+        loop {
+            let d: Vec<Vec<Val>> = dom
+                .iter()
+                .enumerate()
+                .map(|(l, s)| {
+                    if phase == 1 && !g.is_lock[l] {
+                        s.union(&lits).copied().collect()
+                    } else {
+                        s.iter().copied().collect()
+                    }
+                })
+                .collect();
+            let mut partial = Vec::new();
+            let paths = paths_with(t, &g, &d, 4096, &mut partial)?;
+            let mut changed = false;
+            for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
+                for e in evs {
+                    if e.kind.is_write() {
+                        changed |= dom[e.loc].insert(e.val);
+                    }
                 }
             }
-        }
-        rounds += 1;
-        let max_chain = paths
-            .iter()
-            .map(|ps| ps.iter().map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count()).max().unwrap_or(0))
-            .sum::<usize>();
-        if dom.iter().any(|s| s.len() > 64) {
-            return Err(LitmusError::Unsupported("more than 64 distinct values for one location".into()));
-        }
-        if !changed || rounds > max_chain + 1 {
-            break;
+            rounds += 1;
+            let max_chain = paths
+                .iter()
+                .map(|ps| ps.iter().map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count()).max().unwrap_or(0))
+                .sum::<usize>();
+            if dom.iter().any(|s| s.len() > 64) {
+                return Err(LitmusError::Unsupported("more than 64 distinct values for one location".into()));
+            }
+            if phase == 1 || !changed || rounds > max_chain + 1 {
+                break;
+            }
         }
     }
     let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
