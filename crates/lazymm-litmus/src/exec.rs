@@ -445,8 +445,7 @@ impl<'a> Interp<'a> {
                 } else if let Some(&l) = self.g.index.get(n) {
                     Ok((addr_val(l), 0))
                 } else {
-                    // herd: an uninitialised register reads as 0
-                    Ok((0, 0))
+                    unsup(format!("undeclared variable `{n}`"))
                 }
             }
             Expr::AddrOf(n) => match self.g.index.get(n) {
@@ -776,14 +775,16 @@ impl<'a> Interp<'a> {
         match s {
             Stmt::Decl(ds) => {
                 for (name, init) in ds {
+                    // in scope (uninitialised: 0) within its own initializer
+                    if !self.regs.contains_key(name) {
+                        self.regs.insert(name.clone(), (0, 0));
+                        self.reg_order.push(name.clone());
+                    }
                     let v = match init {
                         Some(e) => self.eval(e)?,
                         None => (0, 0),
                     };
-                    if !self.regs.contains_key(name) {
-                        self.reg_order.push(name.clone());
-                    }
-                    if init.is_some() || !self.regs.contains_key(name) {
+                    if init.is_some() {
                         self.regs.insert(name.clone(), v);
                     }
                 }
