@@ -89,7 +89,13 @@ struct LocChoice {
     last: usize,
 }
 
-fn permutations(items: &[usize], po: &Rel, out: &mut Vec<Vec<usize>>, cur: &mut Vec<usize>, used: &mut Vec<bool>) {
+fn permutations(
+    items: &[usize],
+    po: &Rel,
+    out: &mut Vec<Vec<usize>>,
+    cur: &mut Vec<usize>,
+    used: &mut Vec<bool>,
+) {
     if cur.len() == items.len() {
         out.push(cur.clone());
         return;
@@ -122,7 +128,13 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
     let writes: Vec<usize> = bits(here & st.w).filter(|&i| i != l).collect();
     let reads: Vec<usize> = bits(here & st.r).collect();
     let mut perms = Vec::new();
-    permutations(&writes, &st.po, &mut perms, &mut Vec::new(), &mut vec![false; writes.len()]);
+    permutations(
+        &writes,
+        &st.po,
+        &mut perms,
+        &mut Vec::new(),
+        &mut vec![false; writes.len()],
+    );
     let mut out = Vec::new();
     // candidate sources per read (same value)
     let cands: Vec<Vec<usize>> = reads
@@ -167,7 +179,7 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
                         order.iter().all(|&w2| {
                             let before_r = po_loc.has(w2, r);
                             let after_r = po_loc.has(r, w2);
-                            !(before_r && pos[w2] > pos[w]) && !(after_r && pos[w2] <= pos[w])
+                            !((before_r && pos[w2] > pos[w]) || (after_r && pos[w2] <= pos[w]))
                         })
                     })
                     .collect()
@@ -199,7 +211,8 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
                 }
             }
             if ok {
-                let mut rows: Vec<(usize, Set, Set)> = co_rows.iter().map(|&(w, c)| (w, 0, c)).collect();
+                let mut rows: Vec<(usize, Set, Set)> =
+                    co_rows.iter().map(|&(w, c)| (w, 0, c)).collect();
                 for (k, &r) in reads.iter().enumerate() {
                     let w = src(k);
                     rows[pos[w]].1 |= 1 << r;
@@ -271,7 +284,12 @@ impl Ctx<'_> {
                     }
                     let c = &st.evs[i];
                     i += 1;
-                    c.kind == e.kind && c.loc == e.loc && Ev { val: c.val, ..e.clone() } == *c
+                    c.kind == e.kind
+                        && c.loc == e.loc
+                        && Ev {
+                            val: c.val,
+                            ..e.clone()
+                        } == *c
                 })
             }) && i == st.n
         });
@@ -289,7 +307,10 @@ impl Ctx<'_> {
             self.cache = match Static::new(&self.g.init, paths) {
                 Some(s) => Some(s),
                 None => {
-                    return Err(LitmusError::Unsupported("more than 128 events in one execution".into()).into())
+                    return Err(LitmusError::Unsupported(
+                        "more than 128 events in one execution".into(),
+                    )
+                    .into())
                 }
             };
         }
@@ -333,7 +354,7 @@ impl Ctx<'_> {
     ) -> Result<(), CheckError> {
         if l == choices.len() {
             self.candidates += 1;
-            if self.candidates % 64 == 0 {
+            if self.candidates.is_multiple_of(64) {
                 if let Some(d) = self.deadline {
                     if Instant::now() > d {
                         return Err(CheckError::Timeout(self.timeout));
@@ -401,7 +422,10 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
             if *t >= test.threads.len() {
                 return Err(LitmusError::Syntax {
                     line: 0,
-                    msg: format!("expected a thread number below {} in `{r}`", test.threads.len()),
+                    msg: format!(
+                        "expected a thread number below {} in `{r}`",
+                        test.threads.len()
+                    ),
                 }
                 .into());
             }
@@ -499,14 +523,18 @@ fn dfs<'p>(
         sel.push(p);
         let producible = |l: usize, v: Val| {
             ctx.g.init[l] == v
-                || sel
-                    .iter()
-                    .any(|q| q.evs.iter().any(|w| w.kind.is_write() && w.loc == l && w.val == v))
+                || sel.iter().any(|q| {
+                    q.evs
+                        .iter()
+                        .any(|w| w.kind.is_write() && w.loc == l && w.val == v)
+                })
                 || can[k + 1..].iter().any(|c| c.contains(&(l, v)))
         };
-        let ok = sel
-            .iter()
-            .all(|q| q.evs.iter().all(|e| !e.kind.is_read() || producible(e.loc, e.val)));
+        let ok = sel.iter().all(|q| {
+            q.evs
+                .iter()
+                .all(|e| !e.kind.is_read() || producible(e.loc, e.val))
+        });
         if ok {
             dfs(ctx, paths, can, k + 1, sel)?;
         }
@@ -521,9 +549,11 @@ fn quick_feasible(g: &Globals, sel: &[&Path]) -> bool {
         for e in &p.evs {
             if e.kind.is_read() {
                 let ok = g.init[e.loc] == e.val
-                    || sel
-                        .iter()
-                        .any(|q| q.evs.iter().any(|w| w.kind.is_write() && w.loc == e.loc && w.val == e.val));
+                    || sel.iter().any(|q| {
+                        q.evs
+                            .iter()
+                            .any(|w| w.kind.is_write() && w.loc == e.loc && w.val == e.val)
+                    });
                 if !ok {
                     return false;
                 }

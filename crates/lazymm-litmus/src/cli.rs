@@ -73,8 +73,16 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
     match (&r.status, &r.outcome) {
         (Status::Ok, Some(o)) => {
             let cmp = match (&r.expected, r.agrees) {
-                (Some(e), Some(true)) => format!(" (Result: {}{} agrees)", e.verdict, if e.datarace { " DATARACE" } else { "" }),
-                (Some(e), Some(false)) => format!(" (Result: {}{} DISAGREES)", e.verdict, if e.datarace { " DATARACE" } else { "" }),
+                (Some(e), Some(true)) => format!(
+                    " (Result: {}{} agrees)",
+                    e.verdict,
+                    if e.datarace { " DATARACE" } else { "" }
+                ),
+                (Some(e), Some(false)) => format!(
+                    " (Result: {}{} DISAGREES)",
+                    e.verdict,
+                    if e.datarace { " DATARACE" } else { "" }
+                ),
                 (Some(e), None) => format!(" (Result: {} not compared)", e.verdict),
                 (None, _) => String::new(),
             };
@@ -90,14 +98,25 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
                 ));
                 return s;
             }
-            s.push_str(&format!("Test {} {}\n", o.name, if matches!(o.quantifier, crate::parse::Quantifier::Forall) { "Required" } else { "Allowed" }));
+            s.push_str(&format!(
+                "Test {} {}\n",
+                o.name,
+                if matches!(o.quantifier, crate::parse::Quantifier::Forall) {
+                    "Required"
+                } else {
+                    "Allowed"
+                }
+            ));
             s.push_str(&format!("States {}\n", o.states.len()));
             for st in &o.states {
                 s.push_str(st);
                 s.push('\n');
             }
             s.push_str(if o.validated { "Ok\n" } else { "No\n" });
-            s.push_str(&format!("Witnesses\nPositive: {} Negative: {}\n", o.positive, o.negative));
+            s.push_str(&format!(
+                "Witnesses\nPositive: {} Negative: {}\n",
+                o.positive, o.negative
+            ));
             if o.data_race {
                 s.push_str("Flag data-race\n");
             }
@@ -107,8 +126,14 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
                 crate::parse::Quantifier::Forall => "forall",
             };
             s.push_str(&format!("Condition {q} {}\n", o.condition));
-            s.push_str(&format!("Observation {} {} {} {}\n", o.name, o.verdict, o.positive, o.negative));
-            s.push_str(&format!("File {f}: {}{} in {:.3}s\n\n", o.verdict, cmp, r.seconds));
+            s.push_str(&format!(
+                "Observation {} {} {} {}\n",
+                o.name, o.verdict, o.positive, o.negative
+            ));
+            s.push_str(&format!(
+                "File {f}: {}{} in {:.3}s\n\n",
+                o.verdict, cmp, r.seconds
+            ));
         }
         _ => {
             s.push_str(&format!(
@@ -142,9 +167,11 @@ pub fn run(args: &LitmusArgs) -> anyhow::Result<i32> {
             None
         },
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let reports = check_files(&files, &opts, jobs);
     let sum = summarize(&reports);
     let mut out = std::io::stdout().lock();

@@ -168,7 +168,10 @@ fn collect_expr(e: &Expr, g: &mut Globals) {
 
 fn collect_stmt(s: &Stmt, g: &mut Globals) {
     match s {
-        Stmt::Decl(d) => d.iter().flat_map(|(_, e)| e).for_each(|e| collect_expr(e, g)),
+        Stmt::Decl(d) => d
+            .iter()
+            .flat_map(|(_, e)| e)
+            .for_each(|e| collect_expr(e, g)),
         Stmt::Expr(e) => collect_expr(e, g),
         Stmt::If(c, t, e) => {
             collect_expr(c, g);
@@ -341,7 +344,15 @@ impl<'a> Interp<'a> {
         Ok((v, bit))
     }
 
-    fn write(&mut self, loc: usize, v: Val, ann: Ann, kind: Kind, adeps: u64, ddeps: u64) -> Result<(), Stop> {
+    fn write(
+        &mut self,
+        loc: usize,
+        v: Val,
+        ann: Ann,
+        kind: Kind,
+        adeps: u64,
+        ddeps: u64,
+    ) -> Result<(), Stop> {
         self.push(self.ev(kind, loc, v, ann, adeps, ddeps))?;
         Ok(())
     }
@@ -583,7 +594,11 @@ impl<'a> Interp<'a> {
                 let (l, ad) = self.lvalue(&a[0])?;
                 self.check_not_lock(l)?;
                 let (v, dd) = self.eval(&a[1])?;
-                let ann = if n == "rcu_assign_pointer" { Ann::Release } else { Ann::Once };
+                let ann = if n == "rcu_assign_pointer" {
+                    Ann::Release
+                } else {
+                    Ann::Once
+                };
                 self.write(l, v, ann, Kind::W, ad, dd)?;
                 if n == "smp_store_mb" {
                     self.fence(Fence::Mb)?;
@@ -594,7 +609,11 @@ impl<'a> Interp<'a> {
                 let a = self.args(n, args, 1)?;
                 let (l, d) = self.pointer(&a[0])?;
                 self.check_not_lock(l)?;
-                let ann = if n == "atomic_read" { Ann::Once } else { Ann::Acquire };
+                let ann = if n == "atomic_read" {
+                    Ann::Once
+                } else {
+                    Ann::Acquire
+                };
                 self.read(l, ann, Kind::R, d)
             }
             "smp_store_release" | "atomic_set_release" | "atomic_set" => {
@@ -602,7 +621,11 @@ impl<'a> Interp<'a> {
                 let (l, ad) = self.pointer(&a[0])?;
                 self.check_not_lock(l)?;
                 let (v, dd) = self.eval(&a[1])?;
-                let ann = if n == "atomic_set" { Ann::Once } else { Ann::Release };
+                let ann = if n == "atomic_set" {
+                    Ann::Once
+                } else {
+                    Ann::Release
+                };
                 self.write(l, v, ann, Kind::W, ad, dd)?;
                 Ok((v, dd))
             }
@@ -664,8 +687,13 @@ impl<'a> Interp<'a> {
                 let (l, ad) = self.pointer(&a[0])?;
                 let (x, dx) = self.eval(&a[1])?;
                 let (u, du) = self.eval(&a[2])?;
-                let (old, _, bit) =
-                    self.rmw(l, Order::Full, false, ad, dx | du, &|o| if o != u { Some(o.wrapping_add(x)) } else { None })?;
+                let (old, _, bit) = self.rmw(l, Order::Full, false, ad, dx | du, &|o| {
+                    if o != u {
+                        Some(o.wrapping_add(x))
+                    } else {
+                        None
+                    }
+                })?;
                 Ok(((old != u) as Val, bit))
             }
             _ => self.atomic(n, args),
@@ -697,7 +725,10 @@ impl<'a> Interp<'a> {
         } else {
             (n, Order::Full)
         };
-        let base = base.strip_prefix("atomic_").map(|b| (b, true)).unwrap_or((base, false));
+        let base = base
+            .strip_prefix("atomic_")
+            .map(|b| (b, true))
+            .unwrap_or((base, false));
         let (op, is_atomic) = base;
         let explicit = !matches!(ord, Order::Full);
         match (op, is_atomic) {
@@ -715,27 +746,38 @@ impl<'a> Interp<'a> {
                 let (o, dol) = self.eval(&a[1])?;
                 let (v, dv) = self.eval(&a[2])?;
                 self.check_not_lock(l)?;
-                let (old, _, bit) = self.rmw(l, ord, false, ad, dv | dol, &|x| if x == o { Some(v) } else { None })?;
+                let (old, _, bit) = self.rmw(l, ord, false, ad, dv | dol, &|x| {
+                    if x == o {
+                        Some(v)
+                    } else {
+                        None
+                    }
+                })?;
                 Ok((old, bit))
             }
             ("add" | "sub" | "inc" | "dec", true) if !explicit => {
                 // no return value: R[noreturn] ->rmw W[once], no fences
                 let (l, ad, x, dx) = self.op_args(n, op, args)?;
-                self.rmw(l, Order::Relaxed, true, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                self.rmw(l, Order::Relaxed, true, ad, dx, &|o| {
+                    Some(o.wrapping_add(x))
+                })?;
                 Ok((0, 0))
             }
             (
-                "add_return" | "sub_return" | "inc_return" | "dec_return" | "fetch_add" | "fetch_sub"
-                | "fetch_inc" | "fetch_dec",
+                "add_return" | "sub_return" | "inc_return" | "dec_return" | "fetch_add"
+                | "fetch_sub" | "fetch_inc" | "fetch_dec",
                 true,
             ) => {
                 let fetch = op.starts_with("fetch_");
                 let core = op.trim_start_matches("fetch_").trim_end_matches("_return");
                 let (l, ad, x, dx) = self.op_args(n, core, args)?;
-                let (old, new, bit) = self.rmw(l, ord, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                let (old, new, bit) =
+                    self.rmw(l, ord, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
                 Ok((if fetch { old } else { new }, bit | dx))
             }
-            ("sub_and_test" | "dec_and_test" | "inc_and_test" | "add_negative", true) if !explicit => {
+            ("sub_and_test" | "dec_and_test" | "inc_and_test" | "add_negative", true)
+                if !explicit =>
+            {
                 let core = match op {
                     "sub_and_test" => "sub",
                     "dec_and_test" => "dec",
@@ -743,8 +785,13 @@ impl<'a> Interp<'a> {
                     _ => "add",
                 };
                 let (l, ad, x, dx) = self.op_args(n, core, args)?;
-                let (_, new, bit) = self.rmw(l, Order::Full, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
-                let r = if op == "add_negative" { new < 0 } else { new == 0 };
+                let (_, new, bit) =
+                    self.rmw(l, Order::Full, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                let r = if op == "add_negative" {
+                    new < 0
+                } else {
+                    new == 0
+                };
                 Ok((r as Val, bit | dx))
             }
             _ => unsup(format!("call to `{n}`")),
@@ -752,7 +799,12 @@ impl<'a> Interp<'a> {
     }
 
     /// Arguments of an arithmetic atomic: returns (loc, addr deps, signed delta, data deps).
-    fn op_args(&mut self, n: &str, core: &str, args: &[Expr]) -> Result<(usize, u64, Val, u64), Stop> {
+    fn op_args(
+        &mut self,
+        n: &str,
+        core: &str,
+        args: &[Expr],
+    ) -> Result<(usize, u64, Val, u64), Stop> {
         let (l, ad, x, dx) = match core {
             "inc" | "dec" => {
                 let a = self.args(n, args, 1)?;
@@ -767,7 +819,11 @@ impl<'a> Interp<'a> {
             }
         };
         self.check_not_lock(l)?;
-        let x = if core == "sub" || core == "dec" { x.wrapping_neg() } else { x };
+        let x = if core == "sub" || core == "dec" {
+            x.wrapping_neg()
+        } else {
+            x
+        };
         Ok((l, ad, x, dx))
     }
 
@@ -827,11 +883,14 @@ fn binop(op: BinOp, x: Val, y: Val) -> Result<Val, Stop> {
     })
 }
 
-fn mark_locks_stmt(s: &Stmt, g: &mut Globals, params: &[String]) {
+fn mark_locks_stmt(s: &Stmt, g: &mut Globals) {
     fn expr(e: &Expr, g: &mut Globals) {
         match e {
             Expr::Call(n, args) => {
-                if matches!(n.as_str(), "spin_lock" | "spin_unlock" | "spin_trylock" | "spin_is_locked") {
+                if matches!(
+                    n.as_str(),
+                    "spin_lock" | "spin_unlock" | "spin_trylock" | "spin_is_locked"
+                ) {
                     let name = match args.first() {
                         Some(Expr::Var(v)) | Some(Expr::AddrOf(v)) => Some(v.clone()),
                         _ => None,
@@ -862,12 +921,12 @@ fn mark_locks_stmt(s: &Stmt, g: &mut Globals, params: &[String]) {
         Stmt::Expr(e) => expr(e, g),
         Stmt::If(c, t, e) => {
             expr(c, g);
-            mark_locks_stmt(t, g, params);
+            mark_locks_stmt(t, g);
             if let Some(e) = e {
-                mark_locks_stmt(e, g, params);
+                mark_locks_stmt(e, g);
             }
         }
-        Stmt::Block(v) => v.iter().for_each(|s| mark_locks_stmt(s, g, params)),
+        Stmt::Block(v) => v.iter().for_each(|s| mark_locks_stmt(s, g)),
     }
 }
 
@@ -933,7 +992,12 @@ fn paths_with(
                 }
                 Err(Stop::Infeasible) => {
                     // keep the writes of the prefix: they feed the value domains
-                    let evs: Vec<Ev> = it.evs.iter().filter(|e| e.kind.is_write()).cloned().collect();
+                    let evs: Vec<Ev> = it
+                        .evs
+                        .iter()
+                        .filter(|e| e.kind.is_write())
+                        .cloned()
+                        .collect();
                     if !evs.is_empty() {
                         partial.push(evs);
                     }
@@ -971,7 +1035,7 @@ pub struct Programs {
 pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
     let mut g = globals(t);
     for th in &t.threads {
-        th.body.iter().for_each(|s| mark_locks_stmt(s, &mut g, &th.params));
+        th.body.iter().for_each(|s| mark_locks_stmt(s, &mut g));
     }
     let nloc = g.names.len();
     // Integer literals of the program: a read may return one of them through
@@ -1012,10 +1076,17 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
             rounds += 1;
             let max_chain = paths
                 .iter()
-                .map(|ps| ps.iter().map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count()).max().unwrap_or(0))
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count())
+                        .max()
+                        .unwrap_or(0)
+                })
                 .sum::<usize>();
             if dom.iter().any(|s| s.len() > 64) {
-                return Err(LitmusError::Unsupported("more than 64 distinct values for one location".into()));
+                return Err(LitmusError::Unsupported(
+                    "more than 64 distinct values for one location".into(),
+                ));
             }
             if phase == 1 || !changed || rounds > max_chain + 1 {
                 break;
@@ -1049,7 +1120,10 @@ fn literals_expr(e: &Expr, out: &mut BTreeSet<Val>) {
 
 fn literals_stmt(s: &Stmt, out: &mut BTreeSet<Val>) {
     match s {
-        Stmt::Decl(d) => d.iter().flat_map(|(_, e)| e).for_each(|e| literals_expr(e, out)),
+        Stmt::Decl(d) => d
+            .iter()
+            .flat_map(|(_, e)| e)
+            .for_each(|e| literals_expr(e, out)),
         Stmt::Expr(e) => literals_expr(e, out),
         Stmt::If(c, a, b) => {
             literals_expr(c, out);

@@ -102,12 +102,11 @@ pub fn check_source(file: &Path, src: &str, opts: &Options) -> FileReport {
     };
     match parse(src) {
         Err(e) => err(&mut rep, &e),
-        Ok(t) => match std::panic::catch_unwind(|| check(&t, opts))
-            .unwrap_or_else(|_| {
-                Err(CheckError::Litmus(LitmusError::Unsupported(
-                    "internal error while checking (please report)".into(),
-                )))
-            }) {
+        Ok(t) => match std::panic::catch_unwind(|| check(&t, opts)).unwrap_or_else(|_| {
+            Err(CheckError::Litmus(LitmusError::Unsupported(
+                "internal error while checking (please report)".into(),
+            )))
+        }) {
             Ok(o) => {
                 rep.agrees = expected.as_ref().and_then(|e| agreement(e, &o));
                 rep.outcome = Some(o);

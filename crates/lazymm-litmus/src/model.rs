@@ -104,7 +104,11 @@ impl Static {
                 .filter(|(i, e)| f(*i, e))
                 .fold(0, |a, (i, _)| a | 1u128 << i)
         };
-        let iw: Set = if nloc == 0 { 0 } else { (!0u128) >> (128 - nloc) };
+        let iw: Set = if nloc == 0 {
+            0
+        } else {
+            (!0u128) >> (128 - nloc)
+        };
         let r = set(&|_, e| e.kind.is_read());
         let w = set(&|_, e| e.kind.is_write());
         let m = r | w;
@@ -123,8 +127,8 @@ impl Static {
         let noreturn = set(&|_, e| e.ann == Ann::Noreturn);
         let rmw_instr = set(&|_, e| e.rmw_instr);
         let mut rmw = Rel::empty(n);
-        for i in 0..n {
-            if evs[i].rmw_read && i + 1 < n {
+        for (i, e) in evs.iter().enumerate() {
+            if e.rmw_read && i + 1 < n {
                 rmw.add(i, i + 1);
             }
         }
@@ -153,7 +157,11 @@ impl Static {
         for (t, p) in paths.iter().enumerate() {
             let b = base[t];
             let k = p.evs.len();
-            let tmask: Set = if k == 0 { 0 } else { ((!0u128) >> (128 - k)) << b };
+            let tmask: Set = if k == 0 {
+                0
+            } else {
+                ((!0u128) >> (128 - k)) << b
+            };
             for (j, e) in p.evs.iter().enumerate() {
                 let i = b + j;
                 int.r[i] = tmask;
@@ -338,7 +346,11 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
         (st.addr0.clone(), st.data0.clone(), st.ctrl0.clone())
     } else {
         let carry = step.star();
-        (carry.seq(&st.addr0), carry.seq(&st.data0), carry.seq(&st.ctrl0))
+        (
+            carry.seq(&st.addr0),
+            carry.seq(&st.data0),
+            carry.seq(&st.ctrl0),
+        )
     };
     // po-unlock-lock-po = po ; [UL] ; (po|rf) ; [LKR] ; po
     let pullp = if st.lkr != 0 {
@@ -360,7 +372,9 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let overwrite = co.or(&fr);
     let mut to_w = rwdep.or(&overwrite.and(&st.int));
     to_w.or_in(&addr.restrict(all, st.plain).seq(&st.wmb));
-    let to_r = addr.restrict(all, st.r).or(&dep.restrict(all, marked).seq(&rfi));
+    let to_r = addr
+        .restrict(all, st.r)
+        .or(&dep.restrict(all, marked).seq(&rfi));
     let mut ppo = to_r.or(&to_w);
     ppo.or_in(&fence.and(&st.int));
     ppo.or_in(&pullp.and(&st.int));
@@ -402,7 +416,13 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let mut rb = Rel::empty(n);
     if st.has_gp {
         let pb_star = pb_plus.opt();
-        let link = st.po.opt().seq(&hb_star).seq(&pb_star).seq(&prop).seq(&st.po);
+        let link = st
+            .po
+            .opt()
+            .seq(&hb_star)
+            .seq(&pb_star)
+            .seq(&prop)
+            .seq(&st.po);
         let order = rcu_order(st, rf, &data, &link);
         rcu_fence = st.po.seq(&order).seq(&st.po.opt());
         rb = prop
@@ -424,20 +444,21 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let fence2 = fence.or(&rcu_fence);
     let strong2 = strong.or(&rcu_fence);
     let xbstar = hb.or(&pb).or(&rb).star();
-    let vis = cumul_star
-        .seq(&rfe.opt())
-        .restrict(all, marked)
-        .seq(
-            &strong2
-                .restrict(all, marked)
-                .seq(&xbstar)
-                .or(&xbstar.and(&st.int)),
-        );
+    let vis = cumul_star.seq(&rfe.opt()).restrict(all, marked).seq(
+        &strong2
+            .restrict(all, marked)
+            .seq(&xbstar)
+            .or(&xbstar.and(&st.int)),
+    );
     let w_pre = addr.or(&fence2).opt().restrict(marked, all);
-    let rmb_tail = st.fencerel_rmb.restrict(st.r & !st.noreturn, all & !st.noreturn);
+    let rmb_tail = st
+        .fencerel_rmb
+        .restrict(st.r & !st.noreturn, all & !st.noreturn);
     let r_pre = addr.or(&nonrw).or(&rmb_tail).opt().restrict(marked, all);
     let w_post = fence2.opt().restrict(all, marked).seq(&rmwseq);
-    let rmb_head = st.fencerel_rmb.restrict(all & !st.noreturn, st.r & !st.noreturn);
+    let rmb_head = st
+        .fencerel_rmb
+        .restrict(all & !st.noreturn, st.r & !st.noreturn);
     let r_post = nonrw.or(&rmb_head).opt().restrict(all, marked);
     let ww_vis = fence2
         .or(&strong2.seq(&xbstar).seq(&w_pre))

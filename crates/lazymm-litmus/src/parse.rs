@@ -237,8 +237,8 @@ impl fmt::Display for Tok {
 
 const PUNCTS: &[&str] = &[
     "/\\", "\\/", "<<=", ">>=", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "->", "++", "--",
-    "+=", "-=", "*=", "|=", "&=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":", "=", "*",
-    "&", "|", "^", "~", "!", "+", "-", "/", "%", "<", ">", "?", ".", "#", "\\", "@", "$", "'",
+    "+=", "-=", "*=", "|=", "&=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":", "=", "*", "&",
+    "|", "^", "~", "!", "+", "-", "/", "%", "<", ">", "?", ".", "#", "\\", "@", "$", "'",
 ];
 
 fn lex(src: &str, first_line: usize) -> Result<Vec<(Tok, usize)>, LitmusError> {
@@ -499,10 +499,7 @@ impl Parser {
                 }
             }
             Tok::P("{") => unsup("array/struct initializer"),
-            t => syn(
-                self.line(),
-                format!("expected an initial value, found {t}"),
-            ),
+            t => syn(self.line(), format!("expected an initial value, found {t}")),
         }
     }
 
@@ -531,25 +528,26 @@ impl Parser {
                 }
             }
             let typed_reg = !words.is_empty() && matches!(self.peek(), Tok::Int(_));
-            let target = if words.is_empty() || typed_reg {
-                match self.bump() {
-                    Tok::Int(t) if self.eat_p(":") => {
-                        StateRef::Reg(t as usize, self.expect_ident("a register name")?)
-                    }
-                    t => {
-                        return syn(
+            let target =
+                if words.is_empty() || typed_reg {
+                    match self.bump() {
+                        Tok::Int(t) if self.eat_p(":") => {
+                            StateRef::Reg(t as usize, self.expect_ident("a register name")?)
+                        }
+                        t => return syn(
                             self.line(),
-                            format!("expected a variable or `N:reg` in the initial state, found {t}"),
-                        )
+                            format!(
+                                "expected a variable or `N:reg` in the initial state, found {t}"
+                            ),
+                        ),
                     }
-                }
-            } else {
-                let name = words.pop().unwrap_or_default();
-                if words.iter().any(|w| w == "spinlock_t") {
-                    // spinlocks are initially unlocked
-                }
-                StateRef::Loc(name)
-            };
+                } else {
+                    let name = words.pop().unwrap_or_default();
+                    if words.iter().any(|w| w == "spinlock_t") {
+                        // spinlocks are initially unlocked
+                    }
+                    StateRef::Loc(name)
+                };
             if self.is_p("[") {
                 return unsup("array variable");
             }
@@ -894,7 +892,10 @@ impl Parser {
         match self.bump() {
             Tok::Int(t) => {
                 self.expect_p(":", "after a thread number")?;
-                Ok(StateRef::Reg(t as usize, self.expect_ident("a register name")?))
+                Ok(StateRef::Reg(
+                    t as usize,
+                    self.expect_ident("a register name")?,
+                ))
             }
             Tok::Ident(s) => Ok(StateRef::Loc(s)),
             Tok::P("*") => Ok(StateRef::Loc(self.expect_ident("a variable name")?)),
@@ -911,7 +912,10 @@ impl Parser {
     }
     fn cond_atom(&mut self) -> PResult<Cond> {
         let line = self.line();
-        if self.eat_p("~") || self.eat_p("!") || (self.is_ident("not") && matches!(self.peek_at(1), Tok::P("("))) {
+        if self.eat_p("~")
+            || self.eat_p("!")
+            || (self.is_ident("not") && matches!(self.peek_at(1), Tok::P("(")))
+        {
             if self.is_ident("not") {
                 self.bump();
             }
@@ -1014,7 +1018,10 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
             in_pre = false;
         }
         let is_meta = in_pre && {
-            let key: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let key: String = t
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             !key.is_empty() && t[key.len()..].starts_with('=')
         };
         if is_meta {
@@ -1028,8 +1035,16 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     while matches!(p.peek(), Tok::Str) {
         p.bump();
     }
-    let init = if p.is_p("{") { p.init_block()? } else {
-        return syn(p.line(), format!("expected `{{` to open the initial state, found {}", p.peek()));
+    let init = if p.is_p("{") {
+        p.init_block()?
+    } else {
+        return syn(
+            p.line(),
+            format!(
+                "expected `{{` to open the initial state, found {}",
+                p.peek()
+            ),
+        );
     };
     let mut threads: Vec<Thread> = Vec::new();
     let mut locations = Vec::new();
@@ -1042,14 +1057,21 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
             Tok::P(";") => {
                 p.bump();
             }
-            Tok::Ident(s) if s.starts_with('P') && s.len() > 1 && s[1..].chars().all(|c| c.is_ascii_digit()) => {
+            Tok::Ident(s)
+                if s.starts_with('P')
+                    && s.len() > 1
+                    && s[1..].chars().all(|c| c.is_ascii_digit()) =>
+            {
                 if quant.is_some() {
                     return syn(line, "expected end of file after the final condition");
                 }
                 p.bump();
                 let t = p.thread(&s)?;
                 if threads.iter().any(|u| u.id == t.id) {
-                    return syn(line, format!("expected distinct thread names, found {s} twice"));
+                    return syn(
+                        line,
+                        format!("expected distinct thread names, found {s} twice"),
+                    );
                 }
                 threads.push(t);
             }
@@ -1076,7 +1098,11 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
                     return syn(line, "expected only one final condition");
                 }
                 quant = Some((
-                    if s == "exists" { Quantifier::Exists } else { Quantifier::Forall },
+                    if s == "exists" {
+                        Quantifier::Exists
+                    } else {
+                        Quantifier::Forall
+                    },
                     p.cond()?,
                 ));
             }
@@ -1088,17 +1114,22 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
                 }
                 quant = Some((Quantifier::NotExists, p.cond()?));
             }
-            t => {
-                return syn(
-                    line,
-                    format!("expected a thread `P<n>(...)`, `locations`, `filter` or `exists`, found {t}"),
-                )
-            }
+            t => return syn(
+                line,
+                format!(
+                    "expected a thread `P<n>(...)`, `locations`, `filter` or `exists`, found {t}"
+                ),
+            ),
         }
     }
     let (quantifier, cond) = match quant {
         Some(q) => q,
-        None => return syn(p.line(), "expected a final condition (`exists`, `~exists` or `forall`)"),
+        None => {
+            return syn(
+                p.line(),
+                "expected a final condition (`exists`, `~exists` or `forall`)",
+            )
+        }
     };
     if threads.is_empty() {
         return syn(p.line(), "expected at least one thread `P0(...) { ... }`");
@@ -1106,7 +1137,14 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     threads.sort_by_key(|t| t.id);
     for (i, t) in threads.iter().enumerate() {
         if t.id != i {
-            return syn(1, format!("expected threads numbered P0..P{}, found P{}", threads.len() - 1, t.id));
+            return syn(
+                1,
+                format!(
+                    "expected threads numbered P0..P{}, found P{}",
+                    threads.len() - 1,
+                    t.id
+                ),
+            );
         }
     }
     Ok(Test {

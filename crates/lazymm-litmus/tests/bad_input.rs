@@ -57,11 +57,31 @@ fn sample_parses_and_checks() {
 #[test]
 fn syntax_errors_name_line_and_expectation() {
     let cases = [
-        ("C X\n{}\nP0(int *x)\n{\n\tWRITE_ONCE(*x, 1)\n}\nexists (x=1)\n", 6, "expected `;`"),
-        ("C X\n{}\nP0(int *x)\n{\n\tWRITE_ONCE(*x, 1);\n}\n", 7, "expected a final condition"),
-        ("C X\n{ x = ; }\nP0(int *x) { }\nexists (x=1)\n", 2, "expected an initial value"),
-        ("C X\n{}\nP0(int *x) { int r0 = READ_ONCE(*x); }\nexists (0:r0 1)\n", 4, "expected `=`"),
-        ("C X\n{}\nP0(int *x) {\n  if (READ_ONCE(*x) {\n  }\n}\nexists (x=1)\n", 4, "expected `)`"),
+        (
+            "C X\n{}\nP0(int *x)\n{\n\tWRITE_ONCE(*x, 1)\n}\nexists (x=1)\n",
+            6,
+            "expected `;`",
+        ),
+        (
+            "C X\n{}\nP0(int *x)\n{\n\tWRITE_ONCE(*x, 1);\n}\n",
+            7,
+            "expected a final condition",
+        ),
+        (
+            "C X\n{ x = ; }\nP0(int *x) { }\nexists (x=1)\n",
+            2,
+            "expected an initial value",
+        ),
+        (
+            "C X\n{}\nP0(int *x) { int r0 = READ_ONCE(*x); }\nexists (0:r0 1)\n",
+            4,
+            "expected `=`",
+        ),
+        (
+            "C X\n{}\nP0(int *x) {\n  if (READ_ONCE(*x) {\n  }\n}\nexists (x=1)\n",
+            4,
+            "expected `)`",
+        ),
         ("", 1, "expected a header line"),
     ];
     for (src, line, what) in cases {
@@ -81,7 +101,10 @@ fn syntax_errors_name_line_and_expectation() {
 #[test]
 fn unsupported_constructs_are_named() {
     let src = "C X\n{}\nP0(int *x) { while (1) { } }\nexists (x=1)\n";
-    assert_eq!(parse(src), Err(LitmusError::Unsupported("`while` statement".into())));
+    assert_eq!(
+        parse(src),
+        Err(LitmusError::Unsupported("`while` statement".into()))
+    );
     let src = "C X\n{}\nP0(int *x) { kfree(x); }\nexists (x=1)\n";
     let rep = check_source(Path::new("k.litmus"), src, &opts());
     assert_eq!(rep.status, Status::Unsupported);

@@ -75,7 +75,12 @@ fn rel(root: &Path, f: &Path) -> String {
 
 /// Check the files of `folder` accepted by `keep`; return counts and the
 /// list of disagreeing files (relative to the data root).
-fn run(root: &Path, folder: &str, keep: &dyn Fn(usize, &str) -> bool, timeout: f64) -> (Counts, BTreeSet<String>, Vec<FileReport>) {
+fn run(
+    root: &Path,
+    folder: &str,
+    keep: &dyn Fn(usize, &str) -> bool,
+    timeout: f64,
+) -> (Counts, BTreeSet<String>, Vec<FileReport>) {
     let all = collect_files(&[root.join(folder)]).expect("readable test folder");
     let files: Vec<PathBuf> = all
         .into_iter()
@@ -115,13 +120,23 @@ fn run(root: &Path, folder: &str, keep: &dyn Fn(usize, &str) -> bool, timeout: f
     eprintln!("{folder}: {c:?}");
     for r in &reports {
         if matches!(r.status, Status::Error | Status::Timeout) {
-            eprintln!("  {}: {}", rel(root, &r.file), r.message.as_deref().unwrap_or(""));
+            eprintln!(
+                "  {}: {}",
+                rel(root, &r.file),
+                r.message.as_deref().unwrap_or("")
+            );
         }
     }
     (c, dis, reports)
 }
 
-fn expect(root: &Path, folder: &str, keep: &dyn Fn(usize, &str) -> bool, timeout: f64, want: Counts) {
+fn expect(
+    root: &Path,
+    folder: &str,
+    keep: &dyn Fn(usize, &str) -> bool,
+    timeout: f64,
+    want: Counts,
+) {
     let (c, dis, reports) = run(root, folder, keep, timeout);
     let checked: BTreeSet<String> = reports.iter().map(|r| rel(root, &r.file)).collect();
     let known: BTreeSet<String> = known_disagreements()
@@ -131,7 +146,10 @@ fn expect(root: &Path, folder: &str, keep: &dyn Fn(usize, &str) -> bool, timeout
     let new: Vec<_> = dis.difference(&known).collect();
     let fixed: Vec<_> = known.difference(&dis).collect();
     assert!(new.is_empty(), "{folder}: new disagreements: {new:#?}");
-    assert!(fixed.is_empty(), "{folder}: listed disagreements now agree (update the list): {fixed:#?}");
+    assert!(
+        fixed.is_empty(),
+        "{folder}: listed disagreements now agree (update the list): {fixed:#?}"
+    );
     assert_eq!(c, want, "{folder}: counts changed");
 }
 
@@ -242,7 +260,18 @@ fn scheme_tests_agree() {
     assert!(files.len() >= 20, "expected the scheme litmus tests");
     let reports = check_files(&files, &Options::default(), 2);
     for r in &reports {
-        assert_eq!(r.status, Status::Ok, "{}: {:?}", r.file.display(), r.message);
-        assert_eq!(r.agrees, Some(true), "{}: verdict changed", r.file.display());
+        assert_eq!(
+            r.status,
+            Status::Ok,
+            "{}: {:?}",
+            r.file.display(),
+            r.message
+        );
+        assert_eq!(
+            r.agrees,
+            Some(true),
+            "{}: verdict changed",
+            r.file.display()
+        );
     }
 }
