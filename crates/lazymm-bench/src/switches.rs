@@ -1,0 +1,272 @@
+//! Context switches on real OS threads: one `lazymm::Machine<StdPlatform>`
+//! per run (the same scheme code as the simulator), one OS thread per CPU.
+//!
+//! Workloads:
+//!
+//! * [`Workload::PingPong`]: will-it-scale `context_switch1_threads`. The
+//!   CPUs run threads of *one* process and hand a token round a ring through
+//!   an atomic (two CPUs: ping-pong). A CPU whose turn it is wakes its task
+//!   (idle -> user, the lazily held mm is reused), passes the token on and
+//!   blocks (user -> idle: lazy again). Every switch goes through idle, and
+//!   consecutive lazy transitions on the shared mm come from different CPUs,
+//!   so `refcount` pays a line transfer on `mm_count` for each.
+//! * [`Workload::FreeRun`]: the same round trip with no token: every CPU
+//!   switches user -> idle -> user as fast as it can, all on one mm. The
+//!   most contended shape for `refcount`.
+//! * [`Workload::Mixed`]: `lazymm_sim::threads::run_threads` with its stress
+//!   configuration: tasks migrate through a mutex-protected pool, switch
+//!   user -> user, and exit (teardown fix-ups, exit-flush IPIs). Noisier (the
+//!   pool's mutex), but exercises every path under a clean ledger.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use lazymm::{Arch, LedgerCounts, Machine, MachineConfig, Next, SchemeKind, StdPlatform};
+use lazymm_sim::threads::{run_threads, ThreadsConfig};
+use serde::Serialize;
+
+use crate::Padded;
+
+/// One turn of a wait loop: spin a while, then yield, so that a partner
+/// thread descheduled on a busy machine gets the core back quickly.
+#[inline]
+pub fn spin_wait(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 2000 {
+        std::hint::spin_loop();
+    } else {
+        *spins = 0;
+        std::thread::yield_now();
+    }
+}
+
+/// A real-thread workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Token ring (ping-pong on two CPUs), every switch through idle.
+    PingPong,
+    /// Every CPU does user -> idle -> user round trips on one mm, no token.
+    FreeRun,
+    /// `run_threads`' stress mix: migrations, user -> user, exits.
+    Mixed,
+}
+
+impl Workload {
+    /// Every workload.
+    pub const ALL: [Workload; 3] = [Workload::PingPong, Workload::FreeRun, Workload::Mixed];
+
+    /// The workload's id on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::PingPong => "ping-pong",
+            Workload::FreeRun => "free-run",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Parses a workload id.
+    pub fn parse(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == s)
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How long one measurement lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Length {
+    /// Wall-clock time of the timed phase.
+    Time(Duration),
+    /// Idle round trips per CPU (ping-pong, free-run) or loop steps per CPU
+    /// (mixed).
+    Iterations(u64),
+}
+
+/// One measurement.
+#[derive(Clone, Debug)]
+pub struct SwitchRun {
+    /// Scheme.
+    pub scheme: SchemeKind,
+    /// Workload.
+    pub workload: Workload,
+    /// CPUs (OS threads).
+    pub threads: usize,
+    /// Context switches in the timed phase (all CPUs).
+    pub switches: u64,
+    /// The timed phase.
+    pub elapsed: Duration,
+    /// The machine's ledger after quiesce (set-up and exits included).
+    pub ledger: LedgerCounts,
+    /// Address spaces torn down.
+    pub teardowns: u64,
+    /// Scheme IPIs and exit-flush IPIs sent.
+    pub ipis: u64,
+}
+
+impl SwitchRun {
+    /// Switches per second.
+    pub fn rate(&self) -> f64 {
+        self.switches as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs one measurement. Errors on an impossible configuration or a scheme
+/// that is not implemented yet.
+pub fn run(
+    scheme: SchemeKind,
+    arch: Arch,
+    threads: usize,
+    workload: Workload,
+    len: Length,
+) -> Result<SwitchRun, String> {
+    match workload {
+        Workload::Mixed => run_mixed(scheme, arch, threads, len),
+        Workload::PingPong | Workload::FreeRun => run_loop(scheme, arch, threads, workload, len),
+    }
+}
+
+fn run_mixed(
+    scheme: SchemeKind,
+    arch: Arch,
+    threads: usize,
+    len: Length,
+) -> Result<SwitchRun, String> {
+    let steps = match len {
+        Length::Iterations(n) => n,
+        // About 1.5 M steps/s per CPU on this machine; the report gives the
+        // real elapsed time anyway.
+        Length::Time(d) => ((d.as_secs_f64() * 1.5e6) as u64).max(1000),
+    };
+    let mut cfg = ThreadsConfig::stress(scheme, arch, threads, steps);
+    cfg.procs = (steps / 200).clamp(16, 4096) as usize;
+    let r = run_threads(&cfg)?;
+    Ok(SwitchRun {
+        scheme,
+        workload: Workload::Mixed,
+        threads,
+        switches: r.stats.cpu.switches(),
+        elapsed: r.elapsed,
+        ledger: r.stats.ledger,
+        teardowns: r.stats.cpu.teardowns,
+        ipis: r.stats.cpu.ipis + r.stats.cpu.flush_ipis,
+    })
+}
+
+fn run_loop(
+    scheme: SchemeKind,
+    arch: Arch,
+    threads: usize,
+    workload: Workload,
+    len: Length,
+) -> Result<SwitchRun, String> {
+    let mut mc = MachineConfig::new(threads, arch, scheme);
+    mc.max_mms = 16;
+    let m = Machine::new(StdPlatform, mc).map_err(|e| e.0)?;
+    // One process, one thread per CPU: `users` = threads.
+    let mm = m.mm_alloc(0).map_err(|e| e.to_string())?;
+    for _ in 1..threads {
+        m.mmget(0, mm);
+    }
+    let token = Padded(AtomicU64::new(0));
+    let stop = Padded(AtomicBool::new(false));
+    let quiesced = Padded(AtomicUsize::new(0));
+    let barrier = Barrier::new(threads + 1);
+    let n = threads as u64;
+    let limit = match len {
+        Length::Iterations(i) => i,
+        Length::Time(_) => u64::MAX,
+    };
+    let (trips, elapsed) = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|c| {
+                let (m, token, stop, quiesced, barrier) = (&m, &token, &stop, &quiesced, &barrier);
+                s.spawn(move || {
+                    // The task starts running, then blocks: lazy on mm.
+                    m.switch_to(c, Next::User(mm));
+                    m.switch_to(c, Next::Kernel);
+                    barrier.wait();
+                    let mut trips = 0u64;
+                    'outer: while trips < limit {
+                        if workload == Workload::PingPong {
+                            let mut spins = 0u32;
+                            loop {
+                                // Ordering: Acquire pairs with the previous
+                                // holder's Release: a wake-up.
+                                if token.0.load(Ordering::Acquire) % n == c as u64 {
+                                    break;
+                                }
+                                if stop.0.load(Ordering::Relaxed) {
+                                    break 'outer;
+                                }
+                                spin_wait(&mut spins);
+                            }
+                        } else if stop.0.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // wake: idle -> user (same mm, lazily held)
+                        m.switch_to(c, Next::User(mm));
+                        if workload == Workload::PingPong {
+                            // Ordering: Release: the wake-up of the next CPU.
+                            token.0.fetch_add(1, Ordering::Release);
+                        }
+                        // block: user -> idle (lazy)
+                        m.switch_to(c, Next::Kernel);
+                        trips += 1;
+                    }
+                    if workload == Workload::PingPong {
+                        // With an iteration limit, the others may still
+                        // wait for the token: release them (they check the
+                        // token before the flag, so each finishes its own
+                        // count first).
+                        stop.0.store(true, Ordering::Relaxed);
+                    }
+                    let done = Instant::now();
+                    // Exit: the task comes back and exits on this CPU.
+                    m.switch_to(c, Next::User(mm));
+                    m.exit_mm(c);
+                    m.switch_to(c, Next::Kernel);
+                    m.quiesce_cpu(c);
+                    quiesced.0.fetch_add(1, Ordering::SeqCst);
+                    // Keep serving IPIs (exit flush, scheme IPIs) until
+                    // every CPU is done.
+                    while quiesced.0.load(Ordering::SeqCst) < threads {
+                        m.interrupt_point(c);
+                        std::thread::yield_now();
+                    }
+                    (trips, done)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        if let Length::Time(d) = len {
+            std::thread::sleep(d);
+            stop.0.store(true, Ordering::Relaxed);
+        }
+        let mut trips = 0;
+        let mut end = start;
+        for h in hs {
+            let (t, done) = h.join().expect("bench thread");
+            trips += t;
+            end = end.max(done);
+        }
+        (trips, end - start)
+    });
+    let stats = m.finish();
+    Ok(SwitchRun {
+        scheme,
+        workload,
+        threads,
+        switches: 2 * trips,
+        elapsed,
+        ledger: stats.ledger,
+        teardowns: stats.cpu.teardowns,
+        ipis: stats.cpu.ipis + stats.cpu.flush_ipis,
+    })
+}

@@ -1,0 +1,374 @@
+//! `lazymm bench`: every scheme on real OS threads (one per CPU of a
+//! `Machine<StdPlatform>`), as ratios to `refcount` measured in the same run,
+//! plus this machine's calibration against the cost model. Wall-clock
+//! figures: printed, never asserted.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use lazymm::{Arch, SchemeKind};
+use lazymm_bench::{calibrate, run_bench, BenchConfig, BenchReport, Calibration, Length, Workload};
+
+/// Options of `lazymm bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// OS threads, one per simulated CPU (default: 2).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Length of one measurement in seconds (default 0.3; 0.04 with --quick).
+    #[arg(long, conflicts_with = "iterations")]
+    pub seconds: Option<f64>,
+    /// Length of one measurement in idle round trips per CPU (ping-pong,
+    /// free-run) or loop steps per CPU (mixed), instead of --seconds.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Repetitions; the schemes are interleaved within each (default 5; 3
+    /// with --quick).
+    #[arg(long)]
+    pub reps: Option<usize>,
+    /// Schemes, comma-separated (default: all; refcount is always run as the
+    /// baseline).
+    #[arg(long, value_delimiter = ',')]
+    pub schemes: Vec<String>,
+    /// Workloads, comma-separated: ping-pong, free-run, mixed (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Vec<String>,
+    /// Architecture profile of the machine model.
+    #[arg(long, default_value = "x86")]
+    pub arch: String,
+    /// Skip the calibration.
+    #[arg(long)]
+    pub no_calibration: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// A short run (about 2 s).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+fn config(a: &BenchArgs) -> anyhow::Result<BenchConfig> {
+    if a.threads == 0 || a.threads > 4096 {
+        bail!("--threads {} out of range: must be 1..=4096", a.threads);
+    }
+    let mut cfg = if a.quick {
+        BenchConfig::quick(a.threads)
+    } else {
+        BenchConfig::new(a.threads)
+    };
+    if !a.schemes.is_empty() {
+        cfg.schemes = a
+            .schemes
+            .iter()
+            .map(|s| {
+                SchemeKind::parse(s).with_context(|| {
+                    let valid: Vec<_> = SchemeKind::ALL.iter().map(|k| k.name()).collect();
+                    format!("unknown scheme {s:?}; valid: {}", valid.join(", "))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if !a.workloads.is_empty() {
+        cfg.workloads = a
+            .workloads
+            .iter()
+            .map(|s| {
+                Workload::parse(s).with_context(|| {
+                    let valid: Vec<_> = Workload::ALL.iter().map(|k| k.name()).collect();
+                    format!("unknown workload {s:?}; valid: {}", valid.join(", "))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    cfg.arch = Arch::parse(&a.arch).with_context(|| {
+        let valid: Vec<_> = Arch::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown arch {:?}; valid: {}", a.arch, valid.join(", "))
+    })?;
+    if let Some(s) = a.seconds {
+        if !(s > 0.0 && s <= 3600.0) {
+            bail!("--seconds {s} out of range: must be in (0, 3600]");
+        }
+        cfg.length = Length::Time(Duration::from_secs_f64(s));
+    }
+    if let Some(n) = a.iterations {
+        if n == 0 {
+            bail!("--iterations must be at least 1");
+        }
+        cfg.length = Length::Iterations(n);
+    }
+    if let Some(r) = a.reps {
+        if r == 0 || r > 1000 {
+            bail!("--reps {r} out of range: must be 1..=1000");
+        }
+        cfg.reps = r;
+    }
+    Ok(cfg)
+}
+
+/// Runs `lazymm bench`. Exit code 0 when every ledger is clean (known-unsafe
+/// schemes excepted), 1 otherwise; bad options are an error (exit 2).
+pub fn bench(a: &BenchArgs) -> anyhow::Result<u8> {
+    let cfg = config(a)?;
+    let est = match cfg.length {
+        Length::Time(d) => d.as_secs_f64() * cfg.total_runs() as f64,
+        Length::Iterations(_) => f64::INFINITY,
+    };
+    let pb = if est > 2.0 && !a.json {
+        let pb = ProgressBar::new(cfg.total_runs() as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let report = run_bench(&cfg, &mut |done, _total, label| {
+        pb.set_position(done as u64);
+        pb.set_message(label.to_string());
+    })
+    .map_err(anyhow::Error::msg)?;
+    pb.finish_and_clear();
+    let cal = if a.no_calibration {
+        None
+    } else {
+        let d = if a.quick { 30 } else { 200 };
+        Some(calibrate(a.threads.max(2), Duration::from_millis(d)))
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let v = serde_json::json!({ "bench": report, "calibration": cal });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        print_report(&mut out, &report)?;
+        if let Some(c) = &cal {
+            print_calibration(&mut out, c)?;
+        }
+    }
+    Ok(u8::from(report.has_failure()))
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn print_report(out: &mut impl Write, r: &BenchReport) -> std::io::Result<()> {
+    let len = match (r.seconds, r.iterations) {
+        (Some(s), _) => format!("{s} s"),
+        (_, Some(n)) => format!("{n} iterations/CPU"),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "real OS threads: {} threads ({} cores available), arch {}, {} reps x {} per scheme, interleaved",
+        r.threads, r.available_parallelism, r.arch, r.reps, len
+    )?;
+    let load = |l: &Option<[f64; 3]>| match l {
+        Some([a, b, c]) => format!("{a:.2} {b:.2} {c:.2}"),
+        None => "n/a".into(),
+    };
+    writeln!(
+        out,
+        "load average at start: {}; at end: {} (other work on the machine skews absolute rates; ratios are per rep)",
+        load(&r.loadavg[0]),
+        load(&r.loadavg[1])
+    )?;
+    let mut last = None;
+    for row in &r.rows {
+        if last != Some(row.workload) {
+            last = Some(row.workload);
+            writeln!(out)?;
+            writeln!(out, "workload {}", row.workload)?;
+            writeln!(
+                out,
+                "  {:<16} {:>12} {:>7}  {:>6} {:>15}  {:>4} {:>4} {:>4} {:>6}  ledger",
+                "scheme",
+                "switches/s",
+                "range",
+                "ratio",
+                "ratio min-max",
+                "uaf",
+                "df",
+                "leak",
+                "exits"
+            )?;
+        }
+        let s = &row.switches_per_s;
+        let range = if s.range_pct() < 1000.0 {
+            format!("{:.1}%", s.range_pct())
+        } else {
+            ">999%".to_string()
+        };
+        let q = &row.ratio_to_refcount;
+        writeln!(
+            out,
+            "  {:<16} {:>12} {:>7}  {:>6.3} {:>7.3}-{:<7.3}  {:>4} {:>4} {:>4} {:>6}  {}",
+            row.scheme,
+            si(s.median),
+            range,
+            q.median,
+            q.min,
+            q.max,
+            row.ledger.uaf,
+            row.ledger.double_free,
+            row.ledger.leaked,
+            row.teardowns,
+            row.verdict
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "switches/s: median over reps; range: (max-min)/median; ratio: to refcount in the same rep (median, min-max)"
+    )?;
+    for k in &r.known_unsafe {
+        writeln!(out, "KNOWN-UNSAFE {}: {}", k.scheme, k.reason)?;
+    }
+    for k in &r.skipped {
+        writeln!(out, "skipped {}: {}", k.scheme, k.reason)?;
+    }
+    Ok(())
+}
+
+fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "calibration (this machine, {} threads; cost model: x86 table)",
+        c.threads
+    )?;
+    let cyc = |ns: f64| match c.tsc_ghz {
+        Some(g) => format!("~{:.0} cycles", ns * g),
+        None => String::new(),
+    };
+    writeln!(
+        out,
+        "  local RMW (1 thread)         {:>8.2} ns  {}",
+        c.local_rmw_ns,
+        cyc(c.local_rmw_ns)
+    )?;
+    writeln!(
+        out,
+        "  local RMW ({} threads, own)   {:>8.2} ns  {}",
+        c.threads,
+        c.local_rmw_parallel_ns,
+        cyc(c.local_rmw_parallel_ns)
+    )?;
+    writeln!(
+        out,
+        "  shared-line RMW ({} threads)  {:>8.2} ns  {}",
+        c.threads,
+        c.shared_rmw_ns,
+        cyc(c.shared_rmw_ns)
+    )?;
+    writeln!(
+        out,
+        "  line hand-off (one way)      {:>8.2} ns  {}",
+        c.handoff_ns,
+        cyc(c.handoff_ns)
+    )?;
+    writeln!(
+        out,
+        "  full fence                   {:>8.2} ns  {}",
+        c.fence_ns,
+        cyc(c.fence_ns)
+    )?;
+    writeln!(
+        out,
+        "  shared / local RMW: measured {:.1}x (hand-off / local: {:.1}x); model transfer / local_rmw: {:.1}x ({} / {} cycles)",
+        c.measured_shared_over_local,
+        c.measured_handoff_over_local,
+        c.model_transfer_over_local,
+        c.model.transfer,
+        c.model.local_rmw
+    )?;
+    writeln!(
+        out,
+        "  fence / local RMW:  measured {:.2}x; model fence / local_rmw: {:.2}x ({} / {} cycles)",
+        c.measured_fence_over_local, c.model_fence_over_local, c.model.fence, c.model.local_rmw
+    )?;
+    if let Some(g) = c.tsc_ghz {
+        writeln!(out, "  (cycles from the TSC rate, {g:.2} GHz)")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: BenchArgs,
+    }
+
+    fn args(v: &[&str]) -> BenchArgs {
+        let mut all = vec!["bench"];
+        all.extend_from_slice(v);
+        Cli::parse_from(all).a
+    }
+
+    #[test]
+    fn quick_bench_completes_with_clean_ledgers() {
+        let a = args(&[
+            "--quick",
+            "--seconds",
+            "0.02",
+            "--reps",
+            "2",
+            "--no-calibration",
+        ]);
+        assert_eq!(bench(&a).expect("bench"), 0);
+        let cfg = config(&a).expect("config");
+        let r = run_bench(&cfg, &mut |_, _, _| {}).expect("run");
+        let mut buf = Vec::new();
+        print_report(&mut buf, &r).expect("print");
+        let text = String::from_utf8(buf).expect("utf8");
+        for w in Workload::ALL {
+            assert!(text.contains(&format!("workload {w}")), "{text}");
+        }
+        assert!(text.contains("refcount"));
+        assert!(!r.has_failure());
+    }
+
+    #[test]
+    fn json_output_has_rows_and_calibration() {
+        let c = calibrate(2, Duration::from_millis(5));
+        let cfg = config(&args(&[
+            "--iterations",
+            "200",
+            "--reps",
+            "1",
+            "--workloads",
+            "ping-pong",
+        ]))
+        .expect("config");
+        let r = run_bench(&cfg, &mut |_, _, _| {}).expect("run");
+        let v = serde_json::json!({ "bench": r, "calibration": c });
+        let rows = v["bench"]["rows"].as_array().expect("rows");
+        assert!(!rows.is_empty());
+        assert!(rows[0]["ratio_to_refcount"]["median"].is_number());
+        assert!(v["calibration"]["model_transfer_over_local"].is_number());
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(config(&args(&["--schemes", "nope"])).is_err());
+        assert!(config(&args(&["--workloads", "nope"])).is_err());
+        assert!(config(&args(&["--arch", "vax"])).is_err());
+        assert!(config(&args(&["--threads", "0"])).is_err());
+        assert!(config(&args(&["--seconds", "0"])).is_err());
+    }
+}
