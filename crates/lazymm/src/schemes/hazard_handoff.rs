@@ -220,9 +220,11 @@ impl HazardHandoff {
             return ok;
         }
         // "it is critical that we load rq->lazy_mm again after loading
-        // drop_mm": only now is users(old) == 0 known, so only a load made
-        // now can tell that the CPU is not (back) on old's successor state.
-        // Ordering: Acquire (site hh-reload).
+        // drop_mm": old's users are known to be 0 only from the drop_mm
+        // load on, so only a lazy_mm value read after it proves the CPU left
+        // old for good (an earlier read, like the scan's, may predate the
+        // CPU running a task of old and going lazy on it: kernel-history
+        // 8.4). Ordering: Acquire (site hh-reload).
         if m.p
             .load(me.id, lz, self.opts.ord("hh-reload", Ordering::Acquire))
             != mm.word()

@@ -1,4 +1,4 @@
-//! `lightweight-v2`: Andy Lutomirski's v2, "[RFC v2 2/2] [MOCKUP] sched/mm:
+//! `lightweight-v2`: Andy Lutomirski's v2, "\[RFC v2 2/2\] \[MOCKUP\] sched/mm:
 //! Lightweight lazy mm refcounting" (3 Dec 2020, kernel-history 2.2), with
 //! the 2022 rules (kernel-history 2.4, 8.4) where v2 was wrong.
 //!
