@@ -3,45 +3,65 @@
 //! cache-line hand-off, and a full fence. Printed next to the simulator's
 //! x86 table (`lazymm_sim::cost::CostTable`) so a reader can see how the model
 //! compares with this machine. Measured, never asserted.
+//!
+//! The machine may be shared with other jobs, so every figure is taken from
+//! many short samples, the threads released together by a spinning barrier
+//! for each; a two-thread sample counts only if the threads' timed intervals
+//! overlapped by at least 90% (otherwise the "contended" RMWs were not
+//! contended at all). Reported: the median of the kept samples, and their
+//! count.
 
 use std::hint::black_box;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lazymm::Arch;
 use lazymm_sim::cost::CostTable;
 use serde::Serialize;
 
+use crate::switches::spin_wait;
 use crate::Padded;
 
-/// What [`calibrate`] measured (nanoseconds per operation, per thread).
+/// One figure: median ns/op over the samples kept.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Figure {
+    /// Median ns per operation over kept samples.
+    pub ns: f64,
+    /// 10th percentile (the least disturbed samples).
+    pub p10_ns: f64,
+    /// Samples kept.
+    pub samples: usize,
+    /// Samples taken.
+    pub taken: usize,
+}
+
+/// What [`calibrate`] measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct Calibration {
-    /// Threads used for the two-thread figures.
+    /// Threads used for the multi-thread figures.
     pub threads: usize,
-    /// `fetch_add(SeqCst)` on a line only this thread touches, one thread.
-    pub local_rmw_ns: f64,
+    /// `fetch_add(SeqCst)` (x86: `lock xadd`) on a line only this thread
+    /// touches, one thread.
+    pub local_rmw: Figure,
     /// The same with every thread hammering its own padded counter at once.
-    pub local_rmw_parallel_ns: f64,
-    /// `fetch_add(SeqCst)` with every thread hammering one counter: each RMW
-    /// mostly has to pull the line from the other core first.
-    pub shared_rmw_ns: f64,
-    /// One-way hand-off of a line between two threads that take turns (the
-    /// token ping-pong): one line transfer plus the waiter noticing it.
-    pub handoff_ns: f64,
-    /// `fence(SeqCst)` after a store, one thread, minus the store alone.
-    pub fence_ns: f64,
+    pub local_rmw_parallel: Figure,
+    /// `fetch_add(SeqCst)` with every thread hammering one counter at once.
+    pub shared_rmw: Figure,
+    /// One-way hand-off of a line between threads that take turns (a token
+    /// passed by RMW): each RMW is on a line the other core wrote last, so
+    /// one line transfer plus the waiter noticing it.
+    pub handoff: Figure,
+    /// `fence(SeqCst)` (x86: `mfence`) after a store, minus the store alone.
+    pub fence: Figure,
     /// The timestamp counter's rate (x86_64: `rdtsc` ticks per ns, close to
-    /// the nominal core clock), to turn ns into approximate cycles; `None`
-    /// elsewhere.
+    /// the nominal core clock), to turn ns into approximate cycles.
     pub tsc_ghz: Option<f64>,
-    /// `shared_rmw_ns / local_rmw_ns`: the measured counterpart of the
-    /// model's `transfer / local_rmw`.
+    /// `shared_rmw / local_rmw` (medians).
     pub measured_shared_over_local: f64,
-    /// `handoff_ns / local_rmw_ns`.
+    /// `handoff / local_rmw` (medians): the counterpart of the model's
+    /// `transfer / local_rmw`.
     pub measured_handoff_over_local: f64,
-    /// `fence_ns / local_rmw_ns`.
+    /// `fence / local_rmw` (medians).
     pub measured_fence_over_local: f64,
     /// The simulator's x86 table.
     pub model: CostTable,
@@ -51,103 +71,156 @@ pub struct Calibration {
     pub model_fence_over_local: f64,
 }
 
-fn per_op(elapsed: Duration, ops: u64) -> f64 {
-    elapsed.as_nanos() as f64 / ops.max(1) as f64
+/// A reusable spinning barrier (yields after a while, for busy machines).
+struct SpinBarrier {
+    n: u64,
+    arrived: Padded<AtomicU64>,
 }
 
-/// Runs `f(thread_index, stop)` on `threads` threads for about `dur`; `f`
-/// returns how many operations it did. Returns ns per operation per thread
-/// (wall time / mean operations per thread).
-fn timed_parallel<F>(threads: usize, dur: Duration, f: F) -> f64
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        SpinBarrier {
+            n: n as u64,
+            arrived: Padded(AtomicU64::new(0)),
+        }
+    }
+
+    /// Waits for round `round` (0, 1, 2, ...) to be complete.
+    fn wait(&self, round: u64) {
+        // Ordering: AcqRel/Acquire: a barrier.
+        self.arrived.0.fetch_add(1, Ordering::AcqRel);
+        let target = (round + 1) * self.n;
+        let mut spins = 0;
+        while self.arrived.0.load(Ordering::Acquire) < target {
+            spin_wait(&mut spins);
+        }
+    }
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i]
+}
+
+/// Takes `samples` samples on `threads` threads (thread `t` pinned to core
+/// `t`), released together by a spinning barrier; in each, thread `t` runs
+/// `f(t)`, which returns its operation count. A sample's figure is the mean
+/// over threads of (its time / its operations); multi-thread samples whose
+/// intervals overlapped less than 90% are dropped (on a machine shared with
+/// other jobs, one thread may have run while the other was descheduled: its
+/// "contended" operations were not contended).
+pub fn sampled<F>(threads: usize, samples: usize, f: F) -> Figure
 where
-    F: Fn(usize, &AtomicBool) -> u64 + Sync,
+    F: Fn(usize) -> u64 + Sync,
 {
-    let stop = AtomicBool::new(false);
-    let barrier = Barrier::new(threads + 1);
-    let (ops, elapsed) = std::thread::scope(|s| {
+    let barrier = SpinBarrier::new(threads);
+    let epoch = Instant::now();
+    let per_thread: Vec<Vec<(f64, f64, u64)>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                let (f, stop, barrier) = (&f, &stop, &barrier);
+                let (f, barrier) = (&f, &barrier);
                 s.spawn(move || {
-                    barrier.wait();
-                    f(t, stop)
+                    crate::switches::pin_to_core(t);
+                    let mut v = Vec::with_capacity(samples);
+                    for r in 0..samples as u64 {
+                        barrier.wait(r);
+                        let a = epoch.elapsed().as_nanos() as f64;
+                        let ops = f(t);
+                        let b = epoch.elapsed().as_nanos() as f64;
+                        v.push((a, b, ops));
+                    }
+                    v
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        std::thread::sleep(dur);
-        // Ordering: Relaxed; only a flag, the join orders the results.
-        stop.store(true, Ordering::Relaxed);
-        let ops: u64 = hs.into_iter().map(|h| h.join().expect("thread")).sum();
-        (ops, start.elapsed())
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
     });
-    per_op(elapsed, ops / threads as u64)
-}
-
-const CHUNK: u64 = 1024;
-
-fn rmw_loop(a: &AtomicU64, stop: &AtomicBool) -> u64 {
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        for _ in 0..CHUNK {
-            a.fetch_add(1, Ordering::SeqCst);
+    let mut kept = Vec::new();
+    for i in 0..samples {
+        let iv: Vec<(f64, f64, u64)> = per_thread.iter().map(|v| v[i]).collect();
+        let start = iv.iter().map(|x| x.0).fold(f64::MIN, f64::max);
+        let end = iv.iter().map(|x| x.1).fold(f64::MAX, f64::min);
+        let longest = iv.iter().map(|x| x.1 - x.0).fold(0.0, f64::max);
+        if threads > 1 && (end - start) < 0.9 * longest {
+            continue;
         }
-        n += CHUNK;
+        let per_op = iv
+            .iter()
+            .map(|x| (x.1 - x.0) / x.2.max(1) as f64)
+            .sum::<f64>()
+            / threads as f64;
+        kept.push(per_op);
     }
-    n
+    let n = kept.len();
+    Figure {
+        p10_ns: percentile(&mut kept, 0.1),
+        ns: percentile(&mut kept, 0.5),
+        samples: n,
+        taken: samples,
+    }
 }
 
-fn handoff(threads: usize, dur: Duration) -> f64 {
+const OPS: u64 = 20_000;
+
+fn rmw_burst(a: &AtomicU64) -> u64 {
+    for _ in 0..OPS {
+        a.fetch_add(1, Ordering::SeqCst);
+    }
+    OPS
+}
+
+fn handoff(threads: usize, samples: usize) -> Figure {
     let token = Padded(AtomicU64::new(0));
     let n = threads as u64;
-    timed_parallel(threads, dur, |t, stop| {
+    let per_sample = 2_000u64;
+    sampled(threads, samples, |t| {
+        // Each sample: every thread takes `per_sample` turns. The token
+        // keeps counting across samples, so turn order is preserved.
         let mut mine = 0;
-        'outer: loop {
-            let mut spins = 0;
-            loop {
-                // Ordering: Acquire/Release make it a real hand-off, as a
-                // wake-up is.
-                let v = token.0.load(Ordering::Acquire);
-                if v % n == t as u64 {
-                    token.0.store(v + 1, Ordering::Release);
-                    mine += 1;
-                    break;
-                }
-                if stop.load(Ordering::Relaxed) {
-                    break 'outer;
-                }
-                crate::switches::spin_wait(&mut spins);
+        let mut spins = 0;
+        while mine < per_sample {
+            // Ordering: Acquire/Release make it a real hand-off, as a
+            // wake-up is.
+            let v = token.0.load(Ordering::Acquire);
+            if v % n == t as u64 {
+                token.0.fetch_add(1, Ordering::AcqRel);
+                mine += 1;
+                spins = 0;
+            } else {
+                spin_wait(&mut spins);
             }
         }
-        mine
-    }) / n as f64
+        // The figure is per hand-off: every thread's interval covers all
+        // threads' turns.
+        per_sample * n
+    })
 }
 
-fn fence_ns(dur: Duration) -> f64 {
+fn fence_fig(samples: usize) -> Figure {
     let a = Padded(AtomicU64::new(0));
-    let stores = timed_parallel(1, dur / 2, |_, stop| {
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            for i in 0..CHUNK {
-                a.0.store(black_box(i), Ordering::Relaxed);
-            }
-            n += CHUNK;
+    let stores = sampled(1, samples, |_| {
+        for i in 0..OPS {
+            a.0.store(black_box(i), Ordering::Relaxed);
         }
-        n
+        OPS
     });
-    let fenced = timed_parallel(1, dur / 2, |_, stop| {
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            for i in 0..CHUNK {
-                a.0.store(black_box(i), Ordering::Relaxed);
-                fence(Ordering::SeqCst);
-            }
-            n += CHUNK;
+    let fenced = sampled(1, samples, |_| {
+        for i in 0..OPS {
+            a.0.store(black_box(i), Ordering::Relaxed);
+            fence(Ordering::SeqCst);
         }
-        n
+        OPS
     });
-    (fenced - stores).max(0.0)
+    Figure {
+        ns: (fenced.ns - stores.ns).max(0.0),
+        p10_ns: (fenced.p10_ns - stores.p10_ns).max(0.0),
+        samples: fenced.samples,
+        taken: fenced.taken,
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -167,30 +240,33 @@ fn tsc_ghz() -> Option<f64> {
     None
 }
 
-/// Measures this machine with `threads` threads (2 on this machine: one per
-/// core), spending about `dur` on each figure.
-pub fn calibrate(threads: usize, dur: Duration) -> Calibration {
+/// Measures this machine with `threads` threads (at least 2; 2 on this
+/// machine: one per core), taking `samples` samples of each figure (each
+/// sample about 20 000 operations: 100 samples take well under a second
+/// per figure on an idle machine).
+pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let threads = threads.max(2);
+    let samples = samples.max(3);
     let local = Padded(AtomicU64::new(0));
-    let local_rmw_ns = timed_parallel(1, dur, |_, stop| rmw_loop(&local.0, stop));
+    let local_rmw = sampled(1, samples, |_| rmw_burst(&local.0));
     let own: Vec<Padded<AtomicU64>> = (0..threads).map(|_| Padded(AtomicU64::new(0))).collect();
-    let local_rmw_parallel_ns = timed_parallel(threads, dur, |t, stop| rmw_loop(&own[t].0, stop));
+    let local_rmw_parallel = sampled(threads, samples, |t| rmw_burst(&own[t].0));
     let shared = Padded(AtomicU64::new(0));
-    let shared_rmw_ns = timed_parallel(threads, dur, |_, stop| rmw_loop(&shared.0, stop));
-    let handoff_ns = handoff(threads, dur);
-    let fence_ns = fence_ns(dur);
+    let shared_rmw = sampled(threads, samples, |_| rmw_burst(&shared.0));
+    let handoff = handoff(threads, samples);
+    let fence = fence_fig(samples);
     let model = CostTable::for_arch(Arch::X86);
     Calibration {
         threads,
-        local_rmw_ns,
-        local_rmw_parallel_ns,
-        shared_rmw_ns,
-        handoff_ns,
-        fence_ns,
+        local_rmw,
+        local_rmw_parallel,
+        shared_rmw,
+        handoff,
+        fence,
         tsc_ghz: tsc_ghz(),
-        measured_shared_over_local: shared_rmw_ns / local_rmw_ns,
-        measured_handoff_over_local: handoff_ns / local_rmw_ns,
-        measured_fence_over_local: fence_ns / local_rmw_ns,
+        measured_shared_over_local: shared_rmw.ns / local_rmw.ns,
+        measured_handoff_over_local: handoff.ns / local_rmw.ns,
+        measured_fence_over_local: fence.ns / local_rmw.ns,
         model,
         model_transfer_over_local: model.transfer / model.local_rmw,
         model_fence_over_local: model.fence / model.local_rmw,

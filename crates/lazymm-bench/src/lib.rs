@@ -47,6 +47,8 @@ pub struct BenchConfig {
     pub length: Length,
     /// Repetitions (each runs every scheme once, in a rotated order).
     pub reps: usize,
+    /// Pin each CPU's thread to a core (see [`switches::pin_to_core`]).
+    pub pin: bool,
 }
 
 impl BenchConfig {
@@ -60,6 +62,7 @@ impl BenchConfig {
             arch: Arch::X86,
             length: Length::Time(Duration::from_millis(300)),
             reps: 5,
+            pin: true,
         }
     }
 
@@ -176,6 +179,23 @@ pub struct Row {
     pub switches_per_s: Spread,
     /// `rate / refcount's rate in the same repetition`: median and range.
     pub ratio_to_refcount: Spread,
+    /// Switches per second of CPU time per thread (see
+    /// [`SwitchRun::cpu_rate`]), one value per repetition.
+    pub cpu_rates: Vec<f64>,
+    /// Their median and range.
+    pub switches_per_cpu_s: Spread,
+    /// `cpu_rate / refcount's cpu_rate in the same repetition`.
+    pub cpu_ratio_to_refcount: Spread,
+    /// Ping-pong: the p90 window rate of each repetition (see
+    /// [`SwitchRun::peak_rate`]); empty for other workloads.
+    pub peak_rates: Vec<f64>,
+    /// Their median and range.
+    pub peak_switches_per_s: Option<Spread>,
+    /// `peak_rate / refcount's peak_rate in the same repetition`.
+    pub peak_ratio_to_refcount: Option<Spread>,
+    /// Fraction of the timed phase the threads ran (1.0: never
+    /// descheduled), median and range.
+    pub utilization: Spread,
     /// Ledger summed over repetitions.
     pub ledger: Ledger,
     /// `ok`, `FAIL`, or `KNOWN-UNSAFE`.
@@ -216,6 +236,8 @@ pub struct BenchReport {
     pub known_unsafe: Vec<Skipped>,
     /// Cores the OS reports.
     pub available_parallelism: usize,
+    /// Threads pinned to cores (ping-pong, free-run).
+    pub pinned: bool,
     /// `/proc/loadavg` (1, 5, 15 min) at the start and at the end: other
     /// work on the machine during the run.
     pub loadavg: [Option<[f64; 3]>; 2],
@@ -261,7 +283,7 @@ pub fn run_bench(
                     progress(done, total, s.name());
                     continue;
                 }
-                match switches::run(s, cfg.arch, cfg.threads, w, cfg.length) {
+                match switches::run(s, cfg.arch, cfg.threads, w, cfg.length, cfg.pin) {
                     Ok(r) => per_w[si] = Some(r),
                     Err(e) if s == SchemeKind::Refcount => return Err(e),
                     Err(e) => skipped.push(Skipped {
@@ -279,6 +301,14 @@ pub fn run_bench(
             .iter()
             .map(|rep| rep[wi][0].as_ref().map(SwitchRun::rate))
             .collect();
+        let peak_base: Vec<Option<f64>> = results
+            .iter()
+            .map(|rep| rep[wi][0].as_ref().and_then(|r| r.peak_rate))
+            .collect();
+        let cpu_base: Vec<Option<f64>> = results
+            .iter()
+            .map(|rep| rep[wi][0].as_ref().map(SwitchRun::cpu_rate))
+            .collect();
         for (si, &s) in schemes.iter().enumerate() {
             let all: Vec<Option<&SwitchRun>> =
                 results.iter().map(|rep| rep[wi][si].as_ref()).collect();
@@ -292,6 +322,20 @@ pub fn run_bench(
                 .zip(&base)
                 .filter_map(|(r, b)| Some(r.as_ref()?.rate() / (*b)?))
                 .collect();
+            let cpu_rates: Vec<f64> = runs.iter().map(|r| r.cpu_rate()).collect();
+            let cpu_ratios: Vec<f64> = all
+                .iter()
+                .zip(&cpu_base)
+                .filter_map(|(r, b)| Some(r.as_ref()?.cpu_rate() / (*b)?))
+                .collect();
+            let util: Vec<f64> = runs.iter().map(|r| r.utilization()).collect();
+            let peak_rates: Vec<f64> = runs.iter().filter_map(|r| r.peak_rate).collect();
+            let peak_ratios: Vec<f64> = all
+                .iter()
+                .zip(&peak_base)
+                .filter_map(|(r, b)| Some(r.as_ref()?.peak_rate? / (*b)?))
+                .collect();
+            let some = |v: &[f64]| (!v.is_empty()).then(|| Spread::of(v));
             let mut ledger = Ledger::default();
             for r in &runs {
                 ledger.add(&r.ledger);
@@ -310,6 +354,13 @@ pub fn run_bench(
                 switches_per_s: Spread::of(&rates),
                 ratio_to_refcount: Spread::of(&ratios),
                 rates,
+                switches_per_cpu_s: Spread::of(&cpu_rates),
+                cpu_ratio_to_refcount: Spread::of(&cpu_ratios),
+                cpu_rates,
+                utilization: Spread::of(&util),
+                peak_switches_per_s: some(&peak_rates),
+                peak_ratio_to_refcount: some(&peak_ratios),
+                peak_rates,
                 ledger,
                 verdict: verdict.into(),
                 teardowns: runs.iter().map(|r| r.teardowns).sum(),
@@ -343,5 +394,6 @@ pub fn run_bench(
         known_unsafe,
         available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         loadavg: [load0, loadavg()],
+        pinned: cfg.pin,
     })
 }

@@ -28,6 +28,54 @@ use serde::Serialize;
 
 use crate::Padded;
 
+/// CPU time consumed so far by the calling thread (`thread = true`) or the
+/// whole process, in seconds (Linux `clock_gettime`; 0 where unavailable).
+pub fn cpu_time(thread: bool) -> f64 {
+    let clock = if thread {
+        libc::CLOCK_THREAD_CPUTIME_ID
+    } else {
+        libc::CLOCK_PROCESS_CPUTIME_ID
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids are
+    // constants the kernel knows.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Turns of CPU 0 per timed window in the ping-pong.
+pub const WINDOW: u64 = 16;
+
+/// Pins the calling thread to core `cpu % cores` (Linux; best effort).
+/// Returns whether it worked.
+pub fn pin_to_core(cpu: usize) -> bool {
+    // Online CPUs of the system, not `available_parallelism` (which reads
+    // the calling thread's affinity mask: 1 in a thread spawned by a pinned
+    // one).
+    // SAFETY: sysconf has no preconditions.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // inside it; sched_setaffinity(0, ..) applies to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % cores, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+fn peak(w: &mut [f64]) -> Option<f64> {
+    if w.len() < 10 {
+        return None;
+    }
+    w.sort_by(f64::total_cmp);
+    Some(w[(w.len() - 1) * 9 / 10])
+}
+
 /// One turn of a wait loop: spin a while, then yield, so that a partner
 /// thread descheduled on a busy machine gets the core back quickly.
 #[inline]
@@ -101,6 +149,14 @@ pub struct SwitchRun {
     pub switches: u64,
     /// The timed phase.
     pub elapsed: Duration,
+    /// CPU time the benchmark threads consumed in the timed phase, summed
+    /// (seconds). On a busy machine it is less than `threads * elapsed`:
+    /// the threads were descheduled part of the time.
+    pub cpu_seconds: f64,
+    /// Ping-pong only: the 90th percentile of the switch rate over short
+    /// windows (WINDOW turns of thread 0): the rate of the least disturbed
+    /// stretches, since a descheduled partner can only slow a window down.
+    pub peak_rate: Option<f64>,
     /// The machine's ledger after quiesce (set-up and exits included).
     pub ledger: LedgerCounts,
     /// Address spaces torn down.
@@ -110,24 +166,45 @@ pub struct SwitchRun {
 }
 
 impl SwitchRun {
-    /// Switches per second.
+    /// Switches per second of wall-clock time.
     pub fn rate(&self) -> f64 {
         self.switches as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Switches per second of CPU time per thread: the rate the run would
+    /// have had if its threads had run all the time (the figure to compare
+    /// on a machine that other jobs share).
+    pub fn cpu_rate(&self) -> f64 {
+        if self.cpu_seconds <= 0.0 {
+            return self.rate();
+        }
+        self.switches as f64 * self.threads as f64 / self.cpu_seconds
+    }
+
+    /// `cpu_seconds / (threads * elapsed)`: how much of the timed phase the
+    /// threads actually ran.
+    pub fn utilization(&self) -> f64 {
+        self.cpu_seconds / (self.threads as f64 * self.elapsed.as_secs_f64().max(1e-9))
     }
 }
 
 /// Runs one measurement. Errors on an impossible configuration or a scheme
 /// that is not implemented yet.
+/// With `pin`, CPU `c`'s thread is pinned to core `c % cores` (ping-pong and
+/// free-run; `run_threads` does not pin).
 pub fn run(
     scheme: SchemeKind,
     arch: Arch,
     threads: usize,
     workload: Workload,
     len: Length,
+    pin: bool,
 ) -> Result<SwitchRun, String> {
     match workload {
         Workload::Mixed => run_mixed(scheme, arch, threads, len),
-        Workload::PingPong | Workload::FreeRun => run_loop(scheme, arch, threads, workload, len),
+        Workload::PingPong | Workload::FreeRun => {
+            run_loop(scheme, arch, threads, workload, len, pin)
+        }
     }
 }
 
@@ -145,13 +222,17 @@ fn run_mixed(
     };
     let mut cfg = ThreadsConfig::stress(scheme, arch, threads, steps);
     cfg.procs = (steps / 200).clamp(16, 4096) as usize;
+    let cpu0 = cpu_time(false);
     let r = run_threads(&cfg)?;
+    let cpu_seconds = cpu_time(false) - cpu0;
     Ok(SwitchRun {
         scheme,
         workload: Workload::Mixed,
         threads,
         switches: r.stats.cpu.switches(),
         elapsed: r.elapsed,
+        cpu_seconds,
+        peak_rate: None,
         ledger: r.stats.ledger,
         teardowns: r.stats.cpu.teardowns,
         ipis: r.stats.cpu.ipis + r.stats.cpu.flush_ipis,
@@ -164,6 +245,7 @@ fn run_loop(
     threads: usize,
     workload: Workload,
     len: Length,
+    pin: bool,
 ) -> Result<SwitchRun, String> {
     let mut mc = MachineConfig::new(threads, arch, scheme);
     mc.max_mms = 16;
@@ -182,16 +264,29 @@ fn run_loop(
         Length::Iterations(i) => i,
         Length::Time(_) => u64::MAX,
     };
-    let (trips, elapsed) = std::thread::scope(|s| {
+    let (trips, elapsed, cpu_seconds, mut windows) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|c| {
                 let (m, token, stop, quiesced, barrier) = (&m, &token, &stop, &quiesced, &barrier);
                 s.spawn(move || {
+                    if pin {
+                        pin_to_core(c);
+                    }
                     // The task starts running, then blocks: lazy on mm.
                     m.switch_to(c, Next::User(mm));
                     m.switch_to(c, Next::Kernel);
                     barrier.wait();
+                    let cpu0 = cpu_time(true);
                     let mut trips = 0u64;
+                    // Thread 0 of a ping-pong times windows of WINDOW
+                    // turns (the ring moves in lockstep, so each window is
+                    // WINDOW * threads round trips of the whole machine).
+                    let mut marks: Vec<Instant> = Vec::new();
+                    let timing = workload == Workload::PingPong && c == 0;
+                    if timing {
+                        marks.reserve(1 << 16);
+                        marks.push(Instant::now());
+                    }
                     'outer: while trips < limit {
                         if workload == Workload::PingPong {
                             let mut spins = 0u32;
@@ -218,6 +313,9 @@ fn run_loop(
                         // block: user -> idle (lazy)
                         m.switch_to(c, Next::Kernel);
                         trips += 1;
+                        if timing && trips % WINDOW == 0 && marks.len() < (1 << 20) {
+                            marks.push(Instant::now());
+                        }
                     }
                     if workload == Workload::PingPong {
                         // With an iteration limit, the others may still
@@ -227,6 +325,7 @@ fn run_loop(
                         stop.0.store(true, Ordering::Relaxed);
                     }
                     let done = Instant::now();
+                    let cpu = cpu_time(true) - cpu0;
                     // Exit: the task comes back and exits on this CPU.
                     m.switch_to(c, Next::User(mm));
                     m.exit_mm(c);
@@ -239,7 +338,7 @@ fn run_loop(
                         m.interrupt_point(c);
                         std::thread::yield_now();
                     }
-                    (trips, done)
+                    (trips, done, cpu, marks)
                 })
             })
             .collect();
@@ -251,12 +350,19 @@ fn run_loop(
         }
         let mut trips = 0;
         let mut end = start;
+        let mut cpu = 0.0;
+        let mut windows = Vec::new();
         for h in hs {
-            let (t, done) = h.join().expect("bench thread");
+            let (t, done, c, marks) = h.join().expect("bench thread");
             trips += t;
             end = end.max(done);
+            cpu += c;
+            for w in marks.windows(2) {
+                let d = (w[1] - w[0]).as_secs_f64().max(1e-9);
+                windows.push((2 * WINDOW * threads as u64) as f64 / d);
+            }
         }
-        (trips, end - start)
+        (trips, end - start, cpu, windows)
     });
     let stats = m.finish();
     Ok(SwitchRun {
@@ -265,6 +371,8 @@ fn run_loop(
         threads,
         switches: 2 * trips,
         elapsed,
+        cpu_seconds,
+        peak_rate: peak(&mut windows),
         ledger: stats.ledger,
         teardowns: stats.cpu.teardowns,
         ipis: stats.cpu.ipis + stats.cpu.flush_ipis,

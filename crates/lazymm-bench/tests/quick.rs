@@ -42,9 +42,14 @@ fn quick_bench_has_clean_ledgers_and_a_row_per_scheme() {
 fn iteration_bounded_runs_count_exactly() {
     for w in [Workload::PingPong, Workload::FreeRun] {
         for s in SchemeKind::ALL {
-            let Ok(r) =
-                lazymm_bench::switches::run(s, lazymm::Arch::X86, 2, w, Length::Iterations(500))
-            else {
+            let Ok(r) = lazymm_bench::switches::run(
+                s,
+                lazymm::Arch::X86,
+                2,
+                w,
+                Length::Iterations(500),
+                true,
+            ) else {
                 continue;
             };
             assert_eq!(r.switches, 2 * 2 * 500, "{s} {w}");
@@ -58,8 +63,9 @@ fn iteration_bounded_runs_count_exactly() {
 
 #[test]
 fn calibration_produces_positive_figures() {
-    let c = calibrate(2, Duration::from_millis(10));
-    assert!(c.local_rmw_ns > 0.0 && c.shared_rmw_ns > 0.0 && c.handoff_ns > 0.0);
+    let c = calibrate(2, 5);
+    assert!(c.local_rmw.ns > 0.0 && c.handoff.ns > 0.0);
+    assert_eq!(c.local_rmw.samples, 5);
     assert_eq!(
         c.model_transfer_over_local,
         c.model.transfer / c.model.local_rmw

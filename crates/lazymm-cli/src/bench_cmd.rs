@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use lazymm::{Arch, SchemeKind};
+use lazymm_bench::calibrate::Figure;
 use lazymm_bench::{calibrate, run_bench, BenchConfig, BenchReport, Calibration, Length, Workload};
 
 /// Options of `lazymm bench`.
@@ -38,6 +39,9 @@ pub struct BenchArgs {
     /// Architecture profile of the machine model.
     #[arg(long, default_value = "x86")]
     pub arch: String,
+    /// Do not pin each CPU's thread to a core.
+    #[arg(long)]
+    pub no_pin: bool,
     /// Skip the calibration.
     #[arg(long)]
     pub no_calibration: bool,
@@ -82,6 +86,7 @@ fn config(a: &BenchArgs) -> anyhow::Result<BenchConfig> {
             })
             .collect::<anyhow::Result<_>>()?;
     }
+    cfg.pin = !a.no_pin;
     cfg.arch = Arch::parse(&a.arch).with_context(|| {
         let valid: Vec<_> = Arch::ALL.iter().map(|k| k.name()).collect();
         format!("unknown arch {:?}; valid: {}", a.arch, valid.join(", "))
@@ -135,8 +140,8 @@ pub fn bench(a: &BenchArgs) -> anyhow::Result<u8> {
     let cal = if a.no_calibration {
         None
     } else {
-        let d = if a.quick { 30 } else { 200 };
-        Some(calibrate(a.threads.max(2), Duration::from_millis(d)))
+        let samples = if a.quick { 20 } else { 200 };
+        Some(calibrate(a.threads.max(2), samples))
     };
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -154,9 +159,9 @@ pub fn bench(a: &BenchArgs) -> anyhow::Result<u8> {
 
 fn si(x: f64) -> String {
     if x >= 1e6 {
-        format!("{:.2} M", x / 1e6)
+        format!("{:.2}M", x / 1e6)
     } else if x >= 1e3 {
-        format!("{:.1} k", x / 1e3)
+        format!("{:.1}k", x / 1e3)
     } else {
         format!("{x:.0}")
     }
@@ -170,8 +175,13 @@ fn print_report(out: &mut impl Write, r: &BenchReport) -> std::io::Result<()> {
     };
     writeln!(
         out,
-        "real OS threads: {} threads ({} cores available), arch {}, {} reps x {} per scheme, interleaved",
-        r.threads, r.available_parallelism, r.arch, r.reps, len
+        "real OS threads: {} threads ({} cores available, {}), arch {}, {} reps x {} per scheme, interleaved",
+        r.threads,
+        r.available_parallelism,
+        if r.pinned { "pinned" } else { "not pinned" },
+        r.arch,
+        r.reps,
+        len
     )?;
     let load = |l: &Option<[f64; 3]>| match l {
         Some([a, b, c]) => format!("{a:.2} {b:.2} {c:.2}"),
@@ -191,34 +201,54 @@ fn print_report(out: &mut impl Write, r: &BenchReport) -> std::io::Result<()> {
             writeln!(out, "workload {}", row.workload)?;
             writeln!(
                 out,
-                "  {:<16} {:>12} {:>7}  {:>6} {:>15}  {:>4} {:>4} {:>4} {:>6}  ledger",
+                "  {:<15} {:>10} {:>5} {:>4} {:>10} {:>10}  {:>5} {:>5} {:>5} {:>11}  {:>3} {:>3} {:>4} {:>5}  ledger",
                 "scheme",
                 "switches/s",
                 "range",
+                "util",
+                "sw/CPU-s",
+                "peak sw/s",
                 "ratio",
-                "ratio min-max",
+                "ratio",
+                "ratio",
+                "cpu-ratio",
                 "uaf",
                 "df",
                 "leak",
                 "exits"
             )?;
+            writeln!(
+                out,
+                "  {:<15} {:>10} {:>5} {:>4} {:>10} {:>10}  {:>5} {:>5} {:>5} {:>11}",
+                "", "(wall)", "", "", "", "", "wall", "cpu", "peak", "min-max"
+            )?;
         }
         let s = &row.switches_per_s;
         let range = if s.range_pct() < 1000.0 {
-            format!("{:.1}%", s.range_pct())
+            format!("{:.0}%", s.range_pct())
         } else {
             ">999%".to_string()
         };
-        let q = &row.ratio_to_refcount;
+        let q = &row.cpu_ratio_to_refcount;
+        let peak = row
+            .peak_switches_per_s
+            .map_or("-".to_string(), |p| si(p.median));
+        let peak_ratio = row
+            .peak_ratio_to_refcount
+            .map_or("-".to_string(), |p| format!("{:.2}", p.median));
         writeln!(
             out,
-            "  {:<16} {:>12} {:>7}  {:>6.3} {:>7.3}-{:<7.3}  {:>4} {:>4} {:>4} {:>6}  {}",
+            "  {:<15} {:>10} {:>5} {:>3.0}% {:>10} {:>10}  {:>5.2} {:>5.2} {:>5} {:>11}  {:>3} {:>3} {:>4} {:>5}  {}",
             row.scheme,
             si(s.median),
             range,
+            100.0 * row.utilization.median,
+            si(row.switches_per_cpu_s.median),
+            peak,
+            row.ratio_to_refcount.median,
             q.median,
-            q.min,
-            q.max,
+            peak_ratio,
+            format!("{:.2}-{:.2}", q.min, q.max),
             row.ledger.uaf,
             row.ledger.double_free,
             row.ledger.leaked,
@@ -229,7 +259,10 @@ fn print_report(out: &mut impl Write, r: &BenchReport) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "switches/s: median over reps; range: (max-min)/median; ratio: to refcount in the same rep (median, min-max)"
+        "medians over reps. switches/s: wall clock; range: (max-min)/median; util: CPU time of the bench threads / (threads x wall);\n\
+         sw/CPU-s: switches per CPU-second per thread (what the rate would be had the threads never been descheduled);\n\
+         peak sw/s (ping-pong): p90 of the rate over windows of 64 turns (the undisturbed stretches);\n\
+         ratio: to refcount in the same rep, by wall rate, by CPU rate and by peak rate (min-max: of the CPU ratio)"
     )?;
     for k in &r.known_unsafe {
         writeln!(out, "KNOWN-UNSAFE {}: {}", k.scheme, k.reason)?;
@@ -244,57 +277,51 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
     writeln!(out)?;
     writeln!(
         out,
-        "calibration (this machine, {} threads; cost model: x86 table)",
+        "calibration (this machine, {} threads; median ns/op of short synchronized samples, p10 in brackets)",
         c.threads
     )?;
     let cyc = |ns: f64| match c.tsc_ghz {
         Some(g) => format!("~{:.0} cycles", ns * g),
         None => String::new(),
     };
+    let line = |out: &mut dyn Write, name: &str, f: &Figure| {
+        writeln!(
+            out,
+            "  {:<34} {:>8.2} ns [{:>7.2}]  {:<14} {}/{} samples",
+            name,
+            f.ns,
+            f.p10_ns,
+            cyc(f.ns),
+            f.samples,
+            f.taken
+        )
+    };
+    line(out, "local RMW (1 thread)", &c.local_rmw)?;
+    line(
+        out,
+        &format!("local RMW ({} threads, own lines)", c.threads),
+        &c.local_rmw_parallel,
+    )?;
+    line(
+        out,
+        &format!("shared-line RMW ({} threads)", c.threads),
+        &c.shared_rmw,
+    )?;
+    line(out, "line hand-off by RMW (one way)", &c.handoff)?;
+    line(out, "full fence", &c.fence)?;
     writeln!(
         out,
-        "  local RMW (1 thread)         {:>8.2} ns  {}",
-        c.local_rmw_ns,
-        cyc(c.local_rmw_ns)
+        "  hand-off / local RMW: measured {:.1}x; model transfer / local_rmw: {:.1}x ({} / {} cycles, x86 table)",
+        c.measured_handoff_over_local, c.model_transfer_over_local, c.model.transfer, c.model.local_rmw
     )?;
     writeln!(
         out,
-        "  local RMW ({} threads, own)   {:>8.2} ns  {}",
-        c.threads,
-        c.local_rmw_parallel_ns,
-        cyc(c.local_rmw_parallel_ns)
+        "  shared / local RMW:   measured {:.1}x (every RMW fights for the line, not all of them move it)",
+        c.measured_shared_over_local
     )?;
     writeln!(
         out,
-        "  shared-line RMW ({} threads)  {:>8.2} ns  {}",
-        c.threads,
-        c.shared_rmw_ns,
-        cyc(c.shared_rmw_ns)
-    )?;
-    writeln!(
-        out,
-        "  line hand-off (one way)      {:>8.2} ns  {}",
-        c.handoff_ns,
-        cyc(c.handoff_ns)
-    )?;
-    writeln!(
-        out,
-        "  full fence                   {:>8.2} ns  {}",
-        c.fence_ns,
-        cyc(c.fence_ns)
-    )?;
-    writeln!(
-        out,
-        "  shared / local RMW: measured {:.1}x (hand-off / local: {:.1}x); model transfer / local_rmw: {:.1}x ({} / {} cycles)",
-        c.measured_shared_over_local,
-        c.measured_handoff_over_local,
-        c.model_transfer_over_local,
-        c.model.transfer,
-        c.model.local_rmw
-    )?;
-    writeln!(
-        out,
-        "  fence / local RMW:  measured {:.2}x; model fence / local_rmw: {:.2}x ({} / {} cycles)",
+        "  fence / local RMW:    measured {:.2}x; model fence / local_rmw: {:.2}x ({} / {} cycles)",
         c.measured_fence_over_local, c.model_fence_over_local, c.model.fence, c.model.local_rmw
     )?;
     if let Some(g) = c.tsc_ghz {
@@ -345,7 +372,7 @@ mod tests {
 
     #[test]
     fn json_output_has_rows_and_calibration() {
-        let c = calibrate(2, Duration::from_millis(5));
+        let c = calibrate(2, 3);
         let cfg = config(&args(&[
             "--iterations",
             "200",
