@@ -121,6 +121,9 @@ fn round_trip_cycles(r: &RunReport) -> f64 {
     }
 }
 
+/// (scheme, a = switch-path cycles per lazy round trip, e = cycles per exit).
+type Trip = (String, f64, f64);
+
 struct Ctx<'a> {
     runs: &'a [RunReport],
     sweep: &'a [RunReport],
@@ -264,7 +267,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Per scheme: (cycles per lazy round trip, cycles per exit) on `arch`.
-    fn lifetime_inputs(&self, arch: &str) -> Option<(usize, Vec<(String, f64, f64)>)> {
+    fn lifetime_inputs(&self, arch: &str) -> Option<(usize, Vec<Trip>)> {
         let (cpus, src) = self.break_even_cpus(arch)?;
         let mut v = Vec::new();
         for s in &self.schemes {
@@ -337,6 +340,17 @@ fn opt(x: Option<f64>) -> String {
     x.map(num).unwrap_or_else(|| "–".into())
 }
 
+/// A number with about three significant digits, for labels.
+fn short(x: f64) -> String {
+    if x >= 100.0 || x == 0.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
 /// A number for axis labels: 1, 10, 100, 1k, 10k, 1M, 0.1, 0.01 ...
 fn tick(x: f64) -> String {
     let a = x.abs();
@@ -346,6 +360,13 @@ fn tick(x: f64) -> String {
         format!("{}M", trim(x / 1e6))
     } else if a >= 1e3 {
         format!("{}k", trim(x / 1e3))
+    } else if a > 0.0 && a < 0.001 {
+        let e = x.log10().round() as i32;
+        if (x - 10f64.powi(e)).abs() < 1e-3 * x.abs() {
+            format!("1e{e}")
+        } else {
+            format!("{x:.0e}")
+        }
     } else {
         trim(x)
     };
@@ -399,6 +420,9 @@ struct Axis {
     /// Bounds in transformed space.
     lo: f64,
     hi: f64,
+    /// A log axis whose floor stands for zero (one decade below the
+    /// smallest positive value), labelled "0".
+    zero_floor: bool,
 }
 
 impl Axis {
@@ -417,15 +441,22 @@ impl Axis {
                 scale: Scale::Lin,
                 lo: 0.0,
                 hi: 1.0,
+                zero_floor: false,
             };
         }
         if max / min_pos > 30.0 {
-            Axis::log10(min_pos, max)
+            let mut a = Axis::log10(min_pos, max);
+            if vals.iter().any(|v| *v <= 0.0) {
+                a.lo -= 1.0;
+                a.zero_floor = true;
+            }
+            a
         } else {
             Axis {
                 scale: Scale::Lin,
                 lo: 0.0,
                 hi: nice_ceil(max * 1.08),
+                zero_floor: false,
             }
         }
     }
@@ -439,6 +470,7 @@ impl Axis {
             scale: Scale::Log(10.0),
             lo,
             hi,
+            zero_floor: false,
         }
     }
     fn log2(min: f64, max: f64) -> Axis {
@@ -446,6 +478,7 @@ impl Axis {
             scale: Scale::Log(2.0),
             lo: min.log2().floor(),
             hi: max.log2().ceil().max(min.log2().floor() + 1.0),
+            zero_floor: false,
         }
     }
     fn is_log(&self) -> bool {
@@ -475,7 +508,14 @@ impl Axis {
         }
     }
     fn label(&self, t: f64) -> String {
-        tick(self.value(t))
+        if self.zero_floor && (t - self.lo).abs() < 1e-9 {
+            return "0".into();
+        }
+        match self.scale {
+            // CPU counts: 1024, not 1.024k.
+            Scale::Log(b) if (b - 2.0).abs() < 1e-9 => format!("{}", self.value(t).round()),
+            _ => tick(self.value(t)),
+        }
     }
     /// (bold, light) tick positions in transformed space.
     fn ticks(&self) -> (Vec<f64>, Vec<f64>) {
@@ -500,7 +540,7 @@ impl Axis {
                     if ((k - self.lo.ceil()) / every).fract() == 0.0 {
                         bold.push(k);
                     }
-                    if b == 10.0 && span <= 6.0 {
+                    if b == 10.0 && span <= 4.0 {
                         for m in 2..10 {
                             let t = k + (m as f64).log10();
                             if t < self.hi {
@@ -651,6 +691,8 @@ macro_rules! with_marker {
 struct Line {
     scheme: String,
     dashed: bool,
+    /// A marker on every `mark_every`-th point.
+    mark_every: usize,
     points: Vec<(f64, f64)>,
 }
 
@@ -832,7 +874,10 @@ fn line_panel(
                 .map_err(de)?;
         }
         let m = cx.idx(&l.scheme);
-        for &p in &pts {
+        let every = l.mark_every.max(1);
+        // Offset per scheme so that coinciding lines show every marker.
+        let off = cx.idx(&l.scheme) % every;
+        for &p in pts.iter().skip(off).step_by(every) {
             with_marker!(m, p, color, !l.dashed, |e| chart
                 .draw_series(std::iter::once(e))
                 .map(|_| ())
@@ -969,6 +1014,7 @@ fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
                     v.push(Line {
                         scheme: s.clone(),
                         dashed,
+                        mark_every: 1,
                         points,
                     });
                 }
@@ -1025,8 +1071,9 @@ fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         items.push(note("  (one shared mm)"));
         items.push(note("dashed: ctxswitch-processes"));
         items.push(note("  (an mm per pair)"));
-        items.push(note("switch path only; zeros"));
-        items.push(note("  on the floor of log axes"));
+        items.push(note("switch path only"));
+        items.push(note("a log axis' floor marked"));
+        items.push(note("  \"0\" holds the zeros"));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
@@ -1041,7 +1088,7 @@ fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
     }))
 }
 
-fn exit_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
+fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
     // Categories: exit-storm at the break-even CPU count, then the traces.
     let mut groups: Vec<String> = Vec::new();
     let mut rows: Vec<Vec<Option<&RunReport>>> = Vec::new(); // [group][scheme]
@@ -1073,6 +1120,7 @@ fn exit_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
                 (!points.is_empty()).then(|| Line {
                     scheme: s.clone(),
                     dashed: false,
+                    mark_every: 1,
                     points,
                 })
             })
@@ -1080,9 +1128,7 @@ fn exit_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
     };
     let cyc_lines = exit_lines(|r| (r.exits > 0).then_some(r.cycles_per_exit));
     let ipi_lines = exit_lines(|r| per(r.ipis + r.flush_ipis, r.exits));
-    if groups.is_empty() && cyc_lines.is_empty() {
-        return Ok(None);
-    }
+
     let bars = |f: fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
         cx.schemes
             .iter()
@@ -1113,48 +1159,75 @@ fn exit_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .collect();
-    let s = svg(1400, 820, 230, |main, legend| {
-        let p = main.split_evenly((2, 3));
-        bar_panel(
-            cx,
-            &p[0],
-            "scheme IPIs per exit",
-            "IPIs / exit",
-            &groups,
-            &scheme_ipis,
-        )?;
-        bar_panel(
-            cx,
-            &p[1],
-            "exit-flush IPIs per exit (arch)",
-            "IPIs / exit",
-            &groups,
-            &flush_ipis,
-        )?;
-        bar_panel(
-            cx,
-            &p[2],
-            "teardown scan steps per exit",
-            "CPUs scanned / exit",
-            &groups,
-            &scans,
-        )?;
-        bar_panel(
-            cx,
-            &p[3],
-            "est. cycles per exit",
-            "cycles / exit",
-            &groups,
-            &cycles,
-        )?;
-        if !xs.is_empty() {
-            let xmin = xs.iter().copied().fold(f64::INFINITY, f64::min);
-            let xmax = xs.iter().copied().fold(0.0, f64::max);
-            let x = Axis::log2(xmin, xmax.max(xmin * 2.0));
+    let mut figs = Vec::new();
+    if !groups.is_empty() {
+        let s = svg(1400, 860, 230, |main, legend| {
+            let p = main.split_evenly((2, 2));
+            bar_panel(
+                cx,
+                &p[0],
+                "scheme IPIs per exit",
+                "IPIs / exit",
+                &groups,
+                &scheme_ipis,
+            )?;
+            bar_panel(
+                cx,
+                &p[1],
+                "exit-flush IPIs per exit (the architecture's)",
+                "IPIs / exit",
+                &groups,
+                &flush_ipis,
+            )?;
+            bar_panel(
+                cx,
+                &p[2],
+                "teardown scan steps per exit",
+                "CPUs scanned / exit",
+                &groups,
+                &scans,
+            )?;
+            bar_panel(
+                cx,
+                &p[3],
+                "est. cycles per exit",
+                "cycles / exit",
+                &groups,
+                &cycles,
+            )?;
+            let mut items = scheme_legend(cx, &schemes, false);
+            items.push(note(""));
+            items.push(note("x: workload; \"0\" marks a"));
+            items.push(note("  zero, a gap marks no data"));
+            items.push(note("exit-storm: PeterZ's"));
+            items.push(note("  adversarial exit (each"));
+            items.push(note("  process walks every CPU)"));
+            items.push(note("traces: as captured"));
+            items.push(note("cycles include all IPIs"));
+            items.extend(unsafe_notes(cx, &schemes));
+            draw_legend(legend, "scheme", &items)
+        })?;
+        figs.push(Figure {
+            file: format!("exit-cost-{}.svg", file_part(arch)),
+            svg: s,
+            caption: format!(
+                "{arch}: teardown cost per address-space exit (__mmput), for exit-storm at the \
+                 break-even CPU count and for each bundled trace. Scheme IPIs are the scheme's \
+                 own (shoot-down, hazard+IPI); flush IPIs are the architecture's exit-time TLB \
+                 flush, sent whatever the scheme."
+            ),
+        });
+    }
+    if !xs.is_empty() {
+        let xmin = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let xmax = xs.iter().copied().fold(0.0, f64::max);
+        let x = Axis::log2(xmin, xmax.max(xmin * 2.0));
+        let s = svg(1240, 470, 230, |main, legend| {
+            let p = main.split_evenly((1, 2));
             line_panel(
                 cx,
-                &p[4],
-                "exit-storm: cycles per exit vs CPUs",
+                &p[0],
+                &format!("{arch}: exit-storm, est. cycles per exit"),
                 "CPUs",
                 "cycles / exit",
                 &x,
@@ -1163,38 +1236,32 @@ fn exit_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             )?;
             line_panel(
                 cx,
-                &p[5],
-                "exit-storm: IPIs per exit vs CPUs",
+                &p[1],
+                &format!("{arch}: exit-storm, IPIs per exit"),
                 "CPUs",
-                "IPIs (scheme+flush) / exit",
+                "IPIs (scheme + flush) / exit",
                 &x,
                 &ipi_lines,
                 &Vec::new(),
             )?;
-        }
-        let mut items = scheme_legend(cx, &schemes, false);
-        items.push(note(""));
-        items.push(note("bars: workload on x;"));
-        items.push(note("  \"0\" marks a zero,"));
-        items.push(note("  a gap marks no data"));
-        items.push(note("exit-storm: PeterZ's"));
-        items.push(note("  adversarial exit (each"));
-        items.push(note("  process walks every CPU)"));
-        items.push(note("cycles include the IPIs"));
-        items.extend(unsafe_notes(cx, &schemes));
-        draw_legend(legend, "scheme", &items)
-    })?;
-    Ok(Some(Figure {
-        file: format!("exit-cost-{}.svg", file_part(arch)),
-        svg: s,
-        caption: format!(
-            "{arch}: teardown cost per address-space exit (__mmput). Top row and bottom left: \
-             exit-storm at the break-even CPU count and each bundled trace; bottom middle and \
-             right: exit-storm as the CPU count grows. Scheme IPIs are the scheme's own \
-             (shoot-down, hazard+IPI); flush IPIs are the architecture's exit-time TLB flush, \
-             sent whatever the scheme."
-        ),
-    }))
+            let mut items = scheme_legend(cx, &schemes, true);
+            items.push(note(""));
+            items.push(note("exit-storm: each process"));
+            items.push(note("  walks every CPU, then"));
+            items.push(note("  exits; in waves"));
+            items.extend(unsafe_notes(cx, &schemes));
+            draw_legend(legend, "scheme", &items)
+        })?;
+        figs.push(Figure {
+            file: format!("exit-scaling-{}.svg", file_part(arch)),
+            svg: s,
+            caption: format!(
+                "{arch}: PeterZ's adversarial exit as the CPU count grows (x: CPUs, log2): the \
+                 teardown work a scheme moves from the switch path to the exit path."
+            ),
+        });
+    }
+    Ok(figs)
 }
 
 const L_MIN: f64 = 0.1;
@@ -1222,12 +1289,13 @@ fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         .map(|(s, a, e)| Line {
             scheme: s.clone(),
             dashed: false,
+            mark_every: 8,
             points: ls.iter().map(|&l| (l, l * a + e)).collect(),
         })
         .collect();
     let vlines: VLines = traces
         .iter()
-        .map(|(n, l)| (*l, format!("{n} (L={})", num(*l))))
+        .map(|(n, l)| (*l, format!("{n} (L={})", short(*l))))
         .collect();
     let schemes: Vec<String> = inputs.iter().map(|i| i.0.clone()).collect();
     let s = svg(1240, 560, 230, |main, legend| {
@@ -1297,6 +1365,7 @@ fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
     };
     let cyc = bars(|r| Some(r.cycles_per_switch));
     let shared = bars(|r| Some(r.shared_rmw_per_switch));
+    let transfers = bars(|r| Some(r.transfers_per_switch));
     let ipis = bars(|r| per(r.ipis + r.flush_ipis, r.exits));
     let schemes: Vec<String> = cyc.iter().map(|b| b.scheme.clone()).collect();
     let cpus: BTreeSet<usize> = rows
@@ -1304,8 +1373,8 @@ fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         .flat_map(|r| r.1.iter().flatten().map(|r| r.cpus))
         .collect();
     let cpus: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
-    let s = svg(1400, 440, 230, |main, legend| {
-        let p = main.split_evenly((1, 3));
+    let s = svg(1400, 820, 230, |main, legend| {
+        let p = main.split_evenly((2, 2));
         bar_panel(
             cx,
             &p[0],
@@ -1325,7 +1394,15 @@ fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         bar_panel(
             cx,
             &p[2],
-            "IPIs per exit (scheme+flush)",
+            "coherence transfers per switch",
+            "transfers / switch",
+            &groups,
+            &transfers,
+        )?;
+        bar_panel(
+            cx,
+            &p[3],
+            "IPIs per exit (scheme + flush)",
             "IPIs / exit",
             &groups,
             &ipis,
@@ -1450,7 +1527,7 @@ fn push_row(t: &mut Table, c: Option<&'static str>, cells: Vec<String>) {
 }
 
 /// Break-even of `(name, a, e)` pairs: `L* = (e_j - e_i) / (a_i - a_j)`.
-fn break_even(i: &(String, f64, f64), j: &(String, f64, f64)) -> (Option<f64>, String) {
+fn break_even(i: &Trip, j: &Trip) -> (Option<f64>, String) {
     let (ni, ai, ei) = (&i.0, i.1, i.2);
     let (nj, aj, ej) = (&j.0, j.1, j.2);
     let da = ai - aj;
@@ -1671,14 +1748,31 @@ fn summary_html(cx: &Ctx) -> String {
             );
         }
         if let Some((cpus, inputs)) = cx.lifetime_inputs(arch) {
-            let safe_in: Vec<&(String, f64, f64)> = inputs.iter().filter(|i| safe(&i.0)).collect();
-            if let Some(be) = safe_in.iter().min_by(|a, b| a.2.total_cmp(&b.2)) {
+            let safe_in: Vec<&Trip> = inputs.iter().filter(|i| safe(&i.0)).collect();
+            let cheap_exit = safe_in.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+            let cheap_trip = safe_in.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some(be) = cheap_exit {
                 let _ = write!(
                     line,
                     "Cheapest exit (exit-storm@{cpus}): <b>{}</b> at {} cycles/exit. ",
                     esc(&be.0),
                     num(be.2)
                 );
+            }
+            if let (Some(x), Some(t)) = (cheap_exit, cheap_trip) {
+                if x.0 != t.0 {
+                    if let (Some(l), _) = break_even(x, t) {
+                        let _ = write!(
+                            line,
+                            "{} (cheapest lazy round trip, {} cycles) beats {} from L = {} \
+                             lazy round trips per process lifetime. ",
+                            esc(&t.0),
+                            num(t.1),
+                            esc(&x.0),
+                            short(l)
+                        );
+                    }
+                }
             }
             let traces = cx.trace_l(arch);
             let mut per_trace = Vec::new();
@@ -1687,7 +1781,7 @@ fn summary_html(cx: &Ctx) -> String {
                     .iter()
                     .min_by(|a, b| lifetime(a.1, a.2, *l).total_cmp(&lifetime(b.1, b.2, *l)))
                 {
-                    per_trace.push(format!("{} (L={}): {}", esc(n), num(*l), esc(&w.0)));
+                    per_trace.push(format!("{} (L={}): {}", esc(n), short(*l), esc(&w.0)));
                 }
             }
             if !per_trace.is_empty() {
@@ -1906,7 +2000,7 @@ fn break_even_html(cx: &Ctx, figs: Option<&Vec<Figure>>) -> String {
         if inputs.is_empty() {
             continue;
         }
-        let _ = write!(h, "<h3>{} (N = {cpus} CPUs)</h3>\n", esc(arch));
+        let _ = writeln!(h, "<h3>{} (N = {cpus} CPUs)</h3>", esc(arch));
         if let Some(f) = figs
             .into_iter()
             .flatten()
@@ -1921,7 +2015,7 @@ fn break_even_html(cx: &Ctx, figs: Option<&Vec<Figure>>) -> String {
             "e: cycles / exit".into(),
         ];
         for (n, l) in &traces {
-            head.push(format!("cost at {n} (L={})", num(*l)));
+            head.push(format!("cost at {n} (L={})", short(*l)));
         }
         head.push("ledger".into());
         let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
@@ -2050,17 +2144,30 @@ fn ledger_html(cx: &Ctx) -> String {
         );
     }
     // Per scheme summary.
-    let mut per_scheme: BTreeMap<&str, (usize, u64, u64, u64)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Agg<'r> {
+        runs: usize,
+        uaf: u64,
+        df: u64,
+        leaked: u64,
+        archs: BTreeSet<&'r str>,
+        workloads: BTreeSet<&'r str>,
+    }
+    let mut per_scheme: BTreeMap<&str, Agg> = BTreeMap::new();
     for r in &bad {
         let e = per_scheme.entry(&r.scheme).or_default();
-        e.0 += 1;
-        e.1 += r.uaf;
-        e.2 += r.double_free;
-        e.3 += r.leaked;
+        e.runs += 1;
+        e.uaf += r.uaf;
+        e.df += r.double_free;
+        e.leaked += r.leaked;
+        e.archs.insert(&r.arch);
+        e.workloads.insert(&r.workload);
     }
     let mut t = Table::new(&[
         "scheme",
         "runs with violations",
+        "profiles",
+        "workloads",
         "uaf",
         "double_free",
         "leaked",
@@ -2079,10 +2186,12 @@ fn ledger_html(cx: &Ctx) -> String {
                 ),
                 vec![
                     s.clone(),
-                    e.0.to_string(),
-                    e.1.to_string(),
-                    e.2.to_string(),
-                    e.3.to_string(),
+                    e.runs.to_string(),
+                    e.archs.iter().copied().collect::<Vec<_>>().join(", "),
+                    e.workloads.iter().copied().collect::<Vec<_>>().join(", "),
+                    e.uaf.to_string(),
+                    e.df.to_string(),
+                    e.leaked.to_string(),
                     cx.known_unsafe
                         .get(s)
                         .cloned()
@@ -2121,9 +2230,11 @@ fn ledger_html(cx: &Ctx) -> String {
                 r.uaf.to_string(),
                 r.double_free.to_string(),
                 r.leaked.to_string(),
-                r.known_unsafe
-                    .clone()
-                    .unwrap_or_else(|| "UNEXPECTED".into()),
+                if r.known_unsafe.is_some() {
+                    "known unsafe (reason above)".into()
+                } else {
+                    "UNEXPECTED".into()
+                },
                 r.violations.first().cloned().unwrap_or_default(),
             ],
         );
@@ -2199,9 +2310,9 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
         if let Some(f) = scaling_chart(&cx, arch)? {
             figs.entry("scaling").or_default().push(f);
         }
-        if let Some(f) = exit_chart(&cx, arch)? {
-            figs.entry("exit").or_default().push(f);
-        }
+        figs.entry("exit")
+            .or_default()
+            .extend(exit_charts(&cx, arch)?);
         if let Some(f) = break_even_chart(&cx, arch)? {
             figs.entry("break-even").or_default().push(f);
         }

@@ -1,6 +1,5 @@
 //! `lazymm compare --report DIR`: the report folder.
 
-#[allow(dead_code)]
 #[path = "../src/report.rs"]
 mod report;
 
@@ -123,7 +122,13 @@ fn report_folder_is_complete() {
     let svgs = svgs_of(&dir);
     // Per profile: scaling, exit cost, break-even, traces.
     for arch in ["x86", "arm64"] {
-        for kind in ["scaling", "exit-cost", "break-even", "traces"] {
+        for kind in [
+            "scaling",
+            "exit-cost",
+            "exit-scaling",
+            "break-even",
+            "traces",
+        ] {
             let f = format!("{kind}-{arch}.svg");
             assert!(svgs.contains(&f), "{f} missing: {svgs:?}");
         }
