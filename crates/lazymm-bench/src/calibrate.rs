@@ -51,6 +51,10 @@ pub struct Calibration {
     /// passed by RMW): each RMW is on a line the other core wrote last, so
     /// one line transfer plus the waiter noticing it.
     pub handoff: Figure,
+    /// One-way latency of a cache-line transfer: two threads ping-pong
+    /// plain stores through two lines (each writes one line and spins
+    /// reading the other): half a round trip.
+    pub transfer: Figure,
     /// `fence(SeqCst)` (x86: `mfence`) after a store, minus the store alone.
     pub fence: Figure,
     /// The timestamp counter's rate (x86_64: `rdtsc` ticks per ns, close to
@@ -58,9 +62,11 @@ pub struct Calibration {
     pub tsc_ghz: Option<f64>,
     /// `shared_rmw / local_rmw` (medians).
     pub measured_shared_over_local: f64,
-    /// `handoff / local_rmw` (medians): the counterpart of the model's
-    /// `transfer / local_rmw`.
+    /// `handoff / local_rmw` (medians).
     pub measured_handoff_over_local: f64,
+    /// `transfer / local_rmw` (medians): the counterpart of the model's
+    /// `transfer / local_rmw`.
+    pub measured_transfer_over_local: f64,
     /// `fence / local_rmw` (medians).
     pub measured_fence_over_local: f64,
     /// The simulator's x86 table.
@@ -200,6 +206,31 @@ fn handoff(threads: usize, samples: usize) -> Figure {
     })
 }
 
+fn transfer(samples: usize) -> Figure {
+    let lines = [Padded(AtomicU64::new(0)), Padded(AtomicU64::new(0))];
+    const TRIPS: u64 = 2_000;
+    sampled(2, samples, |t| {
+        let (mine, other) = (&lines[t].0, &lines[1 - t].0);
+        let base = mine.load(Ordering::Relaxed);
+        let mut spins = 0;
+        for i in 1..=TRIPS {
+            if t == 0 {
+                // Ordering: Release/Acquire: a message each way.
+                mine.store(base + i, Ordering::Release);
+            }
+            while other.load(Ordering::Acquire) < base + i {
+                spin_wait(&mut spins);
+            }
+            if t == 1 {
+                mine.store(base + i, Ordering::Release);
+            }
+        }
+        // Each thread's interval covers TRIPS round trips = 2 * TRIPS
+        // one-way transfers.
+        2 * TRIPS
+    })
+}
+
 fn fence_fig(samples: usize) -> Figure {
     let a = Padded(AtomicU64::new(0));
     let stores = sampled(1, samples, |_| {
@@ -254,6 +285,7 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let shared = Padded(AtomicU64::new(0));
     let shared_rmw = sampled(threads, samples, |_| rmw_burst(&shared.0));
     let handoff = handoff(threads, samples);
+    let transfer = transfer(samples);
     let fence = fence_fig(samples);
     let model = CostTable::for_arch(Arch::X86);
     Calibration {
@@ -262,10 +294,12 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
         local_rmw_parallel,
         shared_rmw,
         handoff,
+        transfer,
         fence,
         tsc_ghz: tsc_ghz(),
         measured_shared_over_local: shared_rmw.ns / local_rmw.ns,
         measured_handoff_over_local: handoff.ns / local_rmw.ns,
+        measured_transfer_over_local: transfer.ns / local_rmw.ns,
         measured_fence_over_local: fence.ns / local_rmw.ns,
         model,
         model_transfer_over_local: model.transfer / model.local_rmw,

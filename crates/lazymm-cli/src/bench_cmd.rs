@@ -287,7 +287,7 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
     let line = |out: &mut dyn Write, name: &str, f: &Figure| {
         writeln!(
             out,
-            "  {:<34} {:>8.2} ns [{:>7.2}]  {:<14} {}/{} samples",
+            "  {:<40} {:>8.2} ns [{:>7.2}]  {:<14} {}/{} samples",
             name,
             f.ns,
             f.p10_ns,
@@ -307,12 +307,17 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
         &format!("shared-line RMW ({} threads)", c.threads),
         &c.shared_rmw,
     )?;
-    line(out, "line hand-off by RMW (one way)", &c.handoff)?;
+    line(out, "line hand-off by RMW (token, one way)", &c.handoff)?;
+    line(out, "line transfer (store ping-pong, 1 way)", &c.transfer)?;
     line(out, "full fence", &c.fence)?;
     writeln!(
         out,
-        "  hand-off / local RMW: measured {:.1}x; model transfer / local_rmw: {:.1}x ({} / {} cycles, x86 table)",
-        c.measured_handoff_over_local, c.model_transfer_over_local, c.model.transfer, c.model.local_rmw
+        "  transfer / local RMW: measured {:.1}x (token hand-off / local: {:.1}x); model transfer / local_rmw: {:.1}x ({} / {} cycles, x86 table)",
+        c.measured_transfer_over_local,
+        c.measured_handoff_over_local,
+        c.model_transfer_over_local,
+        c.model.transfer,
+        c.model.local_rmw
     )?;
     writeln!(
         out,
