@@ -853,11 +853,14 @@ fn line_panel(
         // readable.
         let ty = y.hi - (y.hi - y.lo) * (0.03 + 0.07 * (i % 3) as f64);
         chart
-            .draw_series(std::iter::once(Text::new(
-                label.clone(),
-                (tx, ty),
-                font(11.0).color(&grey).pos(Pos::new(HPos::Left, VPos::Top)),
-            )))
+            .draw_series(std::iter::once(
+                EmptyElement::at((tx, ty))
+                    + Text::new(
+                        label.clone(),
+                        (4, 0),
+                        font(11.0).color(&grey).pos(Pos::new(HPos::Left, VPos::Top)),
+                    ),
+            ))
             .map_err(de)?;
     }
     for l in lines {
