@@ -45,7 +45,9 @@ pub struct Calibration {
     pub local_rmw: Figure,
     /// The same with every thread hammering its own padded counter at once.
     pub local_rmw_parallel: Figure,
-    /// `fetch_add(SeqCst)` with every thread hammering one counter at once.
+    /// `fetch_add(SeqCst)` with every thread hammering one counter at once
+    /// (throughput: threads x wall time / all operations; no overlap
+    /// filter, see [`sampled_with`]).
     pub shared_rmw: Figure,
     /// One-way hand-off of a line between threads that take turns (a token
     /// passed by RMW): each RMW is on a line the other core wrote last, so
@@ -123,6 +125,18 @@ pub fn sampled<F>(threads: usize, samples: usize, f: F) -> Figure
 where
     F: Fn(usize) -> u64 + Sync,
 {
+    sampled_with(threads, samples, true, f)
+}
+
+/// [`sampled`], optionally without the overlap filter: then a sample's
+/// figure is `threads * (last end - first start) / total operations` (for
+/// RMWs on one contended line, where the hardware need not be fair: one
+/// core may finish its share long before the other, so per-thread intervals
+/// would not overlap although every operation was contended).
+pub fn sampled_with<F>(threads: usize, samples: usize, overlap_filter: bool, f: F) -> Figure
+where
+    F: Fn(usize) -> u64 + Sync,
+{
     let barrier = SpinBarrier::new(threads);
     let epoch = Instant::now();
     let per_thread: Vec<Vec<(f64, f64, u64)>> = std::thread::scope(|s| {
@@ -151,6 +165,13 @@ where
         let start = iv.iter().map(|x| x.0).fold(f64::MIN, f64::max);
         let end = iv.iter().map(|x| x.1).fold(f64::MAX, f64::min);
         let longest = iv.iter().map(|x| x.1 - x.0).fold(0.0, f64::max);
+        if !overlap_filter {
+            let first = iv.iter().map(|x| x.0).fold(f64::MAX, f64::min);
+            let last = iv.iter().map(|x| x.1).fold(f64::MIN, f64::max);
+            let ops: u64 = iv.iter().map(|x| x.2).sum();
+            kept.push(threads as f64 * (last - first) / ops.max(1) as f64);
+            continue;
+        }
         if threads > 1 && (end - start) < 0.9 * longest {
             continue;
         }
@@ -283,7 +304,7 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let own: Vec<Padded<AtomicU64>> = (0..threads).map(|_| Padded(AtomicU64::new(0))).collect();
     let local_rmw_parallel = sampled(threads, samples, |t| rmw_burst(&own[t].0));
     let shared = Padded(AtomicU64::new(0));
-    let shared_rmw = sampled(threads, samples, |_| rmw_burst(&shared.0));
+    let shared_rmw = sampled_with(threads, samples, false, |_| rmw_burst(&shared.0));
     let handoff = handoff(threads, samples);
     let transfer = transfer(samples);
     let fence = fence_fig(samples);
