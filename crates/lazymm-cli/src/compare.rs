@@ -60,6 +60,10 @@ pub struct CompareArgs {
     /// Synthetic workloads only.
     #[arg(long, conflicts_with = "traces")]
     no_traces: bool,
+    /// Also write a report folder (index.html with SVG charts), including a
+    /// CPU-count sweep up to 4096 CPUs.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 /// Arguments of `lazymm sim`.
@@ -391,7 +395,28 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
         }
     }
     let runs = run_jobs(jobs, a.jobs, a.json)?;
-    emit(&runs, a.json)
+    let code = emit(&runs, a.json)?;
+    if let Some(dir) = &a.report {
+        let sweep = run_all(crate::report::sweep_configs(a.seed), a.jobs, a.json)?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let files = crate::report::write_report(
+            dir,
+            &crate::report::ReportInput {
+                runs: &runs,
+                sweep: &sweep,
+                command,
+            },
+        )?;
+        if !a.json {
+            println!();
+            println!(
+                "report: {} ({} files)",
+                dir.join("index.html").display(),
+                files.len()
+            );
+        }
+    }
+    Ok(code)
 }
 
 /// The bundled traces: `traces/` of the working directory, else of the

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod compare;
 mod replay_cmd;
+mod report;
 mod table;
 
 /// Lazy TLB mm reference counting: every scheme, counted, checked, compared.
@@ -29,6 +31,9 @@ enum Cmd {
     Capture(lazymm_trace::cli::CaptureArgs),
     /// Decide kernel-format litmus tests under the Linux-kernel memory model.
     Litmus(lazymm_litmus::cli::LitmusArgs),
+    /// Real OS threads as CPUs: every scheme as a ratio to refcount in one
+    /// run, peer-crate comparison and this machine's calibration.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn exit_u8(c: i32) -> u8 {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Cmd::Replay(a) => replay_cmd::replay_cmd(&a),
         Cmd::Capture(a) => lazymm_trace::cli::run_capture(&a).map(exit_u8),
         Cmd::Litmus(a) => lazymm_litmus::cli::run(&a).map(exit_u8),
+        Cmd::Bench(a) => bench_cmd::bench(&a),
     };
     match r {
         Ok(code) => ExitCode::from(code),
