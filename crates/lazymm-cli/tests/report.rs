@@ -264,12 +264,13 @@ fn sweep_covers_every_scheme_profile_and_4096_cpus() {
     }
     assert!(cfgs.iter().all(|c| c.seed == 7));
     // Each context-switch run makes ~50k+ switches (about 0.69 per CPU per
-    // round), the largest ones stay small.
+    // round) and every CPU a few hundred; the largest runs stay small.
     for c in &cfgs {
         if c.workload == WorkloadKind::CtxswitchThreads {
             let est = c.rounds as f64 * c.cpus as f64 * 0.69;
             assert!(est >= 50_000.0, "{} CPUs: {} rounds", c.cpus, c.rounds);
-            assert!(est <= 100_000.0, "{} CPUs: {} rounds", c.cpus, c.rounds);
+            assert!(c.rounds >= 256, "{} CPUs: {} rounds", c.cpus, c.rounds);
+            assert!(est <= 2_000_000.0, "{} CPUs: {} rounds", c.cpus, c.rounds);
         }
     }
 }
@@ -367,4 +368,19 @@ fn run_parallel(cfgs: Vec<RunConfig>) -> Vec<RunReport> {
         .into_iter()
         .map(|r| r.expect("done"))
         .collect()
+}
+
+/// How long the sweep takes (timing printed, never asserted):
+/// `cargo test --release -p lazymm-cli --test report -- --ignored --nocapture sweep_timing`
+#[test]
+#[ignore]
+fn sweep_timing() {
+    let t0 = Instant::now();
+    let cfgs = sweep_configs(1);
+    let n = cfgs.len();
+    let switches: u64 = run_parallel(cfgs).iter().map(|r| r.switches).sum();
+    println!(
+        "sweep: {n} runs, {switches} switches in {:.2} s wall",
+        t0.elapsed().as_secs_f64()
+    );
 }
