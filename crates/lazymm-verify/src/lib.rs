@@ -60,6 +60,7 @@ thread_local! {
     static TRACE: RefCell<Vec<Access>> = const { RefCell::new(Vec::new()) };
     static TRACING: Cell<bool> = const { Cell::new(true) };
     static EXECUTIONS: Cell<u64> = const { Cell::new(0) };
+    static IRQS_OFF_FREES: Cell<u64> = const { Cell::new(0) };
 }
 
 fn record(a: Access) {
@@ -457,18 +458,31 @@ fn execution(s: Scenario, kind: SchemeKind, opts: SchemeOptions, make: MakeSchem
     let mms = Arc::new((s.setup)(&m));
     let serve = needs_ipi_service(kind, s.arch);
     let done = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+    // With IPIs to serve, two barriers: every script ends before any CPU
+    // quiesces (a teardown may still hand a reference to a CPU that finished
+    // its script: it must find it at its quiesce, as it would at its next
+    // switch), and every CPU keeps serving IPIs until all have quiesced.
+    // Ordering: Relaxed throughout: the barrier only bounds the loops, it
+    // must add no happens-before edge to the model.
+    let barrier =
+        move |m: &M, cpu: CpuId, done: &loom::sync::atomic::AtomicUsize, target: usize| {
+            done.fetch_add(1, Ordering::Relaxed);
+            while done.load(Ordering::Relaxed) < target {
+                if serve {
+                    m.interrupt_point(cpu);
+                }
+                loom::thread::yield_now();
+            }
+        };
     let cpu_body =
         move |m: &M, cpu: CpuId, mms: &[MmRef], done: &loom::sync::atomic::AtomicUsize| {
             (s.run)(m, cpu, mms);
+            // The end-of-script unlazy races the other CPUs' teardowns.
             m.quiesce_cpu(cpu);
             if serve {
-                // Ordering: Relaxed: this counter only bounds the IPI-serving
-                // loop; it must add no happens-before edge to the model.
-                done.fetch_add(1, Ordering::Relaxed);
-                while done.load(Ordering::Relaxed) < s.cpus {
-                    m.interrupt_point(cpu);
-                    loom::thread::yield_now();
-                }
+                barrier(m, cpu, done, s.cpus);
+                m.quiesce_cpu(cpu);
+                barrier(m, cpu, done, 2 * s.cpus);
             }
         };
     let mut handles = Vec::new();
@@ -480,8 +494,17 @@ fn execution(s: Scenario, kind: SchemeKind, opts: SchemeOptions, make: MakeSchem
     for h in handles {
         h.join().expect("cpu thread");
     }
+    if !serve {
+        // No IPIs to serve: quiesce every CPU from here, after the joins (a
+        // teardown may have handed a reference to a CPU that had finished
+        // its script; it finds it now, as it would at its next switch).
+        for cpu in 0..s.cpus {
+            m.quiesce_cpu(cpu);
+        }
+    }
     let st = m.finish();
     let c = st.ledger;
+    IRQS_OFF_FREES.with(|x| x.set(x.get().max(c.frees_irqs_off)));
     if c.uaf + c.double_free + c.leaked != 0 {
         panic!(
             "ledger: {} use-after-free, {} double free, {} leaked: {:?}\ninterleaving:\n{}",
@@ -505,6 +528,15 @@ pub struct Verdict {
     pub executions: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// The most frees done with interrupts off in one execution.
+    pub max_frees_irqs_off: u64,
+}
+
+impl Verdict {
+    /// Clean?
+    pub fn clean(&self) -> bool {
+        self.failure.is_none()
+    }
 }
 
 /// Checks `s` under `kind`/`opts` with [`builder`], panicking on failure
@@ -527,6 +559,22 @@ pub fn check_with(s: Scenario, kind: SchemeKind, opts: SchemeOptions, make: Make
     builder().check(move || execution(s, kind, opts, make));
 }
 
+const VERDICT_THREAD: &str = "lazymm-verify-verdict";
+
+/// The panics of a [`verdict`] thread are its result, not noise: keep them
+/// off stderr (every other thread's panics are printed as usual).
+fn quiet_verdict_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(VERDICT_THREAD) {
+                default(info)
+            }
+        }));
+    });
+}
+
 /// Checks `s` under `kind`/`opts` in a fresh OS thread (so loom's
 /// thread-local state starts clean) and reports instead of panicking.
 pub fn verdict(s: Scenario, kind: SchemeKind, opts: SchemeOptions) -> Verdict {
@@ -540,36 +588,65 @@ pub fn verdict_with(
     opts: SchemeOptions,
     make: MakeScheme,
 ) -> Verdict {
+    quiet_verdict_panics();
     let start = std::time::Instant::now();
-    let r = std::thread::spawn(move || {
-        TRACING.with(|t| t.set(true));
-        EXECUTIONS.with(|e| e.set(0));
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            check_with(s, kind, opts, make)
-        }));
-        let n = EXECUTIONS.with(|e| e.get());
-        let msg = r.err().map(|p| {
-            let text = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            if text.contains("interleaving:") {
-                text
-            } else {
-                // A loom-detected race: append the trace up to the panic.
-                format!("{text}\ninterleaving:\n{}", format_trace(&last_trace()))
-            }
-        });
-        (msg, n)
-    })
-    .join()
-    .expect("verdict thread");
+    let r = std::thread::Builder::new()
+        .name(VERDICT_THREAD.into())
+        .spawn(move || {
+            TRACING.with(|t| t.set(true));
+            EXECUTIONS.with(|e| e.set(0));
+            IRQS_OFF_FREES.with(|e| e.set(0));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_with(s, kind, opts, make)
+            }));
+            let n = EXECUTIONS.with(|e| e.get());
+            let msg = r.err().map(|p| {
+                let text = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                if text.contains("interleaving:") {
+                    text
+                } else {
+                    // A loom-detected race: append the trace up to the panic.
+                    format!("{text}\ninterleaving:\n{}", format_trace(&last_trace()))
+                }
+            });
+            (msg, n, IRQS_OFF_FREES.with(|e| e.get()))
+        })
+        .expect("spawn")
+        .join()
+        .expect("verdict thread");
     Verdict {
         failure: r.0,
         executions: r.1,
         seconds: start.elapsed().as_secs_f64(),
+        max_frees_irqs_off: r.2,
     }
+}
+
+/// Every scenario of [`scenarios::for_scheme`] on every profile of
+/// [`scenarios::ARCHES`].
+pub fn suite(kind: SchemeKind) -> Vec<Scenario> {
+    scenarios::ARCHES
+        .into_iter()
+        .flat_map(|a| scenarios::for_scheme(kind, a))
+        .collect()
+}
+
+/// The first scenario of `list` that fails under `kind`/`opts`, with its
+/// verdict.
+pub fn first_failure(
+    list: &[Scenario],
+    kind: SchemeKind,
+    opts: SchemeOptions,
+    make: MakeScheme,
+) -> Option<(Scenario, Verdict)> {
+    list.iter().find_map(|&s| {
+        let v = verdict_with(s, kind, opts, make);
+        (!v.clean()).then_some((s, v))
+    })
 }
 
 /// The ordering sites of `kind` (built on the loom backend, as the brief

@@ -13,7 +13,10 @@
 //!   everything), and builds the lazy state the race starts from.
 //!
 //! Every script ends with its CPU in a kernel thread or idle; the runner then
-//! quiesces it (the unlazy of the end of the run is part of the model too).
+//! quiesces it on its own thread (`unlazy_to_init`: the end-of-run unlazy races the
+//! other CPUs' teardowns, as hotplug's or Andy's `unlazy_mm_irqs_off` would);
+//! the runner quiesces every CPU once more after all scripts have ended (a
+//! reference handed to a CPU after its own quiesce is found then).
 
 use lazymm::{Arch, MmRef, Next};
 
@@ -83,6 +86,29 @@ pub fn unlazy_races_handoff(arch: Arch) -> Scenario {
                 m.switch_to(1, Next::User(mms[1]));
                 exit_current(m, 1);
             }
+        },
+    }
+}
+
+/// Unlazy to `init_mm` racing the teardown: CPU 1 lazily borrows A (no
+/// reference) and leaves lazy mode without switching to another user mm
+/// (the end-of-run quiesce: `unlazy_to_init`, as hotplug or Andy's
+/// `unlazy_mm_irqs_off` do), while A's last task exits on CPU 0. CPU 1
+/// publishes nothing afterwards.
+pub fn unlazy_to_init_races_teardown(arch: Arch) -> Scenario {
+    Scenario {
+        name: "unlazy to init_mm racing the teardown",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, _| match c {
+            0 => exit_current(m, 0),
+            _ => m.interrupt_point(1),
         },
     }
 }
@@ -251,6 +277,7 @@ pub const ARCHES: [Arch; 3] = [Arch::Arm64, Arch::PowerpcHash, Arch::X86];
 pub fn all(arch: Arch) -> Vec<Scenario> {
     vec![
         exit_while_lazy(arch),
+        unlazy_to_init_races_teardown(arch),
         unlazy_races_handoff(arch),
         exiting_cpu_lazy_on_own_mm(arch),
         aba_address_reuse(arch),
