@@ -528,26 +528,27 @@ impl Parser {
                 }
             }
             let typed_reg = !words.is_empty() && matches!(self.peek(), Tok::Int(_));
-            let target =
-                if words.is_empty() || typed_reg {
-                    match self.bump() {
-                        Tok::Int(t) if self.eat_p(":") => {
-                            StateRef::Reg(t as usize, self.expect_ident("a register name")?)
-                        }
-                        t => return syn(
+            let target = if words.is_empty() || typed_reg {
+                match self.bump() {
+                    Tok::Int(t) if self.eat_p(":") => {
+                        StateRef::Reg(t as usize, self.expect_ident("a register name")?)
+                    }
+                    t => {
+                        return syn(
                             self.line(),
                             format!(
                                 "expected a variable or `N:reg` in the initial state, found {t}"
                             ),
-                        ),
+                        )
                     }
-                } else {
-                    let name = words.pop().unwrap_or_default();
-                    if words.iter().any(|w| w == "spinlock_t") {
-                        // spinlocks are initially unlocked
-                    }
-                    StateRef::Loc(name)
-                };
+                }
+            } else {
+                let name = words.pop().unwrap_or_default();
+                if words.iter().any(|w| w == "spinlock_t") {
+                    // spinlocks are initially unlocked
+                }
+                StateRef::Loc(name)
+            };
             if self.is_p("[") {
                 return unsup("array variable");
             }
@@ -1114,12 +1115,14 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
                 }
                 quant = Some((Quantifier::NotExists, p.cond()?));
             }
-            t => return syn(
-                line,
-                format!(
+            t => {
+                return syn(
+                    line,
+                    format!(
                     "expected a thread `P<n>(...)`, `locations`, `filter` or `exists`, found {t}"
                 ),
-            ),
+                )
+            }
         }
     }
     let (quantifier, cond) = match quant {
