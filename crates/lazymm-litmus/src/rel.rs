@@ -16,24 +16,42 @@ pub fn bits(mut s: Set) -> impl Iterator<Item = usize> {
     })
 }
 
+/// Maximum number of events in a relation.
+pub const MAX: usize = 128;
+
 /// A relation: `r[i]` is the set of `j` with `(i, j)` in the relation.
+/// Stored inline (no heap allocation); only the first `n` rows are used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rel {
-    pub r: Vec<Set>,
+    n: usize,
+    pub r: [Set; MAX],
 }
 
 impl Rel {
     pub fn empty(n: usize) -> Rel {
-        Rel { r: vec![0; n] }
+        Rel {
+            n: n.min(MAX),
+            r: [0; MAX],
+        }
     }
     pub fn n(&self) -> usize {
-        self.r.len()
+        self.n
+    }
+    fn rows(&self) -> &[Set] {
+        &self.r[..self.n]
+    }
+    fn map2(&self, o: &Rel, f: impl Fn(Set, Set) -> Set) -> Rel {
+        let mut out = Rel::empty(self.n);
+        for i in 0..self.n {
+            out.r[i] = f(self.r[i], o.r[i]);
+        }
+        out
     }
     /// `[s]`: identity restricted to `s`.
     pub fn id(n: usize, s: Set) -> Rel {
         let mut r = Rel::empty(n);
         for i in bits(s) {
-            if i < n {
+            if i < r.n {
                 r.r[i] |= 1 << i;
             }
         }
@@ -43,7 +61,9 @@ impl Rel {
     pub fn cross(n: usize, a: Set, b: Set) -> Rel {
         let mut r = Rel::empty(n);
         for i in bits(a) {
-            r.r[i] = b;
+            if i < r.n {
+                r.r[i] = b;
+            }
         }
         r
     }
@@ -54,82 +74,80 @@ impl Rel {
         self.r[i] >> j & 1 == 1
     }
     pub fn is_empty(&self) -> bool {
-        self.r.iter().all(|&x| x == 0)
+        self.rows().iter().all(|&x| x == 0)
     }
     pub fn domain(&self) -> Set {
-        self.r
+        self.rows()
             .iter()
             .enumerate()
             .filter(|(_, &x)| x != 0)
             .fold(0, |a, (i, _)| a | 1 << i)
     }
     pub fn range(&self) -> Set {
-        self.r.iter().fold(0, |a, &x| a | x)
+        self.rows().iter().fold(0, |a, &x| a | x)
     }
     pub fn or(&self, o: &Rel) -> Rel {
-        Rel {
-            r: self.r.iter().zip(&o.r).map(|(a, b)| a | b).collect(),
-        }
+        self.map2(o, |a, b| a | b)
     }
     pub fn or_in(&mut self, o: &Rel) {
-        for (a, b) in self.r.iter_mut().zip(&o.r) {
-            *a |= b;
+        for i in 0..self.n {
+            self.r[i] |= o.r[i];
         }
     }
     pub fn and(&self, o: &Rel) -> Rel {
-        Rel {
-            r: self.r.iter().zip(&o.r).map(|(a, b)| a & b).collect(),
-        }
+        self.map2(o, |a, b| a & b)
     }
     pub fn minus(&self, o: &Rel) -> Rel {
-        Rel {
-            r: self.r.iter().zip(&o.r).map(|(a, b)| a & !b).collect(),
-        }
+        self.map2(o, |a, b| a & !b)
     }
     /// `[d] ; self ; [g]`
     pub fn restrict(&self, d: Set, g: Set) -> Rel {
-        Rel {
-            r: self
-                .r
-                .iter()
-                .enumerate()
-                .map(|(i, &x)| if d >> i & 1 == 1 { x & g } else { 0 })
-                .collect(),
+        let mut out = Rel::empty(self.n);
+        for i in bits(d) {
+            if i >= self.n {
+                break;
+            }
+            out.r[i] = self.r[i] & g;
         }
+        out
     }
     /// `self ; o`
     pub fn seq(&self, o: &Rel) -> Rel {
-        let mut out = vec![0; self.r.len()];
-        for (i, &row) in self.r.iter().enumerate() {
+        let mut out = Rel::empty(self.n);
+        for i in 0..self.n {
+            let row = self.r[i];
+            if row == 0 {
+                continue;
+            }
             let mut acc = 0;
             for j in bits(row) {
                 acc |= o.r[j];
             }
-            out[i] = acc;
+            out.r[i] = acc;
         }
-        Rel { r: out }
+        out
     }
     pub fn inv(&self) -> Rel {
-        let mut out = vec![0; self.r.len()];
-        for (i, &row) in self.r.iter().enumerate() {
-            for j in bits(row) {
-                out[j] |= 1 << i;
+        let mut out = Rel::empty(self.n);
+        for i in 0..self.n {
+            for j in bits(self.r[i]) {
+                out.r[j] |= 1 << i;
             }
         }
-        Rel { r: out }
+        out
     }
     /// `self | id` (over all events).
     pub fn opt(&self) -> Rel {
         let mut r = self.clone();
-        for (i, x) in r.r.iter_mut().enumerate() {
-            *x |= 1 << i;
+        for i in 0..r.n {
+            r.r[i] |= 1 << i;
         }
         r
     }
     /// Transitive closure `self+`.
     pub fn plus(&self) -> Rel {
         let mut r = self.clone();
-        let n = r.r.len();
+        let n = r.n;
         for k in 0..n {
             let rk = r.r[k];
             if rk == 0 {
@@ -149,16 +167,13 @@ impl Rel {
         self.plus().opt()
     }
     pub fn irreflexive(&self) -> bool {
-        self.r.iter().enumerate().all(|(i, &x)| x >> i & 1 == 0)
+        self.rows()
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x >> i & 1 == 0)
     }
     pub fn acyclic(&self) -> bool {
         self.plus().irreflexive()
-    }
-    /// Keep only pairs `(i, j)` with `keep(i, j)` true on a per-row mask.
-    pub fn mask_rows(&self, m: &[Set]) -> Rel {
-        Rel {
-            r: self.r.iter().zip(m).map(|(a, b)| a & b).collect(),
-        }
     }
 }
 
