@@ -18,6 +18,7 @@
 //! | `lazy_slot_xchg_adjacent` | `lazy_slot_xchg` with the two threads' slots on *one* cache line (unpadded per-CPU words) |
 //! | `machine_lightweight` | the real runtime: `Machine<StdPlatform>` with `lightweight`, `switch_to(Kernel)` + `switch_to(User(mm))` (an idle round trip on the same mm: lazy enter + lazy reuse), ledger included |
 //! | `machine_refcount` | the same machine with `refcount` (so `machine_lightweight / machine_refcount` isolates the scheme inside the runtime) |
+//! | `machine_*_far` (synchronized pass only) | the same on CPUs 4 and 20 instead of 2 and 3: no per-CPU array of the runtime (`CpuShared`, the ledger's `loaded`/`active`, `OwnerCell<CpuLocal>`) puts the two CPUs on one cache line |
 //!
 //! The borrow is of one object that nobody replaces during the bench (the
 //! read-mostly case every one of these is built for).
@@ -233,7 +234,7 @@ struct Rig {
     next: AtomicUsize,
 }
 
-const RIG_CPUS: usize = 8;
+const RIG_CPUS: usize = 32;
 
 impl Rig {
     fn new(scheme: SchemeKind) -> Rig {
@@ -308,8 +309,10 @@ fn synchronized_pass() {
     use lazymm_bench::calibrate::{sampled, Figure};
     const N: u64 = 20_000;
     const SAMPLES: usize = 100;
-    // Rig CPUs 2 and 3 for the two threads (divan's threads used 0 and 1).
-    for cpu in [2, 3] {
+    // Rig CPUs 2 and 3 for the two threads (divan's threads used 0 and 1);
+    // CPUs 4 and 20 for the "far" variant (16 apart: no per-CPU array of the
+    // runtime puts them on one cache line).
+    for cpu in [2, 3, 4, 20] {
         for rig in [&*RIG_LW, &*RIG_RC] {
             rig.m.switch_to(cpu, Next::User(rig.mm));
             rig.m.switch_to(cpu, Next::Kernel);
@@ -370,6 +373,10 @@ fn synchronized_pass() {
         ))),
         op!("machine_lightweight", N / 10, |t| RIG_LW.round_trip(2 + t)),
         op!("machine_refcount", N / 10, |t| RIG_RC.round_trip(2 + t)),
+        op!("machine_lightweight_far", N / 10, |t| RIG_LW
+            .round_trip(4 + 16 * t)),
+        op!("machine_refcount_far", N / 10, |t| RIG_RC
+            .round_trip(4 + 16 * t)),
     ];
     let base = rows[0].1;
     println!();

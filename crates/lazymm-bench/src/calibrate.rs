@@ -64,10 +64,11 @@ pub struct Calibration {
     pub tsc_ghz: Option<f64>,
     /// `shared_rmw / local_rmw` (medians).
     pub measured_shared_over_local: f64,
-    /// `handoff / local_rmw` (medians).
+    /// `handoff / local_rmw` (medians): the counterpart of the model's
+    /// `transfer / local_rmw` (an RMW on a line another CPU wrote last).
     pub measured_handoff_over_local: f64,
-    /// `transfer / local_rmw` (medians): the counterpart of the model's
-    /// `transfer / local_rmw`.
+    /// `transfer / local_rmw` (medians; the store ping-pong, which on this
+    /// VM degrades badly when the two vCPUs sit far apart on the host).
     pub measured_transfer_over_local: f64,
     /// `fence / local_rmw` (medians).
     pub measured_fence_over_local: f64,

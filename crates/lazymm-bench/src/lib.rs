@@ -24,7 +24,7 @@ use lazymm::{Arch, LedgerCounts, SchemeKind};
 use serde::Serialize;
 
 pub use calibrate::{calibrate, Calibration};
-pub use switches::{Length, SwitchRun, Workload};
+pub use switches::{Length, RunOpts, SwitchRun, Workload};
 
 /// A value alone on its cache line(s) (128 bytes: x86 prefetches line
 /// pairs).
@@ -49,6 +49,9 @@ pub struct BenchConfig {
     pub reps: usize,
     /// Pin each CPU's thread to a core (see [`switches::pin_to_core`]).
     pub pin: bool,
+    /// Machine CPU of bench thread `c`: `c * cpu_stride` (see
+    /// [`switches::RunOpts::stride`]).
+    pub cpu_stride: usize,
 }
 
 impl BenchConfig {
@@ -63,6 +66,7 @@ impl BenchConfig {
             length: Length::Time(Duration::from_millis(300)),
             reps: 5,
             pin: true,
+            cpu_stride: 1,
         }
     }
 
@@ -238,6 +242,9 @@ pub struct BenchReport {
     pub available_parallelism: usize,
     /// Threads pinned to cores (ping-pong, free-run).
     pub pinned: bool,
+    /// Machine CPU of bench thread `c` is `c * cpu_stride` (ping-pong,
+    /// free-run).
+    pub cpu_stride: usize,
     /// `/proc/loadavg` (1, 5, 15 min) at the start and at the end: other
     /// work on the machine during the run.
     pub loadavg: [Option<[f64; 3]>; 2],
@@ -283,7 +290,17 @@ pub fn run_bench(
                     progress(done, total, s.name());
                     continue;
                 }
-                match switches::run(s, cfg.arch, cfg.threads, w, cfg.length, cfg.pin) {
+                match switches::run(
+                    s,
+                    cfg.arch,
+                    cfg.threads,
+                    w,
+                    cfg.length,
+                    switches::RunOpts {
+                        pin: cfg.pin,
+                        stride: cfg.cpu_stride,
+                    },
+                ) {
                     Ok(r) => per_w[si] = Some(r),
                     Err(e) if s == SchemeKind::Refcount => return Err(e),
                     Err(e) => skipped.push(Skipped {
@@ -395,5 +412,6 @@ pub fn run_bench(
         available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         loadavg: [load0, loadavg()],
         pinned: cfg.pin,
+        cpu_stride: cfg.cpu_stride,
     })
 }

@@ -188,22 +188,45 @@ impl SwitchRun {
     }
 }
 
+/// How the threads map to cores and to the machine's CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOpts {
+    /// Pin bench thread `c` to core `c % cores` (ping-pong and free-run;
+    /// `run_threads` does not pin).
+    pub pin: bool,
+    /// Bench thread `c` drives machine CPU `c * stride` (ping-pong and
+    /// free-run; the machine gets `(threads - 1) * stride + 1` CPUs, the
+    /// others stay idle on `init_mm`). 1: adjacent CPUs, as the runtime's
+    /// per-CPU arrays put them (neighbours share cache lines on
+    /// `StdPlatform`); 16: no per-CPU array puts two driven CPUs on one
+    /// line (8-byte entries), which shows the schemes without the
+    /// runtime's false sharing.
+    pub stride: usize,
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts {
+            pin: true,
+            stride: 1,
+        }
+    }
+}
+
 /// Runs one measurement. Errors on an impossible configuration or a scheme
 /// that is not implemented yet.
-/// With `pin`, CPU `c`'s thread is pinned to core `c % cores` (ping-pong and
-/// free-run; `run_threads` does not pin).
 pub fn run(
     scheme: SchemeKind,
     arch: Arch,
     threads: usize,
     workload: Workload,
     len: Length,
-    pin: bool,
+    opts: RunOpts,
 ) -> Result<SwitchRun, String> {
     match workload {
         Workload::Mixed => run_mixed(scheme, arch, threads, len),
         Workload::PingPong | Workload::FreeRun => {
-            run_loop(scheme, arch, threads, workload, len, pin)
+            run_loop(scheme, arch, threads, workload, len, opts)
         }
     }
 }
@@ -245,9 +268,14 @@ fn run_loop(
     threads: usize,
     workload: Workload,
     len: Length,
-    pin: bool,
+    opts: RunOpts,
 ) -> Result<SwitchRun, String> {
-    let mut mc = MachineConfig::new(threads, arch, scheme);
+    if threads == 0 {
+        return Err("threads must be at least 1".into());
+    }
+    let stride = opts.stride.max(1);
+    let ncpus = (threads - 1) * stride + 1;
+    let mut mc = MachineConfig::new(ncpus, arch, scheme);
     mc.max_mms = 16;
     let m = Machine::new(StdPlatform, mc).map_err(|e| e.0)?;
     // One process, one thread per CPU: `users` = threads.
@@ -269,12 +297,13 @@ fn run_loop(
             .map(|c| {
                 let (m, token, stop, quiesced, barrier) = (&m, &token, &stop, &quiesced, &barrier);
                 s.spawn(move || {
-                    if pin {
+                    if opts.pin {
                         pin_to_core(c);
                     }
+                    let cpu = c * stride;
                     // The task starts running, then blocks: lazy on mm.
-                    m.switch_to(c, Next::User(mm));
-                    m.switch_to(c, Next::Kernel);
+                    m.switch_to(cpu, Next::User(mm));
+                    m.switch_to(cpu, Next::Kernel);
                     barrier.wait();
                     let cpu0 = cpu_time(true);
                     let mut trips = 0u64;
@@ -291,12 +320,17 @@ fn run_loop(
                         if workload == Workload::PingPong {
                             let mut spins = 0u32;
                             loop {
+                                // Ordering: Acquire pairs with the Release
+                                // store of the flag: a thread that stopped
+                                // after passing us the token has its pass
+                                // visible to the token load below.
+                                let stopping = stop.0.load(Ordering::Acquire);
                                 // Ordering: Acquire pairs with the previous
                                 // holder's Release: a wake-up.
                                 if token.0.load(Ordering::Acquire) % n == c as u64 {
                                     break;
                                 }
-                                if stop.0.load(Ordering::Relaxed) {
+                                if stopping {
                                     break 'outer;
                                 }
                                 spin_wait(&mut spins);
@@ -305,13 +339,13 @@ fn run_loop(
                             break;
                         }
                         // wake: idle -> user (same mm, lazily held)
-                        m.switch_to(c, Next::User(mm));
+                        m.switch_to(cpu, Next::User(mm));
                         if workload == Workload::PingPong {
                             // Ordering: Release: the wake-up of the next CPU.
                             token.0.fetch_add(1, Ordering::Release);
                         }
                         // block: user -> idle (lazy)
-                        m.switch_to(c, Next::Kernel);
+                        m.switch_to(cpu, Next::Kernel);
                         trips += 1;
                         if timing && trips % WINDOW == 0 && marks.len() < (1 << 20) {
                             marks.push(Instant::now());
@@ -322,23 +356,25 @@ fn run_loop(
                         // wait for the token: release them (they check the
                         // token before the flag, so each finishes its own
                         // count first).
-                        stop.0.store(true, Ordering::Relaxed);
+                        // Ordering: Release: our last token pass happens
+                        // before a waiter sees the flag.
+                        stop.0.store(true, Ordering::Release);
                     }
                     let done = Instant::now();
-                    let cpu = cpu_time(true) - cpu0;
+                    let cpu_used = cpu_time(true) - cpu0;
                     // Exit: the task comes back and exits on this CPU.
-                    m.switch_to(c, Next::User(mm));
-                    m.exit_mm(c);
-                    m.switch_to(c, Next::Kernel);
-                    m.quiesce_cpu(c);
+                    m.switch_to(cpu, Next::User(mm));
+                    m.exit_mm(cpu);
+                    m.switch_to(cpu, Next::Kernel);
+                    m.quiesce_cpu(cpu);
                     quiesced.0.fetch_add(1, Ordering::SeqCst);
                     // Keep serving IPIs (exit flush, scheme IPIs) until
                     // every CPU is done.
                     while quiesced.0.load(Ordering::SeqCst) < threads {
-                        m.interrupt_point(c);
+                        m.interrupt_point(cpu);
                         std::thread::yield_now();
                     }
-                    (trips, done, cpu, marks)
+                    (trips, done, cpu_used, marks)
                 })
             })
             .collect();

@@ -40,7 +40,12 @@ fn quick_bench_has_clean_ledgers_and_a_row_per_scheme() {
 
 #[test]
 fn iteration_bounded_runs_count_exactly() {
-    for w in [Workload::PingPong, Workload::FreeRun] {
+    for (w, stride) in [
+        (Workload::PingPong, 1),
+        (Workload::FreeRun, 1),
+        (Workload::PingPong, 16),
+        (Workload::FreeRun, 16),
+    ] {
         for s in SchemeKind::ALL {
             let Ok(r) = lazymm_bench::switches::run(
                 s,
@@ -48,11 +53,11 @@ fn iteration_bounded_runs_count_exactly() {
                 2,
                 w,
                 Length::Iterations(500),
-                true,
+                lazymm_bench::RunOpts { pin: true, stride },
             ) else {
                 continue;
             };
-            assert_eq!(r.switches, 2 * 2 * 500, "{s} {w}");
+            assert_eq!(r.switches, 2 * 2 * 500, "{s} {w} stride {stride}");
             assert_eq!(r.teardowns, 1);
             if s.known_unsafe().is_none() {
                 assert!(r.ledger.uaf == 0 && r.ledger.double_free == 0 && r.ledger.leaked == 0);

@@ -39,6 +39,11 @@ pub struct BenchArgs {
     /// Architecture profile of the machine model.
     #[arg(long, default_value = "x86")]
     pub arch: String,
+    /// Bench thread c drives machine CPU c * N (ping-pong, free-run). 1:
+    /// neighbouring CPUs, whose per-CPU runtime words share cache lines on
+    /// real threads; 16: no per-CPU array puts two driven CPUs on one line.
+    #[arg(long, default_value_t = 1)]
+    pub cpu_stride: usize,
     /// Do not pin each CPU's thread to a core.
     #[arg(long)]
     pub no_pin: bool,
@@ -87,6 +92,13 @@ fn config(a: &BenchArgs) -> anyhow::Result<BenchConfig> {
             .collect::<anyhow::Result<_>>()?;
     }
     cfg.pin = !a.no_pin;
+    if a.cpu_stride == 0 || (a.threads - 1) * a.cpu_stride >= 4096 {
+        bail!(
+            "--cpu-stride {} out of range: must be >= 1 with (threads - 1) * stride < 4096",
+            a.cpu_stride
+        );
+    }
+    cfg.cpu_stride = a.cpu_stride;
     cfg.arch = Arch::parse(&a.arch).with_context(|| {
         let valid: Vec<_> = Arch::ALL.iter().map(|k| k.name()).collect();
         format!("unknown arch {:?}; valid: {}", a.arch, valid.join(", "))
@@ -175,10 +187,11 @@ fn print_report(out: &mut impl Write, r: &BenchReport) -> std::io::Result<()> {
     };
     writeln!(
         out,
-        "real OS threads: {} threads ({} cores available, {}), arch {}, {} reps x {} per scheme, interleaved",
+        "real OS threads: {} threads ({} cores available, {}, machine CPUs {} apart), arch {}, {} reps x {} per scheme, interleaved",
         r.threads,
         r.available_parallelism,
         if r.pinned { "pinned" } else { "not pinned" },
+        r.cpu_stride,
         r.arch,
         r.reps,
         len
@@ -312,12 +325,17 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
     line(out, "full fence", &c.fence)?;
     writeln!(
         out,
-        "  transfer / local RMW: measured {:.1}x (token hand-off / local: {:.1}x); model transfer / local_rmw: {:.1}x ({} / {} cycles, x86 table)",
-        c.measured_transfer_over_local,
+        "  hand-off / local RMW: measured {:.1}x; model transfer / local_rmw: {:.1}x ({} / {} cycles, x86 table)",
         c.measured_handoff_over_local,
         c.model_transfer_over_local,
         c.model.transfer,
         c.model.local_rmw
+    )?;
+    writeln!(
+        out,
+        "    (the hand-off is an RMW on a line the other core wrote last: the model's transfer; \
+         store ping-pong / local: {:.1}x)",
+        c.measured_transfer_over_local
     )?;
     writeln!(
         out,
@@ -402,5 +420,6 @@ mod tests {
         assert!(config(&args(&["--arch", "vax"])).is_err());
         assert!(config(&args(&["--threads", "0"])).is_err());
         assert!(config(&args(&["--seconds", "0"])).is_err());
+        assert!(config(&args(&["--cpu-stride", "0"])).is_err());
     }
 }
