@@ -1024,6 +1024,9 @@ fn paths_with(
     Ok(all)
 }
 
+/// Maximum number of paths per thread.
+pub const MAX_PATHS: usize = 1 << 16;
+
 /// Result of the thread-semantics phase.
 pub struct Programs {
     pub globals: Globals,
@@ -1064,7 +1067,7 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
                 })
                 .collect();
             let mut partial = Vec::new();
-            let paths = paths_with(t, &g, &d, 4096, &mut partial)?;
+            let paths = paths_with(t, &g, &d, MAX_PATHS, &mut partial)?;
             let mut changed = false;
             for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
                 for e in evs {
@@ -1094,7 +1097,7 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
         }
     }
     let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
-    let paths = paths_with(t, &g, &d, 4096, &mut Vec::new())?;
+    let paths = paths_with(t, &g, &d, MAX_PATHS, &mut Vec::new())?;
     Ok(Programs { globals: g, paths })
 }
 
