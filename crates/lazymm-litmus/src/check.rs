@@ -7,6 +7,9 @@ use crate::rel::{bits, Rel, Set};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+/// At most this many final states are listed in an [`Outcome`].
+pub const MAX_LISTED_STATES: usize = 1000;
+
 /// How often the condition holds over the allowed executions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Verdict {
@@ -30,7 +33,9 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// herd's "Ok"/"No": whether the quantified condition is validated.
     pub validated: bool,
-    /// Distinct final states (observed locations and registers).
+    /// Number of distinct final states (observed locations and registers).
+    pub state_count: usize,
+    /// The first [`MAX_LISTED_STATES`] of them, in order.
     pub states: Vec<String>,
     /// Allowed executions satisfying / not satisfying the condition.
     pub positive: u64,
@@ -475,9 +480,11 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         Quantifier::NotExists => ctx.positive == 0,
         Quantifier::Forall => ctx.negative == 0,
     };
+    let state_count = ctx.states.len();
     let states = ctx
         .states
         .iter()
+        .take(MAX_LISTED_STATES)
         .map(|s| {
             ctx.observed
                 .iter()
@@ -493,6 +500,7 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         condition: test.cond.to_string(),
         verdict,
         validated,
+        state_count,
         states,
         positive: ctx.positive,
         negative: ctx.negative,

@@ -92,7 +92,7 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
                     o.verdict,
                     o.positive,
                     o.negative,
-                    o.states.len(),
+                    o.state_count,
                     if o.data_race { " DATARACE" } else { "" },
                     cmp
                 ));
@@ -107,10 +107,16 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
                     "Allowed"
                 }
             ));
-            s.push_str(&format!("States {}\n", o.states.len()));
+            s.push_str(&format!("States {}\n", o.state_count));
             for st in &o.states {
                 s.push_str(st);
                 s.push('\n');
+            }
+            if o.state_count > o.states.len() {
+                s.push_str(&format!(
+                    "... ({} more states not listed)\n",
+                    o.state_count - o.states.len()
+                ));
             }
             s.push_str(if o.validated { "Ok\n" } else { "No\n" });
             s.push_str(&format!(
