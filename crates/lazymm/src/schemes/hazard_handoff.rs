@@ -35,7 +35,10 @@
 //!
 //!   owner     X -> NULL  mmdrop_lazy: only if X != lazy_mm;
 //!                        try_cmpxchg loop (remote CPUs may replace X),
-//!                        then mmdrop(X) (deferred when interrupts are off)
+//!                        then mmdrop(X) (deferred when interrupts are off);
+//!                        a unit deposited after the owner's last switch
+//!                        waits for the next one (at the end of a run:
+//!                        `Machine::finish`, the `quiesced` hook)
 //!   teardown  NULL -> mm      hand over one unit (try_cmpxchg)
 //!   teardown  X -> mm         steal: only after re-loading lazy_mm == mm
 //!                             *after* loading drop_mm == X (the rule of
@@ -320,6 +323,19 @@ impl<P: Platform> Scheme<P> for HazardHandoff {
         // atomic_sub(drop_count, &mm->mm_count): cannot reach 0, __mmput
         // still holds the users' unit.
         m.mmdrop_n(me, mm, drop_count);
+    }
+
+    fn quiesced(&self, m: &Machine<P>) {
+        // A teardown that read a CPU's lazy_mm just before that CPU's last
+        // unlazy of the run can deposit a unit after the CPU's last
+        // finish_task_switch (the exchange into the mailbox does not fail
+        // the way lightweight's compare-exchange on the slot does). In the
+        // kernel the CPU's next switch drops it; at the end of a run, this
+        // is that switch.
+        for c in 0..m.ncpus {
+            let mut me = m.local(c);
+            self.mmdrop_lazy(m, &mut me);
+        }
     }
 
     fn defers_free(&self) -> bool {

@@ -59,7 +59,11 @@
 //!   NULL  nothing;  X  this runqueue owns one unit of X->count
 //!   owner     X -> NULL   finish_task_switch / unlazy to init_mm, only if
 //!                         X != lazy_mm (2022 rule): cmpxchg, then mmdrop(X)
-//!                         (deferred when interrupts are off)
+//!                         (deferred when interrupts are off); a unit can
+//!                         arrive after the owner's last switch (the
+//!                         teardown read lazy_mm just before the unlazy):
+//!                         it waits for the next switch, which at the end of
+//!                         a run is `Machine::finish` (the `quiesced` hook)
 //!   teardown  * -> mm     xchg after mmgrab(mm); what it displaced (Y):
 //!                         re-load lazy_mm: != Y -> mmdrop(Y) (stolen);
 //!                         == Y -> xchg Y back in, examine what that
@@ -261,6 +265,19 @@ impl<P: Platform> Scheme<P> for LightweightV2 {
                 held = m.p.swap(me.id, mb, held, xchg);
             }
         });
+    }
+
+    fn quiesced(&self, m: &Machine<P>) {
+        // A teardown that read a CPU's lazy_mm just before that CPU's last
+        // unlazy of the run can deposit a unit after the CPU's last
+        // finish_task_switch (the exchange into the mailbox does not fail
+        // the way lightweight's compare-exchange on the slot does). In the
+        // kernel the CPU's next switch drops it; at the end of a run, this
+        // is that switch.
+        for c in 0..m.ncpus {
+            let mut me = m.local(c);
+            self.drain(m, &mut me);
+        }
     }
 
     fn defers_free(&self) -> bool {

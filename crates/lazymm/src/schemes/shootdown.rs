@@ -53,10 +53,11 @@
 //!
 //! # Orderings
 //!
-//! The lifetime argument needs no ordering of its own: a CPU's mask bit is
-//! set (SeqCst in `switch_mm_irqs_off`) before it can run a task of the mm,
-//! and `count` reaches 0 only after every user's AcqRel `mmput`, so the
-//! shooter's mask read sees every bit; the IPI's request/acknowledge
+//! A CPU's mask bit is set (SeqCst in `switch_mm_irqs_off`) before it can
+//! run a task of the mm, and `count` reaches 0 only after every user's
+//! AcqRel `mmput`, so the shooter's mask read sees every lazy CPU's bit; it
+//! is an acquire (site `sd-mask-load`) because a bit cleared by a CPU that
+//! switched away lets the shooter skip it; the IPI's request/acknowledge
 //! (the runtime's release/acquire mailbox, `smp_call_function_many(...,
 //! wait=1)`) orders each target's last use before the free. The two full
 //! fences on the lazy transitions are the `smp_mb()` that 6.12 keeps for
@@ -82,6 +83,16 @@ pub struct Shootdown {
 
 /// The orderings `shootdown` keeps.
 pub const SITES: &[OrderingSite] = &[
+    OrderingSite {
+        name: "sd-mask-load",
+        strong: "Acquire",
+        why: "cleanup_lazy_tlbs reads mm_cpumask: a bit cleared by a CPU switching away (Release) means \
+              that CPU's use of the mm is over before the free that skips it (the release/acquire \
+              unpublish shape; the kernel's IPI-free skip relies on switch_mm's barriers)",
+        decided_by: "litmus/relacq-drop+once.litmus (the same unpublish shape: Sometimes without the \
+                     acquire/release pair); loom's scenarios reach the free through the exit flush's \
+                     IPI, which synchronizes first",
+    },
     OrderingSite {
         name: "sd-grab-fence",
         strong: "SeqCst fence",
@@ -125,11 +136,18 @@ impl<P: Platform> Scheme<P> for Shootdown {
             LazyCpus::Cpumask => {
                 let mask = &m.mms.get(mm.idx).cpumask;
                 for (w, word) in mask.iter().enumerate() {
-                    // Ordering: Relaxed. Every bit of a CPU that can hold mm
-                    // lazily was set (SeqCst) before that CPU ran a task of
-                    // mm, which happens-before our count reaching 0 (the
-                    // AcqRel users/count decrements); see the module docs.
-                    let mut bits = m.p.load(me.id, word, Ordering::Relaxed);
+                    // Ordering: Acquire (site sd-mask-load). Every bit of a
+                    // CPU that can hold mm lazily was set (SeqCst) before
+                    // that CPU ran a task of mm, which happens-before our
+                    // count reaching 0, so no lazy CPU is missed; but a bit
+                    // *cleared* by a CPU switching away (x86: Release in
+                    // switch_mm_irqs_off) lets us skip that CPU, so its use
+                    // of mm must happen-before our free: acquire.
+                    let mut bits = m.p.load(
+                        me.id,
+                        word,
+                        self.opts.ord("sd-mask-load", Ordering::Acquire),
+                    );
                     while bits != 0 {
                         let cpu = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
