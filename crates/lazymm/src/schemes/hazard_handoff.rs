@@ -96,28 +96,32 @@ pub const SITES: &[OrderingSite] = &[
         why: "a teardown that reads this publish of mm and steals the unit of the mm X the CPU borrowed \
               before must see the CPU's uses of X (C11 has no same-thread release sequence; LKMM orders \
               it by coherence, so the kernel's WRITE_ONCE suffices there)",
-        decided_by: "loom (lazymm-verify): re-lazy on a new mm while a stale drop_mm is stolen",
+        decided_by: "loom: unlazy racing the teardown hand-off; re-lazy of a new mm reusing the address (ABA) \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "hh-unlazy-release",
         strong: "Release",
         why: "smp_store_release(&rq->lazy_mm, NULL): the CPU's uses of the mm happen-before a teardown \
               that reads NULL and frees",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "hh-scan-load",
         strong: "Acquire",
         why: "smp_load_acquire(&rq->lazy_mm) in mm_unlazy_mm_count: reading NULL means the owner's uses \
               are over (pairs with hh-unlazy-release)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "hh-drop-load",
         strong: "Acquire",
         why: "smp_load_acquire(&rq->drop_mm): orders the re-load of lazy_mm after it (the 8.4 rule) and \
               sees the increment behind a unit another teardown deposited",
-        decided_by: "loom (lazymm-verify): two teardowns handing to one lazy CPU",
+        decided_by: "loom: unlazy racing the teardown hand-off; ABA (use-after-free; lazymm-verify \
+                     scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "hh-reload",
@@ -125,21 +129,25 @@ pub const SITES: &[OrderingSite] = &[
         why: "smp_load_acquire(&rq->lazy_mm) after drop_mm: reading anything but mm means the CPU's uses \
               of mm are over before we drop our unit; reading mm (published with hh-grab-store) means \
               its uses of the stale drop_mm are over before we steal it",
-        decided_by: "loom (lazymm-verify): exit while lazy with a stale drop_mm",
+        decided_by: "litmus/relacq-drop+once.litmus (the unpublish shape: Sometimes without acquire); \
+                     no loom scenario has a stale drop_mm yet (two teardowns and a CPU that re-lazies \
+                     between them)",
     },
     OrderingSite {
         name: "hh-handoff",
         strong: "Release",
         why: "try_cmpxchg(&rq->drop_mm, NULL, mm): our count increment is visible before the owner can \
               see mm and drop the unit (PeterZ: the xchg must be at least RELEASE)",
-        decided_by: "litmus (handoff shape, as lightweight's lw-handoff); loom cannot see it (blind spot)",
+        decided_by: "loom: unlazy racing the teardown hand-off; ABA (use-after-free; lazymm-verify \
+                     scenarios, arm64/hash); litmus/relacq-drop+mp-init.litmus",
     },
     OrderingSite {
         name: "hh-steal",
         strong: "AcqRel",
         why: "cmpxchg(&rq->drop_mm, old, mm): Release as hh-handoff; Acquire so the unit we steal and \
               drop was incremented before our decrement",
-        decided_by: "litmus (handoff shape); loom (lazymm-verify): stale drop_mm stolen",
+        decided_by: "litmus/relacq-drop+mp-init.litmus (Never: release on the deposit suffices); no loom \
+                     scenario reaches the steal yet",
     },
     OrderingSite {
         name: "hh-drain-cas",
@@ -148,7 +156,9 @@ pub const SITES: &[OrderingSite] = &[
               atomic_dec_and_test supplies the ordering in the kernel; a C11 AcqRel RMW on count does \
               not order the earlier relaxed CAS, so the CAS itself acquires: the teardown's increment \
               happens-before our decrement",
-        decided_by: "litmus (handoff shape, consumer side); loom cannot see it (blind spot)",
+        decided_by: "litmus/v2-mailbox+xchg.litmus (Never under LKMM with the take relaxed: mmdrop's full \
+                     barrier orders it); in C11 the Acquire stands in for that barrier; loom cannot see \
+                     the difference (blind spot)",
     },
 ];
 

@@ -66,8 +66,9 @@ pub const SITES: &[OrderingSite] = &[
         why: "smp_mb() before publishing: the membarrier full barrier mmgrab used to give; the mm's \
               existence is guaranteed by the task's users reference (kernel-history 8.1), so the \
               lifetime does not depend on it",
-        decided_by: "none in this workbench (membarrier is not modelled): weakening is expected to pass \
-                     every lifetime check",
+        decided_by: "litmus/publish-scan+mmput-chain.litmus (Never: the publish needs no barrier of its \
+                     own, the task's users reference orders it); loom passes with it removed; membarrier \
+                     is not modelled",
     },
     OrderingSite {
         name: "hi-clear-fence",
@@ -75,8 +76,8 @@ pub const SITES: &[OrderingSite] = &[
         why: "smp_mb() before WRITE_ONCE(slot, NULL): this CPU's uses of the mm (page-table walks) \
               happen-before a scan that reads NULL and frees (the fence acts as the release; the scan's \
               load is the acquire)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying \
-                     concurrently; the freed page tables race with its walk",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown; the \
+                     exiting CPU lazy on its own mm (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "hi-scan-fence",
@@ -84,16 +85,17 @@ pub const SITES: &[OrderingSite] = &[
         why: "hp_scan's smp_mb() (\"Store A before Load B\"): count reaching 0 is ordered before the \
               slot loads; for this user (publish only under a users reference) the AcqRel count \
               decrement already gives it",
-        decided_by: "none expected for the lazy-mm user (the generic hazard-pointer SB needs it); \
-                     loom (lazymm-verify) checks it stays clean",
+        decided_by: "litmus/publish-scan+sb+mb.litmus (Never: atomic_dec_and_test is the full barrier \
+                     the scan needs; hp_scan's own smp_mb serves the generic hazard-pointer user, \
+                     hp-publish-scan+atomic-dec.litmus); loom passes with it removed",
     },
     OrderingSite {
         name: "hi-scan-load",
         strong: "Acquire",
         why: "a scan that reads NULL (or another mm), or that stops waiting, must see the owner's uses \
               of the mm before it frees (pairs with hi-clear-fence)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying \
-                     concurrently",
+        decided_by: "loom: unlazy to init_mm racing the teardown; unlazy racing the teardown hand-off; \
+                     re-lazy of a new mm reusing the address (ABA) (lazymm-verify scenarios)",
     },
 ];
 

@@ -100,36 +100,41 @@ pub const SITES: &[OrderingSite] = &[
         why: "a teardown that reads this publish and concludes the CPU is done with the stale mm it \
               displaced from the mailbox must see the CPU's uses of that mm (v2: WRITE_ONCE; C11 needs \
               Release, see hazard_handoff.rs)",
-        decided_by: "loom (lazymm-verify): re-lazy on a new mm while a stale mailbox is stolen",
+        decided_by: "loom: unlazy racing the teardown hand-off; re-lazy of a new mm reusing the address (ABA) \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "v2-unlazy-release",
         strong: "Release",
         why: "the CPU's uses of the mm happen-before a teardown that reads NULL and frees (v2: \
               WRITE_ONCE, TSO only)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "v2-scan-load",
         strong: "Acquire",
         why: "reading NULL in the teardown scan means the owner's uses are over (pairs with \
               v2-unlazy-release; v2: READ_ONCE)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "v2-handoff-xchg",
         strong: "AcqRel",
         why: "Release: our mmgrab is visible before the owner can drain the unit (v2's 'could this be \
               relaxed?': no); Acquire: a displaced unit's increment happens-before we drop it",
-        decided_by: "litmus (handoff shape, as lightweight's lw-handoff); loom cannot see the Release \
-                     half (blind spot)",
+        decided_by: "loom: unlazy racing the teardown hand-off (use-after-free); ABA (lazymm-verify \
+                     scenarios, arm64/hash); litmus/v2-mailbox+xchg-relaxed.litmus for the Release half",
     },
     OrderingSite {
         name: "v2-revalidate-load",
         strong: "Acquire",
         why: "2022 rule: lazy_mm re-loaded after the stale unit is in hand; reading another value means \
               the CPU's uses of the stale mm are over before we drop it",
-        decided_by: "loom (lazymm-verify): stale mailbox stolen while the CPU re-lazies",
+        decided_by: "litmus/relacq-drop+once.litmus (the unpublish shape: Sometimes without acquire); \
+                     no loom scenario has a stale mailbox yet (two teardowns and a CPU that re-lazies \
+                     between them)",
     },
     OrderingSite {
         name: "v2-drain-cas",
@@ -137,7 +142,9 @@ pub const SITES: &[OrderingSite] = &[
         why: "the owner's take of the mailbox: the teardown's increment happens-before our decrement \
               (v2: xchg_relaxed, relying on mmdrop's full barrier, which a C11 AcqRel RMW on count \
               does not give)",
-        decided_by: "litmus (handoff shape, consumer side); loom cannot see it (blind spot)",
+        decided_by: "litmus/v2-mailbox+xchg.litmus (Never under LKMM with the take relaxed: mmdrop's full \
+                     barrier orders it); in C11 the Acquire stands in for that barrier; loom cannot see \
+                     the difference (blind spot)",
     },
 ];
 

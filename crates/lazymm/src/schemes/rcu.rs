@@ -114,13 +114,13 @@ pub const SITES_RCU: &[OrderingSite] = &[
         strong: "Release",
         why: "the QS report after a context switch: the CPU's earlier uses happen-before a grace-period \
               check that reads it",
-        decided_by: "none: the scheme is known unsafe whatever the orderings (idle is quiescent)",
+        decided_by: "litmus/rcu-idle-eqs.litmus (Sometimes whatever the orderings: the scheme is known unsafe)",
     },
     OrderingSite {
         name: "rcu-gp-load",
         strong: "Acquire",
         why: "snapshot and grace-period check of a CPU's QS word (pairs with rcu-qs-store)",
-        decided_by: "none: the scheme is known unsafe whatever the orderings (idle is quiescent)",
+        decided_by: "litmus/rcu-idle-eqs.litmus (Sometimes whatever the orderings: the scheme is known unsafe)",
     },
 ];
 
@@ -132,20 +132,23 @@ pub const SITES_LAZY_AWARE: &[OrderingSite] = &[
         why: "a grace-period check that reads this (later) word and concludes the CPU passed a QS must \
               also see the uses that preceded the earlier drop (C11 release sequences do not extend \
               through plain stores)",
-        decided_by: "loom (lazymm-verify): re-lazy on a new mm while the old one's grace period is checked",
+        decided_by: "loom: unlazy racing the teardown hand-off; re-lazy of a new mm reusing the address (ABA) \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "rla-drop-store",
         strong: "Release",
         why: "the end of a lazy borrow: the CPU's uses of the mm happen-before the free that a check \
               reading this word allows",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
     OrderingSite {
         name: "rla-gp-load",
         strong: "Acquire",
         why: "snapshot and grace-period check (pairs with rla-drop-store / rla-grab-store)",
-        decided_by: "loom (lazymm-verify): exit while another CPU is lazy, that CPU unlazying",
+        decided_by: "loom: exit while another CPU is lazy; unlazy to init_mm racing the teardown \
+                     (lazymm-verify scenarios, arm64/hash)",
     },
 ];
 

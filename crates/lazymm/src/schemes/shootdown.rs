@@ -91,7 +91,7 @@ pub const SITES: &[OrderingSite] = &[
               unpublish shape; the kernel's IPI-free skip relies on switch_mm's barriers)",
         decided_by: "litmus/relacq-drop+once.litmus (the same unpublish shape: Sometimes without the \
                      acquire/release pair); loom's scenarios reach the free through the exit flush's \
-                     IPI, which synchronizes first",
+                     IPI or a reference chain that synchronizes first",
     },
     OrderingSite {
         name: "sd-grab-fence",
@@ -99,16 +99,16 @@ pub const SITES: &[OrderingSite] = &[
         why: "mmgrab_lazy_tlb() is empty under SHOOTDOWN, but switch_mm_cid() relies on the full barrier \
               of the mmgrab it replaced (smp_mb__after_mmgrab): membarrier / mm_cid ordering, not the \
               mm's lifetime",
-        decided_by: "none in this workbench (membarrier is not modelled): weakening is expected to pass \
-                     every lifetime check; kept for the cost model",
+        decided_by: "litmus/publish-scan+mmput-chain.litmus (Never: a lazy transition needs no barrier for \
+                     the mm's lifetime); membarrier is not modelled, so loom passes without it",
     },
     OrderingSite {
         name: "sd-drop-fence",
         strong: "SeqCst fence",
         why: "mmdrop_lazy_tlb() = smp_mb() under SHOOTDOWN: membarrier needs a full barrier after storing \
               rq->curr and before returning to user space (kernel-history 8.6), not the mm's lifetime",
-        decided_by: "none in this workbench (membarrier is not modelled): weakening is expected to pass \
-                     every lifetime check; kept for the cost model",
+        decided_by: "litmus/publish-scan+mmput-chain.litmus (Never: a lazy transition needs no barrier for \
+                     the mm's lifetime); membarrier is not modelled, so loom passes without it",
     },
 ];
 
