@@ -8,6 +8,7 @@
 
 pub mod cost;
 pub mod counting;
+pub mod explore;
 pub mod replay;
 pub mod run;
 pub mod sched;
