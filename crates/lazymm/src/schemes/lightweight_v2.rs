@@ -34,9 +34,10 @@
 //!    on X; X's teardown deposits X; our xchg then steals X although the CPU
 //!    borrows it). 2022's rule: re-load `lazy_mm` after the stale mm is in
 //!    hand; if the CPU borrows it, put it back and examine what that
-//!    displaces in turn. This race needs a switch between two accesses of
-//!    one teardown, so only loom can show it (the simulator runs a teardown
-//!    atomically); `literal_v2` also restores the untested steal.
+//!    displaces in turn. The race needs other CPUs to act between two
+//!    accesses of one teardown: `crates/lazymm-sim/tests/steal_race.rs` runs
+//!    them there (a hooked platform) and shows v2's steal (`literal_v2`)
+//!    freeing X under the lazy CPU, and the 2022 rule giving it back.
 //! 3. **Orderings.** v2's `WRITE_ONCE(rq->lazy_mm, NULL)` / `READ_ONCE`
 //!    scan are correct on TSO only: the release/acquire pair of 2021/2022
 //!    is used, and the publish is Release too (see `hazard_handoff.rs`,
