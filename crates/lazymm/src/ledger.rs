@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 use crate::mm::MmRef;
 use crate::platform::CpuId;
-use crate::sync::SpinLock;
+use crate::sync::{CachePadded, SpinLock};
 
 const FREE: u64 = 0;
 const LIVE: u64 = 1;
@@ -83,8 +83,9 @@ pub struct LedgerCounts {
 pub struct Ledger {
     slots: Vec<AtomicU64>,
     next_gen: AtomicU32,
-    loaded: Vec<AtomicU64>,
-    active: Vec<AtomicU64>,
+    /// Per CPU: the published `loaded_mm` and `active_mm`, one padded pair
+    /// per CPU (written by its owner on every switch).
+    roots: Vec<CachePadded<[AtomicU64; 2]>>,
     uaf: AtomicU64,
     double_free: AtomicU64,
     leaked: AtomicU64,
@@ -107,11 +108,13 @@ impl Ledger {
         Ledger {
             slots,
             next_gen: AtomicU32::new(1),
-            loaded: (0..ncpus)
-                .map(|_| AtomicU64::new(pack(MmRef::INIT)))
-                .collect(),
-            active: (0..ncpus)
-                .map(|_| AtomicU64::new(pack(MmRef::INIT)))
+            roots: (0..ncpus)
+                .map(|_| {
+                    CachePadded([
+                        AtomicU64::new(pack(MmRef::INIT)),
+                        AtomicU64::new(pack(MmRef::INIT)),
+                    ])
+                })
                 .collect(),
             uaf: AtomicU64::new(0),
             double_free: AtomicU64::new(0),
@@ -221,7 +224,8 @@ impl Ledger {
             self.frees_irqs_off.fetch_add(1, SeqCst);
         }
         let p = pack(m);
-        for (c, (l, a)) in self.loaded.iter().zip(&self.active).enumerate() {
+        for (c, r) in self.roots.iter().enumerate() {
+            let [l, a] = &r.0;
             if l.load(SeqCst) == p {
                 self.record(Violation {
                     kind: ViolationKind::UseAfterFree,
@@ -244,19 +248,19 @@ impl Ledger {
     /// `cpu` loaded `m` in its MMU (and so may walk its page tables).
     #[inline]
     pub fn set_loaded(&self, cpu: CpuId, m: MmRef) {
-        self.loaded[cpu].store(pack(m), SeqCst);
+        self.roots[cpu].0[0].store(pack(m), SeqCst);
     }
 
     /// `cpu`'s `active_mm` is now `m`.
     #[inline]
     pub fn set_active(&self, cpu: CpuId, m: MmRef) {
-        self.active[cpu].store(pack(m), SeqCst);
+        self.roots[cpu].0[1].store(pack(m), SeqCst);
     }
 
     /// A CPU that left the machine (offline) publishes nothing.
     pub fn clear_cpu(&self, cpu: CpuId) {
-        self.loaded[cpu].store(NONE, SeqCst);
-        self.active[cpu].store(NONE, SeqCst);
+        self.roots[cpu].0[0].store(NONE, SeqCst);
+        self.roots[cpu].0[1].store(NONE, SeqCst);
     }
 
     /// After quiesce: every slot not free is a leak. Returns how many.

@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::platform::{CpuId, LineKind, Platform};
-use crate::sync::SpinLock;
+use crate::sync::{CachePadded, SpinLock};
 
 /// A reference to an mm as a CPU or task holds it: the arena index (the
 /// "address", what a per-CPU slot word stores) plus the generation the holder
@@ -68,11 +68,11 @@ impl MmRef {
 /// (`mm_count` has a line of its own).
 pub struct Mm<P: Platform> {
     /// `mm_users`.
-    pub users: P::Atomic,
+    pub users: CachePadded<P::Atomic>,
     /// `mm_count`.
-    pub count: P::Atomic,
+    pub count: CachePadded<P::Atomic>,
     /// `mm->context.tlb_gen`: bumped by every flush of this mm.
-    pub tlb_gen: P::Atomic,
+    pub tlb_gen: CachePadded<P::Atomic>,
     /// `mm_cpumask`, 64 CPUs a word.
     pub cpumask: Vec<P::Atomic>,
     /// The page tables (what a loaded MMU walks; released at free).
@@ -94,9 +94,9 @@ impl<P: Platform> Mm<P> {
             cpumask.push(p.atomic(0, line));
         }
         Mm {
-            users,
-            count,
-            tlb_gen,
+            users: CachePadded(users),
+            count: CachePadded(count),
+            tlb_gen: CachePadded(tlb_gen),
             cpumask,
             pgd: p.payload(),
         }

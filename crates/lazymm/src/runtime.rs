@@ -26,7 +26,7 @@ use crate::ledger::{Ledger, LedgerCounts};
 use crate::mm::{ArenaFull, MmRef, MmTable};
 use crate::platform::{CpuId, LineKind, Platform};
 use crate::schemes::{self, Scheme, SchemeKind, SchemeOptions};
-use crate::sync::{OwnerCell, OwnerGuard};
+use crate::sync::{CachePadded, OwnerCell, OwnerGuard};
 
 /// The largest machine.
 pub const MAX_CPUS: usize = 4096;
@@ -194,9 +194,9 @@ impl CpuLocal {
 /// for mailbox backends, the IPI mailboxes.
 pub struct CpuShared<P: Platform> {
     /// The scheme's first slot (`lazy_mm`, hazard pointer).
-    pub slot: P::Atomic,
+    pub slot: CachePadded<P::Atomic>,
     /// The scheme's second slot (`mm_to_mmdrop` / `drop_mm`).
-    pub slot2: P::Atomic,
+    pub slot2: CachePadded<P::Atomic>,
     /// IPI mailboxes, one per sender (mailbox backends only; empty for
     /// immediate delivery).
     pub ipi: Vec<P::Atomic>,
@@ -298,7 +298,7 @@ pub struct Machine<P: Platform> {
     /// Scheme options.
     pub opts: SchemeOptions,
     online: Vec<AtomicBool>,
-    locals: Vec<OwnerCell<CpuLocal>>,
+    locals: Vec<CachePadded<OwnerCell<CpuLocal>>>,
     pinned: AtomicU64,
     pinned_peak: AtomicU64,
     scheme: Box<dyn Scheme<P>>,
@@ -357,7 +357,11 @@ impl<P: Platform> Machine<P> {
                     ipi.push(p.atomic(0, l));
                 }
             }
-            percpu.push(CpuShared { slot, slot2, ipi });
+            percpu.push(CpuShared {
+                slot: CachePadded(slot),
+                slot2: CachePadded(slot2),
+                ipi,
+            });
         }
         Ok(Machine {
             arch: cfg.arch,
@@ -368,7 +372,7 @@ impl<P: Platform> Machine<P> {
             opts: cfg.options,
             online: (0..cfg.cpus).map(|_| AtomicBool::new(true)).collect(),
             locals: (0..cfg.cpus)
-                .map(|c| OwnerCell::new(CpuLocal::new(c)))
+                .map(|c| CachePadded(OwnerCell::new(CpuLocal::new(c))))
                 .collect(),
             pinned: AtomicU64::new(0),
             pinned_peak: AtomicU64::new(0),

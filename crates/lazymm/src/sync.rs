@@ -133,3 +133,26 @@ impl<T> SpinLock<T> {
         r
     }
 }
+
+/// Aligns and pads `T` to 128 bytes (two 64-byte lines: adjacent-line
+/// prefetchers pull pairs), so per-CPU words of different CPUs, and the
+/// counters of one mm, never share a cache line on real hardware. The
+/// counting backend models lines explicitly and is unaffected.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct CachePadded<T>(pub T);
+
+impl<T> Deref for CachePadded<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for CachePadded<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
