@@ -223,3 +223,69 @@ fn hazard_handoff_reloads_lazy_mm_after_drop_mm() {
     assert_eq!((l.uaf, l.double_free, l.leaked), (0, 0, 0), "{l:?}");
     assert_eq!(l.frees, 3);
 }
+
+/// The legitimate steal: X's teardown (CPU 2) reads CPU 1's `lazy_mm == X`,
+/// then CPU 1 leaves X and goes lazy on B, then X's unit lands in CPU 1's
+/// mailbox: stale. B's teardown (CPU 0) finds CPU 1 lazy on B with X in the
+/// mailbox, re-loads `lazy_mm` (== B), replaces X by B and drops X on CPU
+/// 1's behalf: X is freed there, cleanly. Returns (X freed by B's
+/// teardown, ledger).
+fn legit_steal(scheme: Box<dyn Scheme<Hooked>>) -> (bool, LedgerCounts) {
+    let cfg = MachineConfig::new(4, Arch::Arm64, SchemeKind::HazardHandoff);
+    let m = Machine::with_scheme(Hooked::default(), cfg, scheme).unwrap();
+    let x = m.mm_alloc(2).unwrap();
+    m.mmget(2, x);
+    m.switch_to(1, Next::User(x));
+    m.switch_to(1, Next::Kernel); // CPU 1 lazy on X
+    m.mmput(1, x);
+    m.switch_to(2, Next::User(x)); // X's last thread
+    let b = m.mm_alloc(0).unwrap();
+    m.mmget(0, b);
+    m.switch_to(0, Next::User(b));
+    let y = m.mm_alloc(2).unwrap();
+    let mp: *const Machine<Hooked> = &m;
+    // Fires right after X's teardown (CPU 2) read CPU 1's lazy_mm (== X).
+    m.p.arm(
+        2,
+        1,
+        Box::new(move || {
+            // SAFETY: as in `race`.
+            let m = unsafe { &*mp };
+            m.switch_to(1, Next::User(b)); // CPU 1 leaves X
+            m.switch_to(1, Next::Kernel); // lazy on B
+            m.mmput(1, b);
+        }),
+    );
+    m.exit_mm(2); // X's teardown: the unit for CPU 1 arrives stale
+    m.switch_to(2, Next::User(y)); // CPU 2 drops its own unit of X
+    assert!(
+        m.ledger.is_allocated(x),
+        "X still pinned by CPU 1's stale unit"
+    );
+    m.exit_mm(0); // B's teardown steals X from CPU 1's mailbox
+    let stolen = !m.ledger.is_allocated(x);
+    m.switch_to(0, Next::Kernel);
+    m.exit_mm(2);
+    m.switch_to(2, Next::Kernel);
+    for c in 0..4 {
+        m.quiesce_cpu(c);
+    }
+    (stolen, m.finish().ledger)
+}
+
+#[test]
+fn a_stale_unit_is_stolen_and_dropped_on_the_cpus_behalf() {
+    for (name, s) in [
+        ("lightweight-v2", v2(false)),
+        (
+            "hazard-handoff",
+            lazymm::schemes::build::<Hooked>(SchemeKind::HazardHandoff, &SchemeOptions::default())
+                .unwrap(),
+        ),
+    ] {
+        let (stolen, l) = legit_steal(s);
+        assert!(stolen, "{name}: X freed by B's teardown");
+        assert_eq!((l.uaf, l.double_free, l.leaked), (0, 0, 0), "{name}: {l:?}");
+        assert_eq!(l.frees, 3, "{name}");
+    }
+}
