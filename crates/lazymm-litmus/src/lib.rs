@@ -17,6 +17,7 @@
 pub mod check;
 pub mod cli;
 pub mod exec;
+pub mod lisa;
 pub mod model;
 pub mod parse;
 pub mod rel;

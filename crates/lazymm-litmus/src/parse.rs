@@ -893,10 +893,12 @@ impl Parser {
         match self.bump() {
             Tok::Int(t) => {
                 self.expect_p(":", "after a thread number")?;
-                Ok(StateRef::Reg(
-                    t as usize,
-                    self.expect_ident("a register name")?,
-                ))
+                let r = StateRef::Reg(t as usize, self.expect_ident("a register name")?);
+                // `1:r1*` (herd: show the pointed-to value) is shown as the register
+                if self.is_p("*") && matches!(self.peek_at(1), Tok::P(";") | Tok::P("]")) {
+                    self.bump();
+                }
+                Ok(r)
             }
             Tok::Ident(s) => Ok(StateRef::Loc(s)),
             Tok::P("*") => Ok(StateRef::Loc(self.expect_ident("a variable name")?)),
@@ -986,6 +988,16 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     let mut hw = header.splitn(2, char::is_whitespace);
     let arch = hw.next().unwrap_or("");
     let name = hw.next().unwrap_or("").trim().to_string();
+    if arch == "LISA" {
+        let c = crate::lisa::to_c(src)?;
+        return match parse(&c) {
+            Err(LitmusError::Syntax { line, msg }) => Err(LitmusError::Syntax {
+                line: 0,
+                msg: format!("{msg} (line {line} of the LISA test translated to C)"),
+            }),
+            r => r,
+        };
+    }
     if arch != "C" {
         if !arch.is_empty()
             && arch.chars().all(|c| c.is_ascii_alphanumeric())
