@@ -217,6 +217,8 @@ impl HazardHandoff {
         if old == 0 {
             // Hand over. Ordering: Release (site hh-handoff) pairs with the
             // owner's Acquire drain: our increment is visible first.
+            // Relaxed on failure: nothing was handed, the caller retries
+            // from the Acquire load above.
             let ok = cas_addr(
                 &m.p,
                 me.id,
@@ -234,10 +236,11 @@ impl HazardHandoff {
         }
         // "it is critical that we load rq->lazy_mm again after loading
         // drop_mm": old's users are known to be 0 only from the drop_mm
-        // load on, so only a lazy_mm value read after it proves the CPU left
-        // old for good (an earlier read, like the scan's, may predate the
-        // CPU running a task of old and going lazy on it: kernel-history
-        // 8.4). Ordering: Acquire (site hh-reload).
+        // load on, so only a lazy_mm value read after it proves the CPU is
+        // not lazy on old (the scan's earlier read of mm may predate the
+        // CPU leaving mm, running a task of old and going lazy on it, after
+        // which old's teardown deposited old: kernel-history 8.4).
+        // Ordering: Acquire (site hh-reload).
         if m.p
             .load(me.id, lz, self.opts.ord("hh-reload", Ordering::Acquire))
             != mm.word()
@@ -247,7 +250,8 @@ impl HazardHandoff {
             return true;
         }
         // The CPU uses mm, not old: old is stale; replace it with our unit
-        // and drop it on the CPU's behalf. Ordering: AcqRel (site hh-steal).
+        // and drop it on the CPU's behalf. Ordering: AcqRel (site hh-steal);
+        // Relaxed on failure: nothing changed hands, the caller retries.
         match cas_addr(
             &m.p,
             me.id,

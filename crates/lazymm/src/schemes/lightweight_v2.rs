@@ -174,7 +174,8 @@ impl LightweightV2 {
                 return;
             }
             // Ordering: Acquire on success (site v2-drain-cas) pairs with
-            // the teardown's AcqRel xchg. A teardown may replace the word
+            // the teardown's AcqRel xchg; Relaxed on failure (we only
+            // re-examine the value found). A teardown may replace the word
             // concurrently, so a compare-exchange, not v2's xchg.
             match cas_addr(&m.p, me.id, mb, cur, 0, acq, Ordering::Relaxed) {
                 Ok(w) => {
