@@ -12,8 +12,9 @@
 //!   check: a free not ordered after a CPU's last use of the page tables is a
 //!   data race on the mm's payload cell.
 //! * [`builder`]: `loom::model::Builder` with the project's bounds: the
-//!   preemption bound is 2 unless `LOOM_MAX_PREEMPTIONS` says otherwise, so
-//!   plain `cargo test --release` stays inside the CI budget.
+//!   preemption bound is 2 unless `LOOM_MAX_PREEMPTIONS` says otherwise
+//!   (`LAZYMM_LOOM_EXHAUSTIVE=1`: no bound), so plain `cargo test --release`
+//!   stays inside the CI budget.
 //!
 //! See `docs/verification.md` for what each test decides.
 
@@ -426,7 +427,9 @@ impl core::fmt::Debug for Scenario {
 /// `loom::model::Builder` with the project's bounds (see the module doc).
 pub fn builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
-    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+    if std::env::var_os("LAZYMM_LOOM_EXHAUSTIVE").is_some() {
+        b.preemption_bound = None;
+    } else if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         b.preemption_bound = Some(2);
     }
     if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {

@@ -64,7 +64,7 @@ fn expected(kind: SchemeKind, site: &lazymm::schemes::OrderingSite) -> Expect {
         ),
         "v2-revalidate-load" => Expect::Gap("stale mailbox stolen while the CPU re-lazies (3 CPUs)"),
         "hh-reload" => Expect::Gap("exit while lazy with a stale drop_mm (3 CPUs, two teardowns)"),
-        "sd-grab-fence" | "hi-publish-fence" => Expect::Argument(
+        "sd-grab-fence" | "sd-drop-fence" | "hi-publish-fence" => Expect::Argument(
             "membarrier's full barrier on the switch path, not an mm-lifetime ordering; membarrier \
              is not modelled",
         ),
@@ -72,7 +72,7 @@ fn expected(kind: SchemeKind, site: &lazymm::schemes::OrderingSite) -> Expect {
             "the generic hazard-pointer SB fence; for the lazy-mm user the scan starts after users \
              reached 0 (AcqRel), which orders every publication (kernel-history 8.1)",
         ),
-        "sd-drop-fence" | "hi-clear-fence" | "hi-scan-load" => Expect::Loom,
+        "hi-clear-fence" | "hi-scan-load" => Expect::Loom,
         "rla-grab-store" | "rla-drop-store" | "rla-gp-load" => Expect::Loom,
         _ if site.decided_by.trim_start().starts_with("loom") => Expect::Loom,
         _ => {
