@@ -416,9 +416,13 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let mut rb = Rel::empty(n);
     if st.has_gp {
         let pb_star = pb_plus.opt();
+        // rcu-link is only ever used from grace periods and from the lock
+        // ends of read-side critical sections: compute just those rows.
+        let rows = st.sync_rcu | st.sync_srcu | st.rcu_rscsi.range() | st.srcu_lock;
         let link = st
             .po
             .opt()
+            .restrict(rows, all)
             .seq(&hb_star)
             .seq(&pb_star)
             .seq(&prop)
@@ -512,11 +516,12 @@ fn rcu_order(st: &Static, rf: &Rel, data: &Rel, link: &Rel) -> Rel {
     } else {
         Rel::empty(n)
     };
-    let gl = gp.seq(link);
+    // [S] ; r  and  r ; [S]  as restrictions (cheaper than compositions)
+    let gl = link.restrict(st.sync_rcu, all);
     let sl = rscsi.seq(link);
-    let sgl = sgp.seq(link);
+    let sgl = link.restrict(st.sync_srcu, all);
     let ssl = srscsi.seq(link);
-    let mut base = gl.seq(rscsi).or(&sl.seq(&gp)).or(&gp);
+    let mut base = gl.seq(rscsi).or(&sl.restrict(all, st.sync_rcu)).or(&gp);
     if st.has_srcu {
         base.or_in(&sgp);
         base.or_in(&sgl.seq(&srscsi).and(&st.loc));
@@ -527,7 +532,7 @@ fn rcu_order(st: &Static, rf: &Rel, data: &Rel, link: &Rel) -> Rel {
         let ol = order.seq(link);
         let mut next = base.clone();
         next.or_in(&gl.seq(&ol).seq(rscsi));
-        next.or_in(&sl.seq(&ol).seq(&gp));
+        next.or_in(&sl.seq(&ol).restrict(all, st.sync_rcu));
         next.or_in(&ol.seq(&order));
         if st.has_srcu {
             next.or_in(&sgl.seq(&ol).seq(&srscsi).and(&st.loc));
