@@ -147,14 +147,15 @@ impl Rel {
     /// Transitive closure `self+`.
     pub fn plus(&self) -> Rel {
         let mut r = self.clone();
-        let n = r.n;
-        for k in 0..n {
+        // Warshall, restricted to the rows that are non-empty (they stay the
+        // only non-empty ones) and to pivots that are both a source and a
+        // target (the union of the rows never grows).
+        let nz = r.domain();
+        let pivots = nz & r.range();
+        for k in bits(pivots) {
             let rk = r.r[k];
-            if rk == 0 {
-                continue;
-            }
             let bit = 1u128 << k;
-            for i in 0..n {
+            for i in bits(nz) {
                 if r.r[i] & bit != 0 {
                     r.r[i] |= rk;
                 }
