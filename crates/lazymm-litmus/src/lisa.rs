@@ -5,7 +5,9 @@
 //! `w[once|release|assign] addr value`, `f[mb|wmb|rmb|sync|rcu_read_lock|
 //! rcu_read_unlock]`, `mov reg value`, `mov reg (op a b)` with
 //! `add|sub|xor|and|or|eq|neq`, and forward conditional branches
-//! `b[] reg LABEL` (taken when the register is non-zero) with `LABEL:`.
+//! `b[] reg LABEL` (taken when the register is non-zero) with `LABEL:`;
+//! as in herd for assembly, a branch makes every po-later event
+//! control-dependent on the tested register.
 //! Anything else is reported as unsupported.
 
 use crate::parse::LitmusError;
@@ -42,10 +44,29 @@ struct Thread {
     stmts: Vec<String>,
     regs: BTreeSet<String>,
     globals: BTreeSet<String>,
-    open: Vec<String>,
+    /// Active forward branches: (target label, flag register set when taken).
+    open: Vec<(String, String)>,
+    /// Registers some earlier branch tested (herd: `ctrl` reaches every
+    /// po-later event of an assembly thread).
+    ctrl: Vec<String>,
+    nflags: usize,
 }
 
 impl Thread {
+    /// Emit a statement guarded by the active branches (skipped when one of
+    /// them was taken) and control-dependent on every register an earlier
+    /// branch tested.
+    fn emit(&mut self, stmt: String) {
+        let mut guard: Vec<String> = self.open.iter().map(|(_, f)| format!("!{f}")).collect();
+        guard.extend(self.ctrl.iter().map(|r| format!("({r} | 1)")));
+        if guard.is_empty() {
+            self.stmts.push(stmt);
+        } else {
+            self.stmts
+                .push(format!("if ({}) {{ {stmt} }}", guard.join(" && ")));
+        }
+    }
+
     fn operand(&mut self, s: &str, line: usize) -> Result<String, LitmusError> {
         if let Some((a, b)) = s.split_once('+') {
             // address arithmetic such as `x+r4`
@@ -76,13 +97,7 @@ impl Thread {
         }
         if let Some(label) = cell.strip_suffix(':') {
             let label = label.trim();
-            while self.open.last().is_some_and(|l| l == label) {
-                self.open.pop();
-                self.stmts.push("}".into());
-            }
-            if self.open.iter().any(|l| l == label) {
-                return unsup("LISA branches that do not nest");
-            }
+            self.open.retain(|(l, _)| l != label);
             return Ok(());
         }
         let (op, rest) = match cell.find(char::is_whitespace) {
@@ -113,13 +128,13 @@ impl Thread {
                     "r[acquire]" => format!("smp_load_acquire({a})"),
                     _ => format!("rcu_dereference(*{a})"),
                 };
-                self.stmts.push(format!("{d} = {e};"));
+                self.emit(format!("{d} = {e};"));
             }
             "w[once]" | "w[release]" | "w[assign]" => {
                 need(2)?;
                 let a = self.operand(args[0], line)?;
                 let v = self.operand(args[1], line)?;
-                self.stmts.push(match op {
+                self.emit(match op {
                     "w[once]" => format!("WRITE_ONCE(*{a}, {v});"),
                     "w[release]" => format!("smp_store_release({a}, {v});"),
                     _ => format!("rcu_assign_pointer(*{a}, {v});"),
@@ -128,7 +143,7 @@ impl Thread {
             "f[mb]" | "f[wmb]" | "f[rmb]" | "f[sync]" | "f[rcu_read_lock]"
             | "f[rcu_read_unlock]" => {
                 need(0)?;
-                self.stmts.push(
+                self.emit(
                     match op {
                         "f[mb]" => "smp_mb();",
                         "f[wmb]" => "smp_wmb();",
@@ -170,7 +185,7 @@ impl Thread {
                 } else {
                     self.operand(e, line)?
                 };
-                self.stmts.push(format!("{d} = {e};"));
+                self.emit(format!("{d} = {e};"));
             }
             "b[]" => {
                 need(2)?;
@@ -178,8 +193,15 @@ impl Thread {
                     return unsup("LISA branch on a non-register");
                 }
                 let r = self.operand(args[0], line)?;
-                self.stmts.push(format!("if (!{r}) {{"));
-                self.open.push(args[1].to_string());
+                let flag = format!("lisa_b{}", self.nflags);
+                self.nflags += 1;
+                self.regs.insert(flag.clone());
+                // taken only if this instruction itself is executed
+                self.emit(format!("{flag} = ({r} != 0);"));
+                self.open.push((args[1].to_string(), flag));
+                if !self.ctrl.contains(&r) {
+                    self.ctrl.push(r);
+                }
             }
             _ => return unsup(format!("LISA instruction `{op}`")),
         }
@@ -237,6 +259,8 @@ pub fn to_c(src: &str) -> Result<String, LitmusError> {
             regs: BTreeSet::new(),
             globals: BTreeSet::new(),
             open: Vec::new(),
+            ctrl: Vec::new(),
+            nflags: 0,
         });
     }
     for (k, l) in lines.iter().enumerate().take(end).skip(start + 1) {
