@@ -75,15 +75,28 @@ fn weakened_handoff_passes_loom_blind_spot() {
     passes(weakened("lw-handoff"));
 }
 
-/// Site `lw-unlazy-store` (Release -> Relaxed): loom passes, and so does the
-/// LKMM (litmus/unlazy-plain+held-reference.litmus uses a WRITE_ONCE and is
-/// `Never`): the plain unlazy runs only when the task now running holds
-/// `users`, and that task's own `mmput` (AcqRel) is what any teardown must
-/// synchronize with first. The Release is stronger than needed (see
-/// docs/verification.md, question 4).
+/// Site `lw-unlazy-store` (Release -> Relaxed): caught. The plain unlazy
+/// (same mm) is sound as an *unlazy*, but like the publication (`lw-publish`)
+/// it is a newer word in the slot: a teardown of the mm this CPU borrowed
+/// before (the ABA scenario: the old mm's address reused) that reads it must
+/// synchronize with this CPU's last use of the old mm, and a Relaxed store
+/// does not continue the release sequence of the earlier exchange. (The LKMM
+/// version, litmus/unlazy-plain+held-reference.litmus, is `Never` with a
+/// WRITE_ONCE: the kernel's fully ordered xchg makes it enough there.)
 #[test]
-fn weakened_unlazy_store_passes_loom_and_is_not_needed() {
-    passes(weakened("lw-unlazy-store"));
+fn weakened_unlazy_store_is_caught() {
+    let (s, v) = caught(weakened("lw-unlazy-store"));
+    let f = v.failure.unwrap_or_default();
+    assert!(f.contains("Causality violation"), "{s:?}: {f}");
+}
+
+/// Site `lw-publish` (Release -> Relaxed): caught (was the Relaxed
+/// publication bug this suite found).
+#[test]
+fn weakened_publish_is_caught() {
+    let (s, v) = caught(weakened("lw-publish"));
+    let f = v.failure.unwrap_or_default();
+    assert!(f.contains("Causality violation"), "{s:?}: {f}");
 }
 
 /// Question 4: the non-atomic unlazy when returning to the same mm

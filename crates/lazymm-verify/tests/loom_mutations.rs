@@ -50,9 +50,10 @@ fn expected(kind: SchemeKind, site: &lazymm::schemes::OrderingSite) -> Expect {
         return Expect::UnsafeScheme;
     }
     match site.name {
-        "lw-unlazy-xchg" | "lw-scan-load" | "lw-handoff-fail" => Expect::Loom,
+        "lw-publish" | "lw-unlazy-xchg" | "lw-unlazy-store" | "lw-scan-load" | "lw-handoff-fail" => {
+            Expect::Loom
+        }
         "lw-handoff" | "hh-steal" => Expect::BlindSpot(V1_RELAXED, V1_RELEASE),
-        "lw-unlazy-store" => Expect::NotNeeded("unlazy-plain+held-reference.litmus"),
         "v2-grab-store" | "v2-unlazy-release" | "v2-scan-load" | "v2-handoff-xchg" => Expect::Loom,
         "hh-grab-store" | "hh-unlazy-release" | "hh-scan-load" | "hh-drop-load" | "hh-handoff" => {
             Expect::Loom

@@ -123,8 +123,8 @@ fn assert_clean(kind: SchemeKind, s: Scenario) {
 }
 
 #[test]
-#[ignore = "scheme bug (lightweight grab_lazy Relaxed publication); reported"]
-fn bug_lightweight_unlazy_racing_handoff_arm64() {
+/// Was a bug (Relaxed publication), fixed: site `lw-publish` is Release.
+fn fixed_lightweight_unlazy_racing_handoff_arm64() {
     assert_clean(
         SchemeKind::Lightweight,
         scenarios::unlazy_races_handoff(Arch::Arm64),
@@ -132,8 +132,8 @@ fn bug_lightweight_unlazy_racing_handoff_arm64() {
 }
 
 #[test]
-#[ignore = "scheme bug (lightweight grab_lazy Relaxed publication); reported"]
-fn bug_lightweight_aba_arm64() {
+/// Was a bug (Relaxed publication), fixed: site `lw-publish` is Release.
+fn fixed_lightweight_aba_arm64() {
     assert_clean(
         SchemeKind::Lightweight,
         scenarios::aba_address_reuse(Arch::Arm64),
@@ -141,8 +141,8 @@ fn bug_lightweight_aba_arm64() {
 }
 
 #[test]
-#[ignore = "runtime bug (for_each_lazy_cpu Relaxed cpumask load); reported"]
-fn bug_lightweight_exit_while_lazy_x86() {
+/// Was a bug (Relaxed cpumask scan in the runtime), fixed: the scan loads Acquire.
+fn fixed_lightweight_exit_while_lazy_x86() {
     assert_clean(
         SchemeKind::Lightweight,
         scenarios::exit_while_lazy(Arch::X86),

@@ -952,8 +952,9 @@ impl<P: Platform> Machine<P> {
             // either we see the CPU's bit or it sees the new tlb_gen.
             self.p.fence(me.id, Ordering::SeqCst);
             for w in 0..m.cpumask.len() {
-                // Ordering: Relaxed after the SeqCst fence above.
-                let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Relaxed);
+                // Ordering: Acquire pairs with the Release bit clear in
+                // switch_mm_irqs_off: a CPU we skip has finished with mm.
+                let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Acquire);
                 while bits != 0 {
                     let cpu = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
@@ -1082,11 +1083,14 @@ impl<P: Platform> Machine<P> {
             LazyCpus::Cpumask => {
                 let m = self.mms.get(mm.idx);
                 for w in 0..m.cpumask.len() {
-                    // Ordering: Relaxed: the callers read mask bits after
-                    // their own ordering point (users == 0 via an AcqRel RMW);
-                    // a bit is set by a CPU before it can hold mm lazily
-                    // (SeqCst in switch_mm_irqs_off).
-                    let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Relaxed);
+                    // Ordering: Acquire pairs with the Release bit clear in
+                    // switch_mm_irqs_off (x86): a CPU skipped because its bit
+                    // is clear has finished its last use of mm before we go
+                    // on to free it. (A bit is set before a CPU can hold mm
+                    // lazily: SeqCst in switch_mm_irqs_off.) Found by loom:
+                    // lazymm-verify loom_schemes.rs fixed_lightweight_exit_while_lazy_x86;
+                    // on x86 (TSO) the kernel's plain read is enough.
+                    let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Acquire);
                     while bits != 0 {
                         let cpu = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;

@@ -64,39 +64,50 @@ pub struct Lightweight {
 /// The orderings `lightweight` relies on.
 pub const SITES: &[OrderingSite] = &[
     OrderingSite {
+        name: "lw-publish",
+        strong: "Release",
+        why: "a teardown of the previously borrowed mm that reads this newer slot word must see this \
+              CPU's last use of that mm (C11: a Relaxed store ends the unlazy xchg's release sequence)",
+        decided_by: "loom: lazymm-verify tests/loom_schemes.rs::fixed_lightweight_unlazy_racing_handoff_arm64, \
+                     fixed_lightweight_aba_arm64 (fail with Relaxed)",
+    },
+    OrderingSite {
         name: "lw-unlazy-xchg",
         strong: "AcqRel",
         why: "Release: this CPU's last use of mm happens-before a teardown that reads NULL and frees; \
               Acquire: the teardown's count increment happens-before our decrement of a handed-over unit",
-        decided_by: "loom: tests/loom_lightweight.rs::weakened_unlazy_xchg_is_caught (Release half); \
-                     litmus/lightweight-handoff-*.litmus (Acquire half, loom's blind spot)",
+        decided_by: "loom: lazymm-verify tests/loom_lightweight.rs::weakened_unlazy_xchg_is_caught (Release half); \
+                     litmus/v1-handoff+cmpxchg+xchg-relaxed.litmus (Acquire half, loom's blind spot)",
     },
     OrderingSite {
         name: "lw-unlazy-store",
         strong: "Release",
-        why: "the plain unlazy (same mm): our use of the mm's tables happens-before a later teardown's scan",
-        decided_by: "litmus/lightweight-unlazy-plain.litmus",
+        why: "the plain unlazy (same mm) is a newer slot word: a teardown of the previously borrowed mm \
+              that reads it must see this CPU's last use of that mm (as lw-publish)",
+        decided_by: "loom: lazymm-verify tests/loom_lightweight.rs::weakened_unlazy_store_is_caught (ABA: a \
+                     teardown of the previously borrowed mm reads this word); LKMM needs no barrier \
+                     (litmus/unlazy-plain+held-reference.litmus, Never)",
     },
     OrderingSite {
         name: "lw-scan-load",
         strong: "Acquire",
         why: "a teardown that reads NULL (the owner stopped borrowing) must see the owner's uses before freeing",
-        decided_by: "loom: tests/loom_lightweight.rs::weakened_scan_load_is_caught",
+        decided_by: "loom: lazymm-verify tests/loom_lightweight.rs::weakened_scan_load_is_caught",
     },
     OrderingSite {
         name: "lw-handoff",
         strong: "Release",
         why: "the count unit reserved for the owner is visible before the owner can see mm|1 and drop it \
               (the seed's 'is relaxed okay here?': no, except on x86)",
-        decided_by: "litmus/lightweight-handoff-relaxed.litmus (Sometimes) vs lightweight-handoff.litmus (Never); \
-                     loom cannot see it (tests/loom_blind_spot.rs)",
+        decided_by: "litmus/v1-handoff+cmpxchg-relaxed.litmus (Sometimes) vs v1-handoff+cmpxchg-release.litmus \
+                     (Never); loom cannot see it (lazymm-verify tests/loom_blind_spot.rs)",
     },
     OrderingSite {
         name: "lw-handoff-fail",
         strong: "Acquire",
         why: "a failed hand-off read NULL from the owner's Release exchange: the owner's uses happen-before \
               the teardown's final drop",
-        decided_by: "loom: tests/loom_lightweight.rs::weakened_handoff_fail_is_caught",
+        decided_by: "loom: lazymm-verify tests/loom_lightweight.rs::weakened_handoff_fail_is_caught",
     },
 ];
 
@@ -114,8 +125,9 @@ impl Lightweight {
             }
         };
         if plain {
-            // Ordering: Release (site lw-unlazy-store) pairs with the next
-            // teardown's Acquire scan-load.
+            // Ordering: Release (site lw-unlazy-store) pairs with a
+            // teardown's Acquire scan-load / failed hand-off that reads this
+            // word: as lw-publish, a newer word must release again in C11.
             m.p.store(
                 me.id,
                 slot,
@@ -146,13 +158,24 @@ impl<P: Platform> Scheme<P> for Lightweight {
     }
 
     fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        // Ordering: Relaxed. The CPU publishes while switching away from a
-        // task that holds `users`; the teardown starts only after that
-        // reference is put with an AcqRel decrement later in this CPU's
-        // program order (or on another CPU after the task migrated, ordered
-        // by the scheduler's on_cpu release/acquire), so the teardown's
-        // users==0 observation happens-after this store.
-        m.p.store(me.id, &m.percpu[me.id].slot, mm.word(), Ordering::Relaxed);
+        // Ordering: Release (site lw-publish), pairing with the teardown's
+        // Acquire scan-load and Acquire failed hand-off. Publication itself
+        // needs no barrier (the CPU publishes while switching away from a
+        // task that holds `users`, and the teardown starts only after that
+        // reference is put with an AcqRel decrement). But a teardown of the
+        // mm this CPU borrowed *before* may read this newer word and skip
+        // the CPU or fail its hand-off; it must then see this CPU's last use
+        // of the old mm. The AcqRel unlazy exchange before us released it,
+        // but in C11 a later Relaxed store does not continue that release
+        // sequence, so this store must release again (found by loom:
+        // lazymm-verify loom_schemes.rs fixed_lightweight_*; in LKMM the
+        // kernel's fully ordered xchg makes WRITE_ONCE enough).
+        m.p.store(
+            me.id,
+            &m.percpu[me.id].slot,
+            mm.word(),
+            self.opts.ord("lw-publish", Ordering::Release),
+        );
         me.slot_shadow = mm;
     }
 
