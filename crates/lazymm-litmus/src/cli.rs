@@ -11,7 +11,7 @@ pub struct LitmusArgs {
     /// Litmus files, or directories searched recursively for `*.litmus`.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Print one JSON document (an array of per-file reports) instead of text.
+    /// Print one JSON document (`{"reports": [...], "summary": {...}}`) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Time limit per test, in seconds (0 = none).
