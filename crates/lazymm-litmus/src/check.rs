@@ -101,6 +101,9 @@ fn permutations(
     cur: &mut Vec<usize>,
     used: &mut Vec<bool>,
 ) {
+    if out.len() > MAX_CO_ORDERS {
+        return;
+    }
     if cur.len() == items.len() {
         out.push(cur.clone());
         return;
@@ -126,8 +129,12 @@ fn permutations(
     }
 }
 
-/// Enumerate per-location admissible rf/co choices.
-fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
+/// Cap on the coherence orders enumerated for one location.
+const MAX_CO_ORDERS: usize = 1 << 20;
+
+/// Enumerate per-location admissible rf/co choices (`None`: too many
+/// coherence orders to enumerate).
+fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
     let evs = &st.evs;
     let here = st.at[l];
     let writes: Vec<usize> = bits(here & st.w).filter(|&i| i != l).collect();
@@ -140,6 +147,9 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
         &mut Vec::new(),
         &mut vec![false; writes.len()],
     );
+    if perms.len() > MAX_CO_ORDERS {
+        return None;
+    }
     let mut out = Vec::new();
     // candidate sources per read (same value)
     let cands: Vec<Vec<usize>> = reads
@@ -152,7 +162,7 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
         })
         .collect();
     if cands.iter().any(|c| c.is_empty()) {
-        return out;
+        return Some(out);
     }
     let n = st.n;
     for perm in perms {
@@ -245,7 +255,7 @@ fn loc_choices(st: &Static, l: usize) -> Vec<LocChoice> {
             }
         }
     }
-    out
+    Some(out)
 }
 
 struct Ctx<'a> {
@@ -334,7 +344,16 @@ impl Ctx<'_> {
         }
         let mut choices = Vec::with_capacity(st.nloc);
         for l in 0..st.nloc {
-            let c = loc_choices(st, l);
+            let c = match loc_choices(st, l) {
+                Some(c) => c,
+                None => {
+                    return Err(LitmusError::Unsupported(format!(
+                        "more than {MAX_CO_ORDERS} coherence orders for `{}`",
+                        self.g.names.get(l).map(String::as_str).unwrap_or("?")
+                    ))
+                    .into())
+                }
+            };
             if c.is_empty() {
                 return Ok(());
             }
