@@ -1,6 +1,6 @@
 //! Candidate-execution enumeration and verdicts.
 
-use crate::exec::{self, Ev, Globals, Path, Val};
+use crate::exec::{self, Ev, Globals, Kind, Path, Val};
 use crate::model::{judge, Static};
 use crate::parse::{Cond, InitVal, LitmusError, Quantifier, StateRef, Test};
 use crate::rel::{bits, Rel, Set};
@@ -97,6 +97,7 @@ struct LocChoice {
 fn permutations(
     items: &[usize],
     po: &Rel,
+    partner: &[Option<usize>],
     out: &mut Vec<Vec<usize>>,
     cur: &mut Vec<usize>,
     used: &mut Vec<bool>,
@@ -108,8 +109,14 @@ fn permutations(
         out.push(cur.clone());
         return;
     }
+    // lock.cat: a spin_lock's write is immediately followed in co by its
+    // critical section's unlock
+    let forced = cur
+        .last()
+        .and_then(|&w| items.iter().position(|&x| x == w))
+        .and_then(|i| partner[i]);
     for k in 0..items.len() {
-        if used[k] {
+        if used[k] || forced.is_some_and(|f| f != k) {
             continue;
         }
         // respect po among same-thread writes: all po-predecessors already placed
@@ -123,7 +130,7 @@ fn permutations(
         }
         used[k] = true;
         cur.push(x);
-        permutations(items, po, out, cur, used);
+        permutations(items, po, partner, out, cur, used);
         cur.pop();
         used[k] = false;
     }
@@ -139,10 +146,26 @@ fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
     let here = st.at[l];
     let writes: Vec<usize> = bits(here & st.w).filter(|&i| i != l).collect();
     let reads: Vec<usize> = bits(here & st.r).collect();
+    // partner[i]: index in `writes` of the unlock matching the lock write i
+    let partner: Vec<Option<usize>> = writes
+        .iter()
+        .map(|&w| {
+            if evs[w].kind != Kind::Lkw {
+                return None;
+            }
+            let next = writes
+                .iter()
+                .enumerate()
+                .filter(|(_, &x)| st.po.has(w, x))
+                .min_by_key(|(_, &x)| x)?;
+            (evs[*next.1].kind == Kind::Ul).then_some(next.0)
+        })
+        .collect();
     let mut perms = Vec::new();
     permutations(
         &writes,
         &st.po,
+        &partner,
         &mut perms,
         &mut Vec::new(),
         &mut vec![false; writes.len()],
