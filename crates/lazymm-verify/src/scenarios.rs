@@ -222,6 +222,39 @@ pub fn two_lazy_cpus(arch: Arch) -> Scenario {
     }
 }
 
+/// The stale-mailbox race of kernel-history 8.4 (3 CPUs): CPU 0's task of
+/// B, B's last user, exits and its teardown scans CPU 1, which lazily
+/// borrows B. Meanwhile CPU 1 leaves B for a task of X, goes lazy on X and
+/// drops that task's reference, and X's last task exits on CPU 2, whose
+/// teardown hands CPU 1 a unit of X (two-slot schemes: into its mailbox). A
+/// teardown that trusts its earlier read of CPU 1's slot when it finds a
+/// stale unit there frees X under CPU 1.
+pub fn stale_mailbox_steal(arch: Arch) -> Scenario {
+    Scenario {
+        name: "stale mailbox: two teardowns, one lazy CPU (3 CPUs)",
+        cpus: 3,
+        arch,
+        setup: |m| {
+            let b = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, b);
+            let x = m.mm_alloc(2).expect("alloc");
+            m.mmget(2, x);
+            m.switch_to(0, Next::User(b));
+            m.switch_to(2, Next::User(x));
+            vec![b, x]
+        },
+        run: |m, c, mms| match c {
+            1 => {
+                m.switch_to(1, Next::User(mms[1]));
+                m.switch_to(1, Next::Kernel);
+                m.mmput(1, mms[1]);
+                m.interrupt_point(1);
+            }
+            _ => exit_current(m, c),
+        },
+    }
+}
+
 /// The posted mockup's leak path: CPU 1 returns from lazy mode to the same
 /// mm (x86's early return skips `lazy_mm_drop`, the slot keeps A), then
 /// switches user -> user to B (no tail either) while A's last task exits on
@@ -283,6 +316,7 @@ pub fn all(arch: Arch) -> Vec<Scenario> {
         aba_address_reuse(arch),
         kthread_use_mm_during_exit(arch),
         two_lazy_cpus(arch),
+        stale_mailbox_steal(arch),
         stale_slot_after_early_return(arch),
     ]
 }

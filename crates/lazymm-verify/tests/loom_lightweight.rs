@@ -143,9 +143,8 @@ fn batched_and_single_grab_are_clean() {
 /// removes every such free.
 #[test]
 fn frees_with_irqs_off_are_safe_and_deferral_removes_them() {
-    // (x86 is left out: it hits the reported cpumask bug.)
     let mut seen_irqs_off = 0;
-    for arch in [Arch::Arm64, Arch::PowerpcHash] {
+    for arch in [Arch::Arm64, Arch::PowerpcHash, Arch::X86] {
         for s in [
             scenarios::exit_while_lazy(arch),
             scenarios::unlazy_to_init_races_teardown(arch),
