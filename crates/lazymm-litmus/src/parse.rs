@@ -417,7 +417,12 @@ fn is_type_word(s: &str) -> bool {
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    depth: usize,
 }
+
+/// Maximum nesting of statements/expressions/conditions (keeps the
+/// recursive-descent parser's stack bounded on hostile input).
+const MAX_DEPTH: usize = 200;
 
 type PResult<T> = Result<T, LitmusError>;
 
@@ -632,6 +637,16 @@ impl Parser {
     }
 
     fn stmt(&mut self) -> PResult<Stmt> {
+        if self.depth >= MAX_DEPTH {
+            return syn(self.line(), "expected less deeply nested code");
+        }
+        self.depth += 1;
+        let r = self.stmt_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn stmt_inner(&mut self) -> PResult<Stmt> {
         let line = self.line();
         match self.peek().clone() {
             Tok::P("{") => {
@@ -771,11 +786,20 @@ impl Parser {
     }
 
     fn binary(&mut self, min: u8) -> PResult<Expr> {
+        let saved = self.depth;
+        let r = self.binary_chain(min);
+        self.depth = saved;
+        r
+    }
+
+    fn binary_chain(&mut self, min: u8) -> PResult<Expr> {
         let mut lhs = self.unary()?;
         while let Some((op, prec)) = self.binop() {
             if prec < min {
                 break;
             }
+            // each link deepens the (left-leaning) tree
+            self.deeper()?;
             self.bump();
             let rhs = self.binary(prec + 1)?;
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
@@ -784,6 +808,16 @@ impl Parser {
     }
 
     fn unary(&mut self) -> PResult<Expr> {
+        if self.depth >= MAX_DEPTH {
+            return syn(self.line(), "expected less deeply nested code");
+        }
+        self.depth += 1;
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> PResult<Expr> {
         let line = self.line();
         match self.peek().clone() {
             Tok::P("*") => {
@@ -872,21 +906,40 @@ impl Parser {
     }
 
     // ----- final conditions
-    fn cond(&mut self) -> PResult<Cond> {
-        let mut c = self.cond_and()?;
-        while self.eat_p("\\/") || self.eat_p("||") {
-            let r = self.cond_and()?;
-            c = Cond::Or(Box::new(c), Box::new(r));
+    fn deeper(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth >= MAX_DEPTH {
+            return syn(self.line(), "expected less deeply nested code");
         }
-        Ok(c)
+        Ok(())
+    }
+    fn cond(&mut self) -> PResult<Cond> {
+        let saved = self.depth;
+        let r = (|| {
+            let mut c = self.cond_and()?;
+            while self.eat_p("\\/") || self.eat_p("||") {
+                self.deeper()?;
+                let r = self.cond_and()?;
+                c = Cond::Or(Box::new(c), Box::new(r));
+            }
+            Ok(c)
+        })();
+        self.depth = saved;
+        r
     }
     fn cond_and(&mut self) -> PResult<Cond> {
-        let mut c = self.cond_atom()?;
-        while self.eat_p("/\\") || self.eat_p("&&") {
-            let r = self.cond_atom()?;
-            c = Cond::And(Box::new(c), Box::new(r));
-        }
-        Ok(c)
+        let saved = self.depth;
+        let r = (|| {
+            let mut c = self.cond_atom()?;
+            while self.eat_p("/\\") || self.eat_p("&&") {
+                self.deeper()?;
+                let r = self.cond_atom()?;
+                c = Cond::And(Box::new(c), Box::new(r));
+            }
+            Ok(c)
+        })();
+        self.depth = saved;
+        r
     }
     fn state_ref(&mut self) -> PResult<StateRef> {
         let line = self.line();
@@ -914,6 +967,16 @@ impl Parser {
         }
     }
     fn cond_atom(&mut self) -> PResult<Cond> {
+        if self.depth >= MAX_DEPTH {
+            return syn(self.line(), "expected less deeply nested code");
+        }
+        self.depth += 1;
+        let r = self.cond_atom_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn cond_atom_inner(&mut self) -> PResult<Cond> {
         let line = self.line();
         if self.eat_p("~")
             || self.eat_p("!")
@@ -1044,7 +1107,11 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
         }
     }
     let toks = lex(&cleaned, first + 2)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     while matches!(p.peek(), Tok::Str) {
         p.bump();
     }

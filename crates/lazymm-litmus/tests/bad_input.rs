@@ -181,3 +181,40 @@ proptest! {
         let _ = check_source(Path::new("m.litmus"), &s, &opts());
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = format!(
+        "C X\n{{}}\nP0(int *x) {{ int r0 = {}1{}; }}\nexists (x=1)\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    match parse(&deep) {
+        Err(LitmusError::Syntax { msg, .. }) => assert!(msg.contains("nested"), "{msg}"),
+        r => panic!("{r:?}"),
+    }
+    let deep = format!(
+        "C X\n{{}}\nP0(int *x) {{ {} }}\nexists (x=1)\n",
+        "{".repeat(100_000)
+    );
+    assert!(matches!(parse(&deep), Err(LitmusError::Syntax { .. })));
+    let deep = format!(
+        "C X\n{{}}\nP0(int *x) {{ }}\nexists {}x=1\n",
+        "~".repeat(100_000)
+    );
+    assert!(matches!(parse(&deep), Err(LitmusError::Syntax { .. })));
+}
+
+#[test]
+fn long_chains_are_an_error_not_a_crash() {
+    let chain = format!(
+        "C X\n{{}}\nP0(int *x) {{ int r0 = 1{}; }}\nexists (x=1)\n",
+        "+1".repeat(100_000)
+    );
+    assert!(matches!(parse(&chain), Err(LitmusError::Syntax { .. })));
+    let chain = format!(
+        "C X\n{{}}\nP0(int *x) {{ }}\nexists (x=1{})\n",
+        " /\\ x=1".repeat(100_000)
+    );
+    assert!(matches!(parse(&chain), Err(LitmusError::Syntax { .. })));
+}
