@@ -45,6 +45,13 @@ use lazymm::{Arch, Machine, MachineConfig, MmRef, Next, Violation};
 
 use crate::sched::Rng;
 
+// Ordering: the explorer's own bookkeeping (the baton, the barrier counters,
+// the abort flag) uses SeqCst and is never part of the algorithm under test;
+// the algorithm's accesses keep the orderings the scheme asked for, and since
+// exactly one thread runs at a time every execution is sequentially
+// consistent anyway (which is why weakened orderings are invisible here:
+// tests/loom_*.rs and the litmus checker decide those).
+
 // ----------------------------------------------------------------------
 // Fault points
 // ----------------------------------------------------------------------
