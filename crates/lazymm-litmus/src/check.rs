@@ -94,10 +94,12 @@ struct LocChoice {
     last: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn permutations(
     items: &[usize],
     po: &Rel,
     partner: &[Option<usize>],
+    after_ok: &dyn Fn(Option<usize>, usize) -> bool,
     out: &mut Vec<Vec<usize>>,
     cur: &mut Vec<usize>,
     used: &mut Vec<bool>,
@@ -128,9 +130,12 @@ fn permutations(
         {
             continue;
         }
+        if !after_ok(cur.last().copied(), x) {
+            continue;
+        }
         used[k] = true;
         cur.push(x);
-        permutations(items, po, partner, out, cur, used);
+        permutations(items, po, partner, after_ok, out, cur, used);
         cur.pop();
         used[k] = false;
     }
@@ -161,11 +166,20 @@ fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
             (evs[*next.1].kind == Kind::Ul).then_some(next.0)
         })
         .collect();
+    // atomicity: the write of an RMW immediately follows (in co) the write
+    // its read reads from, so that write must carry the value read
+    let after_ok = |prev: Option<usize>, x: usize| -> bool {
+        if x == 0 || !evs[x - 1].rmw_read || !st.rmw.has(x - 1, x) {
+            return true;
+        }
+        evs[prev.unwrap_or(l)].val == evs[x - 1].val
+    };
     let mut perms = Vec::new();
     permutations(
         &writes,
         &st.po,
         &partner,
+        &after_ok,
         &mut perms,
         &mut Vec::new(),
         &mut vec![false; writes.len()],
