@@ -113,6 +113,34 @@ pub fn unlazy_to_init_races_teardown(arch: Arch) -> Scenario {
     }
 }
 
+/// CPU hotplug racing the teardown: CPU 1 lazily borrows A (no reference)
+/// and goes offline (`sched_force_init_mm`: unlazy, then leave the online
+/// mask) while A's last task exits on CPU 0, whose scan or IPIs may or may
+/// not still see CPU 1; CPU 1 then comes back online and runs a task of B.
+pub fn offline_races_teardown(arch: Arch) -> Scenario {
+    Scenario {
+        name: "CPU offline racing the teardown",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            let b = m.mm_alloc(1).expect("alloc");
+            m.switch_to(0, Next::User(a));
+            vec![a, b]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.cpu_offline(1);
+                m.cpu_online(1);
+                m.switch_to(1, Next::User(mms[1]));
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
 /// The exiting CPU lazy on its own mm: both tasks of A exit at once on
 /// CPUs 0 and 1; each CPU becomes lazy on A in `exit_mm` before its
 /// `mmput`, so the last one's scan finds its own slot (the calling CPU)
@@ -312,6 +340,7 @@ pub fn all(arch: Arch) -> Vec<Scenario> {
         exit_while_lazy(arch),
         unlazy_to_init_races_teardown(arch),
         unlazy_races_handoff(arch),
+        offline_races_teardown(arch),
         exiting_cpu_lazy_on_own_mm(arch),
         aba_address_reuse(arch),
         kthread_use_mm_during_exit(arch),
