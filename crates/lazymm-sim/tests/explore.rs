@@ -141,18 +141,18 @@ fn rcu_idle_quiescent_is_caught() {
     eprintln!("rcu: caught after {} schedules: {f}", r.schedules);
 }
 
-/// x86 (mask cleared inside `switch_mm_irqs_off`): the runtime updates
-/// `active_mm` after the switch, so a teardown in the window frees an mm the
-/// switching CPU's `active_mm` still names (reported; see
-/// `explore::DEFAULT_ARCHES`).
+/// x86 (mask cleared inside `switch_mm_irqs_off`): the runtime used to
+/// update `active_mm` after the switch, so a teardown in the window freed an
+/// mm the switching CPU's `active_mm` still named (found by this explorer at
+/// seed 2; fixed: `active_mm` changes first, as `current` does in
+/// `__schedule`). Kept as a regression test.
 #[test]
-#[ignore = "runtime ordering issue (active_mm updated after switch_mm_irqs_off); reported"]
 fn x86_active_mm_window() {
     for kind in [SchemeKind::Lightweight, SchemeKind::Shootdown] {
         let mut cfg = ExploreConfig::new(kind);
         cfg.arches = &[lazymm::Arch::X86];
         let ex = Explorer::new(cfg);
-        let r = ex.explore(0, 5_000);
+        let r = ex.explore(0, 400);
         assert!(r.failure.is_none(), "{kind}: {}", r.failure.unwrap());
     }
 }

@@ -599,9 +599,14 @@ impl<P: Platform> Machine<P> {
             Next::User(nm) => {
                 let prev_active = me.active;
                 let was_kernel = me.curr.is_none();
-                self.switch_mm_irqs_off(me, nm);
+                // `current` (and so current->active_mm) changes before
+                // switch_mm_irqs_off, as in __schedule(): once the MMU
+                // switch lets a teardown skip this CPU (x86 clears its
+                // mm_cpumask bit), nothing here names the old mm any more
+                // except rq->prev_mm, which the scheme still pins.
                 me.active = nm;
                 self.ledger.set_active(me.id, nm);
+                self.switch_mm_irqs_off(me, nm);
                 if was_kernel {
                     // kernel -> user: "will mmdrop() in finish_task_switch()"
                     me.prev_mm = Some(prev_active);
@@ -766,12 +771,13 @@ impl<P: Platform> Machine<P> {
             me.curr.is_none(),
             "only a CPU without current->mm can be unlazied"
         );
+        // active_mm first, then the MMU (see switch_local_as).
+        me.active = MmRef::INIT;
+        self.ledger.set_active(me.id, MmRef::INIT);
         if me.loaded != MmRef::INIT {
             self.switch_mm_irqs_off(me, MmRef::INIT);
         }
         me.is_lazy = false;
-        me.active = MmRef::INIT;
-        self.ledger.set_active(me.id, MmRef::INIT);
     }
 
     // ------------------------------------------------------------------
@@ -805,9 +811,9 @@ impl<P: Platform> Machine<P> {
         let old_user = me.curr;
         let old_active = me.active;
         me.irqs_off = true;
-        self.switch_mm_irqs_off(&mut me, new);
         me.active = new;
         self.ledger.set_active(cpu, new);
+        self.switch_mm_irqs_off(&mut me, new);
         me.curr = Some(new);
         me.class_curr = Some(class);
         me.class_last_user = Some(class);
@@ -828,9 +834,9 @@ impl<P: Platform> Machine<P> {
         self.mmgrab(cpu, mm);
         let old_active = me.active;
         me.irqs_off = true;
-        self.switch_mm_irqs_off(&mut me, mm);
         me.active = mm;
         self.ledger.set_active(cpu, mm);
+        self.switch_mm_irqs_off(&mut me, mm);
         me.curr = Some(mm);
         me.irqs_off = false;
         // "we must still mmgrab(mm) and mmdrop_lazy_tlb(active_mm), because
