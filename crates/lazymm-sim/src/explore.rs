@@ -5,12 +5,13 @@
 //! kernel operations, so it cannot expose a race *inside* an operation (a
 //! teardown scan interleaved with an unlazy). This explorer can:
 //!
-//! * every CPU is an OS thread running a seeded random script of kernel
-//!   operations (switches, exits, exec, `kthread_use_mm`, hotplug, interrupt
-//!   points) on a shared task pool, as [`crate::threads`] does;
+//! * every CPU is a stackful coroutine (on the explorer's own thread)
+//!   running a seeded random script of kernel operations (switches, exits,
+//!   exec, `kthread_use_mm`, hotplug, interrupt points) on a shared task
+//!   pool, as [`crate::threads`] does with OS threads;
 //! * the platform ([`ExplorePlatform`]) makes every access to an algorithm
 //!   word (slots, `count`, `users`, `mm_cpumask`, IPI mailboxes) a
-//!   scheduling point: exactly one thread runs at a time and a seeded PRNG
+//!   scheduling point: exactly one CPU runs at a time and a seeded PRNG
 //!   decides, at each point, whether the baton passes and to whom; a spin
 //!   (waiting for an IPI) always passes it;
 //! * fault injection at named points: each schedule enables a few of
@@ -23,9 +24,13 @@
 //!   final quiesce); a driver panic (a double borrow) or a livelock (step
 //!   limit) is a failure too.
 //!
-//! A schedule is a pure function of `(config, seed)`: [`run_seed`] replays
-//! it exactly, with a trace of the interleaving. [`explore`] runs seeds
-//! `first..first+count` and stops at the first failure, reporting the seed.
+//! A schedule is a pure function of `(config, seed)`: [`Explorer::run_seed`]
+//! replays it exactly, with a trace of the interleaving.
+//! [`Explorer::explore`] runs seeds `first..first+count` and stops at the
+//! first failure, reporting the seed; [`explore_parallel`] splits schemes
+//! and seed ranges over threads (one explorer per thread; a seed's outcome
+//! does not depend on which thread ran it). `docs/explorer.md` has the
+//! throughput and the long run.
 //!
 //! What it cannot see: every access is sequentially consistent (one thread
 //! at a time on real atomics), so, like loom and unlike the litmus checker,
@@ -33,11 +38,15 @@
 //! interleaving bugs: the refuted `UnlazyPlain::ReadUsers`, a skipped
 //! fix-up, `rcu`'s idle-is-quiescent use-after-free.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, Thread};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
 use std::time::Instant;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, Yielder};
 
 use lazymm::platform::{CpuId, Line, LineKind, Platform};
 use lazymm::schemes::{self, Scheme, SchemeKind, SchemeOptions};
@@ -124,10 +133,6 @@ impl Faults {
 // The baton
 // ----------------------------------------------------------------------
 
-thread_local! {
-    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
 /// One traced access (replay only).
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -139,10 +144,9 @@ pub struct Event {
 
 struct BatonState {
     rng: Rng,
-    finished: Vec<bool>,
+    finished: [bool; MAX_EXPLORE_CPUS],
     /// Waiting at the end-of-script barrier (still serving IPIs).
-    idle: Vec<bool>,
-    running: usize,
+    idle: [bool; MAX_EXPLORE_CPUS],
     steps: u64,
     trace: Option<Vec<Event>>,
     /// The trace stops at the first ledger violation (so a replay shows the
@@ -150,28 +154,48 @@ struct BatonState {
     frozen: bool,
 }
 
-/// Passes the right to run between the CPU threads of one schedule.
+/// The most CPUs a schedule can have.
+const MAX_EXPLORE_CPUS: usize = 16;
+
+/// The suspend handle of one CPU's coroutine.
+type CpuYielder = Yielder<(), ()>;
+
+/// Passes the right to run between the CPU coroutines of one schedule.
+///
+/// Every CPU is a stackful coroutine on the explorer's own thread; handing
+/// the baton to CPU `next` sets `turn` and suspends the running coroutine,
+/// and the driver loop in [`Explorer::run_seed`] resumes `turn`. A handoff
+/// is a user-space stack switch (tens of nanoseconds), where the first
+/// version's one OS thread per CPU paid a futex wake and a context switch
+/// (microseconds, 85% of the time in a profile). The decisions, and so
+/// the schedules, are the same: one PRNG draws them in the same order.
 struct Baton {
     n: usize,
-    turn: AtomicUsize,
-    threads: Vec<Thread>,
-    main: Thread,
-    state: Mutex<BatonState>,
+    /// Who runs next (set by the running CPU before it suspends).
+    turn: Cell<usize>,
+    /// The CPU whose coroutine is running (`None`: the driver itself, e.g.
+    /// while building the machine or at the final `finish`).
+    current: Cell<Option<usize>>,
+    state: RefCell<BatonState>,
     faults: Faults,
+    /// `before-ipi` or `after-ipi` is enabled (mailbox polls are points).
+    ipi_points: bool,
     /// Probability (per 1024) of a switch at an ordinary point.
     p_switch: u64,
     step_limit: u64,
-    aborted: AtomicBool,
-    done: AtomicBool,
+    aborted: Cell<bool>,
+    done: Cell<bool>,
+    /// Each CPU coroutine's yielder, set when it starts.
+    yielders: [Cell<*const CpuYielder>; MAX_EXPLORE_CPUS],
     /// The schedule's job, for the trace's violation probe.
-    job: std::sync::OnceLock<std::sync::Weak<Job>>,
+    job: OnceCell<Weak<Job>>,
 }
 
 const NOBODY: usize = usize::MAX;
 
 impl Baton {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BatonState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::cell::RefMut<'_, BatonState> {
+        self.state.borrow_mut()
     }
 
     /// Hands the baton from `me` to `next` and waits for it to come back.
@@ -179,40 +203,37 @@ impl Baton {
         if next == me {
             return;
         }
-        self.turn.store(next, Ordering::SeqCst);
-        self.threads[next].unpark();
-        self.wait_turn(me);
-        if self.aborted.load(Ordering::SeqCst) {
+        self.turn.set(next);
+        let y = self.yielders[me].get();
+        debug_assert!(!y.is_null());
+        // SAFETY: `yielders[me]` was set by CPU `me`'s coroutine body to its
+        // own `&Yielder` when it started, and `hand_over(me, ..)` is only
+        // called from inside that body (`me` is `current`, checked by the
+        // callers), so the yielder is alive and belongs to the running
+        // coroutine.
+        unsafe { (*y).suspend(()) };
+        if self.aborted.get() {
             std::panic::panic_any(Aborted);
         }
     }
 
-    /// Parks until it is `me`'s turn or the schedule is aborted.
-    fn wait_turn(&self, me: usize) {
-        while self.turn.load(Ordering::SeqCst) != me && !self.aborted.load(Ordering::SeqCst) {
-            thread::park();
-        }
-    }
-
-    /// Ends the schedule early: every thread wakes and unwinds.
+    /// Ends the schedule early: every CPU unwinds when next resumed.
     fn abort(&self) {
-        self.aborted.store(true, Ordering::SeqCst);
-        for t in &self.threads {
-            t.unpark();
-        }
+        self.aborted.set(true);
     }
 
-    /// A scheduling point of thread `me`: `bias` is the switch probability
+    /// A scheduling point of CPU `me`: `bias` is the switch probability
     /// per 1024 (`1024`: always switch if anyone else can run).
+    #[inline]
     fn point(&self, me: usize, bias: u64, what: impl FnOnce() -> String) {
         self.point_from(me, bias, false, what)
     }
 
-    /// A scheduling point; an `idle` thread (waiting at the barrier) hands
+    /// A scheduling point; an `idle` CPU (waiting at the barrier) hands
     /// over to a busy one when there is one (three times in four), so that
     /// the stragglers run instead of the waiters passing the baton around.
     fn point_from(&self, me: usize, bias: u64, idle: bool, what: impl FnOnce() -> String) {
-        if self.aborted.load(Ordering::SeqCst) {
+        if self.aborted.get() {
             std::panic::panic_any(Aborted);
         }
         let next = {
@@ -241,62 +262,79 @@ impl Baton {
             if st.rng.below(1024) >= bias {
                 me
             } else {
-                let busy: Vec<usize> = if idle && !st.rng.chance(1, 4) {
-                    (0..self.n)
-                        .filter(|&c| c != me && !st.finished[c] && !st.idle[c])
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let others: Vec<usize> = if busy.is_empty() {
-                    (0..self.n)
-                        .filter(|&c| c != me && !st.finished[c])
-                        .collect()
-                } else {
-                    busy
-                };
-                if others.is_empty() {
+                // The candidates, in CPU order (the draw below indexes
+                // them, so the order is part of the schedule).
+                let mut cand = [0usize; MAX_EXPLORE_CPUS];
+                let mut k = 0;
+                if idle && !st.rng.chance(1, 4) {
+                    for c in 0..self.n {
+                        if c != me && !st.finished[c] && !st.idle[c] {
+                            cand[k] = c;
+                            k += 1;
+                        }
+                    }
+                }
+                if k == 0 {
+                    for c in 0..self.n {
+                        if c != me && !st.finished[c] {
+                            cand[k] = c;
+                            k += 1;
+                        }
+                    }
+                }
+                if k == 0 {
                     me
                 } else {
-                    others[st.rng.below(others.len() as u64) as usize]
+                    cand[st.rng.below(k as u64) as usize]
                 }
             }
         };
-        if next != me {
-            self.lock().running = next;
-            self.hand_over(me, next);
-        }
+        self.hand_over(me, next);
     }
 
-    /// Thread `me` has finished its script: pass the baton for good.
+    /// CPU `me` has finished its script: pass the baton for good.
     fn finish(&self, me: usize) {
-        let next = {
-            let mut st = self.lock();
-            st.finished[me] = true;
-            let others: Vec<usize> = (0..self.n).filter(|&c| !st.finished[c]).collect();
-            if others.is_empty() {
-                NOBODY
-            } else if self.aborted.load(Ordering::SeqCst) {
-                // Everyone is awake and unwinding: nothing to hand over.
-                return;
-            } else {
-                let n = others[st.rng.below(others.len() as u64) as usize];
-                st.running = n;
-                n
+        let mut st = self.lock();
+        st.finished[me] = true;
+        let mut others = [0usize; MAX_EXPLORE_CPUS];
+        let mut k = 0;
+        for c in 0..self.n {
+            if !st.finished[c] {
+                others[k] = c;
+                k += 1;
             }
-        };
-        if next == NOBODY {
-            self.done.store(true, Ordering::SeqCst);
-            self.main.unpark();
-        } else {
-            self.turn.store(next, Ordering::SeqCst);
-            self.threads[next].unpark();
         }
+        if k == 0 {
+            self.done.set(true);
+        } else if !self.aborted.get() {
+            self.turn.set(others[st.rng.below(k as u64) as usize]);
+        }
+        // Aborted: every CPU unwinds in turn, nothing to hand over.
     }
 }
 
 /// The panic payload of an aborted schedule (step limit).
 struct Aborted;
+
+thread_local! {
+    /// Set while a CPU coroutine runs: its panics are the explorer's
+    /// results (reported with the seed), not noise for stderr.
+    static IN_CPU: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps the CPU coroutines' panics off stderr (they are caught and
+/// reported as the schedule's failure).
+fn quiet_cpu_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CPU.with(|q| q.get()) {
+                default(info)
+            }
+        }));
+    });
+}
 
 // ----------------------------------------------------------------------
 // The platform
@@ -311,7 +349,7 @@ pub struct EAtomic {
 /// Real atomics, one thread at a time, a scheduling point around every
 /// access to an algorithm word. See the module documentation.
 pub struct ExplorePlatform {
-    baton: Arc<Baton>,
+    baton: Rc<Baton>,
 }
 
 impl ExplorePlatform {
@@ -327,13 +365,13 @@ impl ExplorePlatform {
         // Mailbox polls are points only when an IPI fault is enabled: an
         // interrupt point polls every sender's mailbox, and those loads
         // would otherwise dominate the schedule.
-        if a.kind == LineKind::CpuIpi && !(b.faults.has("before-ipi") || b.faults.has("after-ipi"))
-        {
+        if a.kind == LineKind::CpuIpi && !b.ipi_points {
             return f();
         }
-        let me = CURRENT.with(|c| c.get());
-        let Some(me) = me else { return f() };
-        debug_assert_eq!(me, cpu, "a CPU's access made by another CPU's thread");
+        let Some(me) = b.current.get() else {
+            return f();
+        };
+        debug_assert_eq!(me, cpu, "a CPU's access made by another CPU's coroutine");
         let before = if b.faults.delay(a.kind, false) {
             900
         } else {
@@ -427,7 +465,7 @@ impl Platform for ExplorePlatform {
     }
     fn spin(&self) {
         // A wait loop: always let someone else run.
-        if let Some(me) = CURRENT.with(|c| c.get()) {
+        if let Some(me) = self.baton.current.get() {
             self.baton.point(me, 1024, String::new);
         } else {
             thread::yield_now();
@@ -712,124 +750,68 @@ fn script(j: &Job, c: usize) {
 }
 
 // ----------------------------------------------------------------------
-// The worker pool and the driver
+// The driver
 // ----------------------------------------------------------------------
 
-type Work = Arc<(Arc<Baton>, Arc<Job>)>;
+/// Bytes of stack per CPU coroutine (mapped lazily; reused across
+/// schedules).
+const CPU_STACK_BYTES: usize = 1 << 20;
 
-struct Pool {
-    slots: Vec<Arc<Mutex<Option<Work>>>>,
-    handles: Vec<thread::JoinHandle<()>>,
-    shutdown: Arc<AtomicBool>,
-}
-
-/// Panics of the CPU threads are the explorer's results (reported with the
-/// seed), not noise: keep them off stderr.
-fn quiet_worker_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let quiet = thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("explore-cpu"));
-            if !quiet {
-                default(info)
-            }
-        }));
-    });
-}
-
-impl Pool {
-    fn new(n: usize) -> Self {
-        quiet_worker_panics();
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let mut slots = Vec::new();
-        let mut handles = Vec::new();
-        for c in 0..n {
-            let slot: Arc<Mutex<Option<Work>>> = Arc::new(Mutex::new(None));
-            let (s, sd) = (slot.clone(), shutdown.clone());
-            handles.push(
-                thread::Builder::new()
-                    .name(format!("explore-cpu{c}"))
-                    .spawn(move || worker(c, s, sd))
-                    .expect("spawn"),
-            );
-            slots.push(slot);
+/// The body of CPU `c`'s coroutine: its script, its panics caught and
+/// recorded, then the baton passed on for good.
+fn cpu_main(y: &CpuYielder, baton: &Baton, job: &Job, c: usize) {
+    baton.yielders[c].set(y as *const CpuYielder);
+    let r = if baton.aborted.get() {
+        Ok(())
+    } else {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script(job, c)))
+    };
+    if let Err(p) = r {
+        if p.downcast_ref::<Aborted>().is_none() {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            job.panics
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("cpu{c}: {msg}"));
         }
-        Pool {
-            slots,
-            handles,
-            shutdown,
-        }
+        // Every other CPU unwinds when next resumed: the schedule is over.
+        baton.abort();
     }
+    baton.finish(c);
+    baton.yielders[c].set(std::ptr::null());
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        for h in &self.handles {
-            h.thread().unpark();
-        }
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
-
-fn worker(c: usize, slot: Arc<Mutex<Option<Work>>>, shutdown: Arc<AtomicBool>) {
-    CURRENT.with(|x| x.set(Some(c)));
-    loop {
-        let work = loop {
-            if shutdown.load(Ordering::SeqCst) {
-                return;
-            }
-            let w = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match w {
-                Some(w) => break w,
-                None => thread::park(),
-            }
-        };
-        let (baton, job) = (&work.0, &work.1);
-        baton.wait_turn(c);
-        let r = if baton.aborted.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script(job, c)))
-        };
-        if let Err(p) = r {
-            if p.downcast_ref::<Aborted>().is_none() {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "panic".into());
-                job.panics
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("cpu{c}: {msg}"));
-            }
-            // Wake everyone: the schedule is over.
-            baton.abort();
-        }
-        baton.finish(c);
-    }
-}
-
-/// An explorer: a pool of CPU threads reused across schedules.
+/// An explorer: runs schedules of one configuration on the calling thread
+/// (the CPU coroutines' stacks are reused across schedules). It is not
+/// `Sync`; run several (one per thread) to use several cores, as
+/// [`explore_parallel`] does.
 pub struct Explorer {
     cfg: ExploreConfig,
-    pool: Pool,
+    stacks: RefCell<Vec<DefaultStack>>,
 }
 
 impl Explorer {
     /// A new explorer for `cfg`.
     pub fn new(cfg: ExploreConfig) -> Self {
-        assert!(cfg.min_cpus >= 1 && cfg.min_cpus <= cfg.max_cpus && cfg.max_cpus <= 16);
+        assert!(
+            cfg.min_cpus >= 1 && cfg.min_cpus <= cfg.max_cpus && cfg.max_cpus <= MAX_EXPLORE_CPUS
+        );
+        quiet_cpu_panics();
         Explorer {
             cfg,
-            pool: Pool::new(cfg.max_cpus),
+            stacks: RefCell::new(Vec::new()),
         }
+    }
+
+    fn stack(&self) -> DefaultStack {
+        self.stacks
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| DefaultStack::new(CPU_STACK_BYTES).expect("a coroutine stack"))
     }
 
     /// Runs (or replays) the schedule of `seed`; with `trace`, records the
@@ -847,29 +829,26 @@ impl Explorer {
             }
         }
         let faults = Faults(faults);
-        let baton = Arc::new(Baton {
+        let baton = Rc::new(Baton {
             n: cpus,
-            turn: AtomicUsize::new(NOBODY),
-            threads: self.pool.handles[..cpus]
-                .iter()
-                .map(|h| h.thread().clone())
-                .collect(),
-            main: thread::current(),
-            state: Mutex::new(BatonState {
+            turn: Cell::new(NOBODY),
+            current: Cell::new(None),
+            state: RefCell::new(BatonState {
                 rng: Rng::new(seed ^ 0xa076_1d64_78bd_642f),
-                finished: vec![false; cpus],
-                idle: vec![false; cpus],
-                running: NOBODY,
+                finished: [false; MAX_EXPLORE_CPUS],
+                idle: [false; MAX_EXPLORE_CPUS],
                 steps: 0,
                 trace: (trace > 0).then(Vec::new),
                 frozen: false,
             }),
             faults,
+            ipi_points: faults.has("before-ipi") || faults.has("after-ipi"),
             p_switch: cfg.p_switch,
             step_limit: 200_000,
-            aborted: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-            job: std::sync::OnceLock::new(),
+            aborted: Cell::new(false),
+            done: Cell::new(false),
+            yielders: std::array::from_fn(|_| Cell::new(std::ptr::null())),
+            job: OnceCell::new(),
         });
         let p = ExplorePlatform {
             baton: baton.clone(),
@@ -879,7 +858,7 @@ impl Explorer {
         mc.max_mms = 4 * cfg.procs + 4 * cpus * cfg.steps_per_cpu as usize + 16;
         let scheme = (cfg.make)(cfg.scheme, &cfg.options);
         let m = Machine::with_scheme(p, mc, scheme).expect("machine");
-        let job = Arc::new(Job {
+        let job = Rc::new(Job {
             m,
             pool: Mutex::new(Vec::new()),
             spawned: AtomicUsize::new(0),
@@ -890,25 +869,47 @@ impl Explorer {
             ipi_every_point: faults.has("ipi-every-point"),
             panics: Mutex::new(Vec::new()),
         });
-        let _ = baton.job.set(Arc::downgrade(&job));
-        let work: Work = Arc::new((baton.clone(), job.clone()));
-        for c in 0..cpus {
-            *self.pool.slots[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(work.clone());
-            self.pool.handles[c].thread().unpark();
-        }
+        let _ = baton.job.set(Rc::downgrade(&job));
+        let mut coros: Vec<Coroutine<(), (), (), DefaultStack>> = (0..cpus)
+            .map(|c| {
+                let (b, j) = (baton.clone(), job.clone());
+                Coroutine::with_stack(self.stack(), move |y: &CpuYielder, ()| {
+                    cpu_main(y, &b, &j, c)
+                })
+            })
+            .collect();
         let first = baton.lock().rng.below(cpus as u64) as usize;
-        baton.lock().running = first;
-        baton.turn.store(first, Ordering::SeqCst);
-        baton.threads[first].unpark();
-        while !baton.done.load(Ordering::SeqCst) {
-            thread::park();
+        baton.turn.set(first);
+        IN_CPU.with(|q| q.set(true));
+        while !baton.done.get() {
+            // Aborted: resume every unfinished CPU in turn so it unwinds.
+            let next = if baton.aborted.get() {
+                match coros.iter().position(|co| !co.done()) {
+                    Some(c) => c,
+                    None => break,
+                }
+            } else {
+                baton.turn.get()
+            };
+            baton.current.set(Some(next));
+            // A CPU's panics are caught inside its coroutine; one escaping
+            // here is a bug of the explorer itself.
+            let _ = coros[next].resume(());
+            baton.current.set(None);
+        }
+        IN_CPU.with(|q| q.set(false));
+        {
+            let mut stacks = self.stacks.borrow_mut();
+            for co in coros {
+                stacks.push(co.into_stack());
+            }
         }
         let (steps, tr) = {
             let mut st = baton.lock();
             (st.steps, st.trace.take().unwrap_or_default())
         };
         let panics = job.panics.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let aborted = baton.aborted.load(Ordering::SeqCst);
+        let aborted = baton.aborted.get();
         let mut failure = None;
         let mut violations = Vec::new();
         if !panics.is_empty() {
@@ -990,4 +991,83 @@ pub fn format_trace(t: &[Event]) -> String {
     t.iter()
         .map(|e| format!("  cpu{}: {}\n", e.cpu, e.what))
         .collect()
+}
+
+/// Runs seeds `first..first + count` of every configuration in `cfgs`,
+/// split into chunks of `chunk` seeds shared out over `threads` threads
+/// (one [`Explorer`] per thread), so every core stays busy until the last
+/// chunk. Returns one report per configuration, in `cfgs` order; `seconds`
+/// there is thread-seconds (the sum over its chunks), so
+/// [`ExploreReport::rate`] is schedules per second per thread.
+///
+/// Each schedule is a pure function of `(config, seed)`, so the outcome of
+/// a seed does not depend on the thread that ran it. After a failure, the
+/// configuration's chunks that start past the failing seed are skipped
+/// and the lowest failing seed found is reported (a chunk already running
+/// stops at its own first failure).
+///
+/// `progress` is called after every chunk with the configuration's index
+/// and that chunk's report.
+pub fn explore_parallel(
+    cfgs: &[ExploreConfig],
+    first: u64,
+    count: u64,
+    threads: usize,
+    chunk: u64,
+    progress: &(dyn Fn(usize, &ExploreReport) + Sync),
+) -> Vec<ExploreReport> {
+    let chunk = chunk.max(1);
+    let chunks_per = count.div_ceil(chunk);
+    let items: Vec<(usize, u64, u64)> = (0..cfgs.len())
+        .flat_map(|i| {
+            (0..chunks_per).map(move |k| {
+                let start = first + k * chunk;
+                (i, start, chunk.min(first + count - start))
+            })
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let totals: Mutex<Vec<ExploreReport>> = Mutex::new(
+        cfgs.iter()
+            .map(|_| ExploreReport {
+                schedules: 0,
+                steps: 0,
+                seconds: 0.0,
+                failure: None,
+            })
+            .collect(),
+    );
+    let lock = || totals.lock().unwrap_or_else(|e| e.into_inner());
+    thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut ex: Option<(usize, Explorer)> = None;
+                while let Some(&(i, start, n)) = items.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let failed_before = lock()[i].failure.as_ref().is_some_and(|f| f.seed < start);
+                    if failed_before {
+                        continue;
+                    }
+                    if !matches!(&ex, Some((j, _)) if *j == i) {
+                        ex = Some((i, Explorer::new(cfgs[i])));
+                    }
+                    let r = ex
+                        .as_ref()
+                        .map(|(_, e)| e.explore(start, n))
+                        .expect("explorer");
+                    progress(i, &r);
+                    let mut t = lock();
+                    let t = &mut t[i];
+                    t.schedules += r.schedules;
+                    t.steps += r.steps;
+                    t.seconds += r.seconds;
+                    if let Some(f) = r.failure {
+                        if !matches!(&t.failure, Some(g) if g.seed <= f.seed) {
+                            t.failure = Some(f);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    totals.into_inner().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,14 +1,17 @@
 //! The access-level schedule explorer (issue 3, part 5): every scheme
 //! clean over a short seeded run (CI), the broken variants caught with a
-//! replayable seed, and the long run (`--ignored`, at least a million
-//! schedules per scheme; see docs/verification.md for its measured time).
+//! replayable seed, the pinned seeds that prove a faster explorer explores
+//! the same schedules, and the long run (`--ignored`, a million schedules
+//! per scheme; see docs/explorer.md for its measured time).
 
 use lazymm::mm::MmRef;
 use lazymm::runtime::{CpuLocal, Machine};
 use lazymm::schemes::lightweight::Lightweight;
 use lazymm::schemes::{Scheme, SchemeKind, SchemeOptions};
 use lazymm::{Platform, UnlazyPlain};
-use lazymm_sim::explore::{format_trace, ExploreConfig, ExplorePlatform, Explorer};
+use lazymm_sim::explore::{
+    explore_parallel, format_trace, ExploreConfig, ExplorePlatform, Explorer,
+};
 
 fn implemented(kind: SchemeKind) -> bool {
     lazymm::schemes::build::<ExplorePlatform>(kind, &SchemeOptions::default()).is_ok()
@@ -157,34 +160,161 @@ fn x86_active_mm_window() {
     }
 }
 
-/// The long run: at least a million schedules per scheme (every safe
-/// scheme), two schemes at a time (one per core).
-/// `cargo test --release -p lazymm-sim --test explore -- --ignored
-/// --nocapture long_run`; LAZYMM_EXPLORE_SCHEDULES and LAZYMM_EXPLORE_FIRST
-/// override the count and the first seed.
+/// FNV-1a over a replayed trace (the interleaving, access by access).
+fn trace_hash(t: &[lazymm_sim::explore::Event]) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for e in t {
+        for b in format!("{}:{}", e.cpu, e.what).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    format!("{h:016x}/{}", t.len())
+}
+
+/// One pinned line: what a seed did (its CPU count, profile, fault points,
+/// scheduling points and verdict).
+fn outcome_line(label: &str, o: &lazymm_sim::explore::SeedOutcome) -> String {
+    let verdict = o
+        .failure
+        .as_deref()
+        .map(|f| f.split(':').next().unwrap_or(f))
+        .unwrap_or("clean");
+    format!(
+        "{label} {} {} {} {:x} {} {verdict}",
+        o.seed, o.cpus, o.arch, o.faults.0, o.steps
+    )
+}
+
+/// The outcomes `explore_pinned.txt` records, recomputed.
+fn pinned_outcomes() -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in SchemeKind::ALL {
+        if !implemented(kind) {
+            continue;
+        }
+        let ex = Explorer::new(ExploreConfig::new(kind));
+        out.push(format!(
+            "{kind} trace7={}",
+            trace_hash(&ex.run_seed(7, usize::MAX).trace)
+        ));
+        for seed in 0..12 {
+            out.push(outcome_line(&kind.to_string(), &ex.run_seed(seed, 0)));
+        }
+    }
+    let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
+    cfg.options = SchemeOptions {
+        unlazy_plain: UnlazyPlain::ReadUsers,
+        ..SchemeOptions::default()
+    };
+    let ex = Explorer::new(cfg);
+    let f = ex.explore(0, 20_000).failure.expect("ReadUsers is caught");
+    let label = "read-users-first-failure";
+    out.push(outcome_line(label, &f));
+    let t = ex.run_seed(f.seed, usize::MAX).trace;
+    out.push(format!("{label} trace{}={}", f.seed, trace_hash(&t)));
+    out
+}
+
+/// The explorer's speed-up is behaviour-preserving: 12 seeds of every
+/// scheme (safe and known-unsafe) give the CPU count, profile, fault
+/// points, number of scheduling points and verdict recorded in
+/// `explore_pinned.txt` with the original OS-thread explorer, one full
+/// access-by-access trace per scheme hashes the same, and the seed's
+/// `ReadUsers` unlazy fails first at the same seed with the same trace.
+/// A change to the runtime or a scheme moves these counts: re-pin with
+/// `LAZYMM_EXPLORE_REPIN=1` (rewrites the file) and give the reason in
+/// the commit.
 #[test]
-#[ignore = "long: a million schedules per scheme (see docs/verification.md)"]
+fn pinned_seeds_replay_as_recorded() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/explore_pinned.txt");
+    let got = pinned_outcomes();
+    if std::env::var_os("LAZYMM_EXPLORE_REPIN").is_some() {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let header: String = text
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(path, header + &got.join("\n") + "\n").expect("write explore_pinned.txt");
+        return;
+    }
+    let text = std::fs::read_to_string(path).expect("tests/explore_pinned.txt");
+    let want: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "explore_pinned.txt line {} (non-comment)", i + 1);
+    }
+    assert_eq!(got.len(), want.len(), "pinned line count");
+}
+
+/// The long run: a million schedules per scheme (every safe scheme),
+/// chunks of seeds of every scheme shared out over the cores
+/// (`explore_parallel`; a seed replays the same on any thread).
+/// `cargo test --release -p lazymm-sim --test explore -- --ignored
+/// --nocapture long_run`; LAZYMM_EXPLORE_SCHEDULES, LAZYMM_EXPLORE_FIRST
+/// and LAZYMM_EXPLORE_THREADS override the count, the first seed and the
+/// thread count (default: every core). See docs/explorer.md for the
+/// recorded run.
+#[test]
+#[ignore = "long: a million schedules per scheme (see docs/explorer.md)"]
 fn long_run() {
-    let n = std::env::var("LAZYMM_EXPLORE_SCHEDULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let first = std::env::var("LAZYMM_EXPLORE_FIRST")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = env("LAZYMM_EXPLORE_SCHEDULES", 1_000_000);
+    let first = env("LAZYMM_EXPLORE_FIRST", 1_000_000);
+    let cores = std::thread::available_parallelism().map_or(2, |c| c.get()) as u64;
+    let threads = env("LAZYMM_EXPLORE_THREADS", cores) as usize;
     let kinds: Vec<SchemeKind> = SchemeKind::ALL
         .into_iter()
         .filter(|&k| implemented(k) && k.known_unsafe().is_none())
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&kind) = kinds.get(i) else { break };
-                expect_clean(kind, n, first);
-            });
+    let cfgs: Vec<ExploreConfig> = kinds.iter().map(|&k| ExploreConfig::new(k)).collect();
+    let start = std::time::Instant::now();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let total = n * kinds.len() as u64;
+    let progress = |i: usize, r: &lazymm_sim::explore::ExploreReport| {
+        let d = done.fetch_add(r.schedules, std::sync::atomic::Ordering::SeqCst) + r.schedules;
+        let s = start.elapsed().as_secs_f64();
+        eprintln!(
+            "[{s:7.0} s] {}: {} schedules ({:.0}/s on this thread){}; all: {d}/{total}, {:.0}/s",
+            kinds[i],
+            r.schedules,
+            r.rate(),
+            if r.failure.is_some() { ", FAILED" } else { "" },
+            d as f64 / s
+        );
+    };
+    let reports = explore_parallel(&cfgs, first, n, threads, 50_000, &progress);
+    let wall = start.elapsed().as_secs_f64();
+    let mut failed = Vec::new();
+    for (kind, r) in kinds.iter().zip(&reports) {
+        eprintln!(
+            "{kind}: {} schedules (seeds {first}..{}), {} points, {:.0} schedules/s per thread: {}",
+            r.schedules,
+            first + n,
+            r.steps,
+            r.rate(),
+            r.failure
+                .as_ref()
+                .map_or("clean".to_string(), |f| f.to_string())
+        );
+        if let Some(f) = &r.failure {
+            let replay = Explorer::new(ExploreConfig::new(*kind)).run_seed(f.seed, 60);
+            failed.push(format!(
+                "{kind}: {f}\nreplay (last accesses):\n{}",
+                format_trace(&replay.trace)
+            ));
         }
-    });
+    }
+    let all: u64 = reports.iter().map(|r| r.schedules).sum();
+    eprintln!(
+        "long run: {all} schedules, {} schemes, {threads} threads, {wall:.0} s wall, {:.0} schedules/s",
+        kinds.len(),
+        all as f64 / wall
+    );
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
