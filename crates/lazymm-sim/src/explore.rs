@@ -524,6 +524,8 @@ pub struct ExploreConfig {
     pub p_switch: u64,
     /// How the scheme is built.
     pub make: MakeScheme,
+    /// Scheduling points after which a schedule is a livelock.
+    pub step_limit: u64,
 }
 
 impl ExploreConfig {
@@ -540,6 +542,7 @@ impl ExploreConfig {
             procs: 6,
             p_switch: 96,
             make: production,
+            step_limit: 200_000,
         }
     }
 }
@@ -844,7 +847,7 @@ impl Explorer {
             faults,
             ipi_points: faults.has("before-ipi") || faults.has("after-ipi"),
             p_switch: cfg.p_switch,
-            step_limit: 200_000,
+            step_limit: cfg.step_limit,
             aborted: Cell::new(false),
             done: Cell::new(false),
             yielders: std::array::from_fn(|_| Cell::new(std::ptr::null())),

@@ -22,7 +22,7 @@ fn ci_schedules() -> u64 {
     std::env::var("LAZYMM_EXPLORE_SCHEDULES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(300)
+        .unwrap_or(1_000)
 }
 
 fn expect_clean(kind: SchemeKind, schedules: u64, first: u64) {
@@ -158,6 +158,58 @@ fn x86_active_mm_window() {
         let r = ex.explore(0, 400);
         assert!(r.failure.is_none(), "{kind}: {}", r.failure.unwrap());
     }
+}
+
+/// A schedule that runs past the step limit is reported as a livelock,
+/// every CPU unwinds (the next schedule on the same explorer is clean),
+/// and the count of scheduling points is exact.
+#[test]
+fn a_livelock_is_reported_and_unwound() {
+    let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
+    cfg.step_limit = 50;
+    let ex = Explorer::new(cfg);
+    let o = ex.run_seed(3, 0);
+    assert_eq!(
+        o.failure.as_deref(),
+        Some("livelock: step limit 50 reached")
+    );
+    assert_eq!(o.steps, 51);
+    let ok = Explorer::new(ExploreConfig::new(SchemeKind::Lightweight));
+    assert!(ok.run_seed(3, 0).clean());
+    assert!(
+        ex.run_seed(3, 0).failure.is_some(),
+        "the same seed, the same verdict"
+    );
+}
+
+/// `lightweight` whose lazy drop panics: a deliberately broken scheme.
+struct PanicsOnDrop(Lightweight);
+
+impl<P: Platform> Scheme<P> for PanicsOnDrop {
+    fn kind(&self) -> SchemeKind {
+        SchemeKind::Lightweight
+    }
+    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        Scheme::<P>::grab_lazy(&self.0, m, me, mm)
+    }
+    fn drop_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {
+        panic!("drop_lazy exploded")
+    }
+}
+
+/// A panic inside a CPU's script is the schedule's failure, named with its
+/// CPU, and the explorer goes on to the next schedule.
+#[test]
+fn a_driver_panic_is_reported() {
+    let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
+    cfg.make = |_, o| Box::new(PanicsOnDrop(Lightweight { opts: *o }));
+    let ex = Explorer::new(cfg);
+    let r = ex.explore(0, 10);
+    let f = r.failure.expect("the panic is reported");
+    let msg = f.failure.as_deref().unwrap_or("");
+    assert!(msg.starts_with("driver panic: cpu"), "{msg}");
+    assert!(msg.contains("drop_lazy exploded"), "{msg}");
+    assert_eq!(ex.run_seed(f.seed, 0).failure, f.failure);
 }
 
 /// FNV-1a over a replayed trace (the interleaving, access by access).
