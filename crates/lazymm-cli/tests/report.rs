@@ -1,6 +1,6 @@
 //! `lazymm compare --report DIR`: the report folder.
 
-#[path = "../src/report.rs"]
+#[path = "../src/report/mod.rs"]
 mod report;
 
 use std::path::{Path, PathBuf};
