@@ -39,7 +39,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(super) fn new(input: &'a ReportInput<'a>) -> Ctx<'a> {
+    pub(super) fn new(input: &ReportInput<'a>) -> Ctx<'a> {
         let mut schemes: Vec<String> = Vec::new();
         let mut archs: Vec<String> = Vec::new();
         let mut traces: Vec<String> = Vec::new();
@@ -72,6 +72,16 @@ impl<'a> Ctx<'a> {
             failed,
             traces,
         }
+    }
+
+    /// A context over `runs` alone (no sweep).
+    pub(super) fn new_runs(runs: &'a [RunReport]) -> Ctx<'a> {
+        let input = ReportInput {
+            runs,
+            sweep: &[],
+            command: String::new(),
+        };
+        Ctx::new(&input)
     }
 
     pub(super) fn idx(&self, scheme: &str) -> usize {

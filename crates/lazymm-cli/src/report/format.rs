@@ -98,3 +98,17 @@ pub(super) fn file_part(s: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
 }
+
+/// A number with three significant digits (`0.00403`, `2.31`, `221`,
+/// `43516`): ratios and per-event figures never round to a bare `0.00`.
+pub(crate) fn sig(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return "∞".into();
+    }
+    let mag = x.abs().log10().floor() as i32;
+    let decimals = (2 - mag).max(0) as usize;
+    format!("{x:.decimals$}")
+}

@@ -55,7 +55,7 @@ tr.fail td { color: #a00; background: #ffecec; font-weight: bold; }
 tr.best td { background: #eaf7ea; }
 figure { margin: 1em 0 2em; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #444; max-width: 1100px; }
-pre, code { background: #f6f6f6; } pre { padding: .6em; overflow-x: auto; white-space: pre-wrap; }
+pre, code { background: #f6f6f6; } pre.verdict { white-space: pre; font-size: .85em; } pre { padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 .ok { color: #060; font-weight: bold; } .bad { color: #a00; font-weight: bold; }
 details > summary { cursor: pointer; font-weight: bold; margin: .4em 0; }
 nav ul { columns: 2; }
@@ -297,34 +297,21 @@ pub(super) fn build_html(
 pub(super) fn summary_html(cx: &Ctx) -> String {
     let mut h = String::new();
     let mut items = Vec::new();
+    let verdict_cx = Ctx::new_runs(cx.runs);
+    let verdicts = verdicts(&verdict_cx);
+    let has_baseline = cx.schemes.iter().any(|s| s == BASELINE);
     for arch in &cx.archs {
         let safe = |s: &str| !cx.unsafe_or_failed(s);
-        // Cheapest switch path at the largest CPU count of the threads sweep.
-        let mut at_max: Vec<(String, usize, f64)> = Vec::new();
-        for s in cx.schemes.iter().filter(|s| safe(s)) {
-            if let Some(&(c, v)) = cx
-                .by_cpus(THREADS, arch, s, |r| Some(r.cycles_per_switch))
-                .last()
-            {
-                at_max.push((s.clone(), c as usize, v));
-            }
-        }
         let mut line = format!("<li><b>{}</b>: ", esc(arch));
-        if let Some(best) = at_max.iter().min_by(|a, b| a.2.total_cmp(&b.2)).cloned() {
-            let worst = at_max
-                .iter()
-                .max_by(|a, b| a.2.total_cmp(&b.2))
-                .cloned()
-                .unwrap_or(best.clone());
+        // The verdict of `compare`'s runs: a scheme is named the pick only
+        // per workload, and with its worst ratio elsewhere (never "the
+        // cheapest" from one workload).
+        if let Some(v) = verdicts.iter().find(|v| &v.arch == arch) {
+            let lines = arch_lines(v, has_baseline);
             let _ = write!(
                 line,
-                "cheapest switch path at {} CPUs (ctxswitch-threads): <b>{}</b> at {} cycles/switch \
-                 (most expensive clean scheme: {} at {}). ",
-                best.1,
-                esc(&best.0),
-                num(best.2),
-                esc(&worst.0),
-                num(worst.2)
+                "<pre class=\"verdict\">{}</pre>",
+                esc(&lines[1..].join("\n"))
             );
         }
         if let Some((cpus, inputs)) = cx.lifetime_inputs(arch) {
