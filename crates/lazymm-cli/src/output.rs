@@ -95,7 +95,7 @@ const COLUMNS: &[(&str, u8, Cell)] = &[
     ("ipis", 8, |r| r.ipis.to_string()),
     ("flush_ipis", 8, |r| r.flush_ipis.to_string()),
     ("scan_steps", 8, |r| r.scan_steps.to_string()),
-    ("exits", 5, |r| r.exits.to_string()),
+    ("mm_exits", 5, |r| r.exits.to_string()),
     ("uaf", 7, |r| r.uaf.to_string()),
     ("double_free", 7, |r| r.double_free.to_string()),
     ("leaked", 7, |r| r.leaked.to_string()),
@@ -230,4 +230,57 @@ pub fn render_markdown(runs: &[RunReport]) -> String {
         o.push('\n');
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs() -> Vec<RunReport> {
+        ["refcount", "lightweight"]
+            .iter()
+            .map(|s| {
+                lazymm_sim::run(&lazymm_sim::RunConfig {
+                    scheme: lazymm::SchemeKind::parse(s).expect("scheme"),
+                    arch: lazymm::Arch::parse("x86").expect("arch"),
+                    cpus: 2,
+                    workload: lazymm_sim::WorkloadKind::ExitStorm,
+                    seed: 1,
+                    rounds: 40,
+                    options: Default::default(),
+                })
+                .expect("run")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(sig(0.004), "0.00400");
+        assert_eq!(sig(0.0040321), "0.00403");
+        assert_eq!(sig(2.314), "2.31");
+        assert_eq!(sig(43.21), "43.2");
+        assert_eq!(sig(221.4), "221");
+        assert_eq!(sig(43516.0), "43516");
+        assert_eq!(sig(0.0), "0");
+    }
+
+    #[test]
+    fn the_table_fits_the_width_dropping_the_least_important_columns() {
+        let r = runs();
+        let full = render_table(&r, None);
+        let wide = full.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(wide > 200, "{full}");
+        for w in [80, 100, 120, 160] {
+            let t = render_table(&r, Some(w));
+            let (body, note) = t.trim_end().rsplit_once('\n').expect("note line");
+            assert!(body.lines().all(|l| l.chars().count() <= w), "{w}: {t}");
+            assert!(note.contains("columns hidden to fit"), "{note}");
+            let head = body.lines().next().expect("header");
+            for kept in ["scheme", "workload", "arch", "cpus", "cycles/sw", "ledger"] {
+                assert!(head.contains(kept), "{w}: {head}");
+            }
+        }
+        assert_eq!(render_table(&r, Some(wide)), full);
+    }
 }

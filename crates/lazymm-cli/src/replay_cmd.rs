@@ -143,10 +143,14 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
             let s = &o.summary;
             println!("trace {}", o.trace);
             println!(
-                "  {} lines, {} events replayed, CPUs {:?}, {} gaps repaired (inferred switches), {} warnings",
+                "  {} lines, {} events replayed, CPUs {}, {} gaps repaired (inferred switches), {} warnings",
                 s.lines,
                 o.events,
-                s.cpus_seen,
+                s.cpus_seen
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 s.gaps_repaired(),
                 s.warning_count()
             );

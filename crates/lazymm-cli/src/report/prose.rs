@@ -34,7 +34,18 @@ impl Table {
                 None => s.push_str("<tr>"),
             }
             for c in cells {
-                let _ = write!(s, "<td>{}</td>", esc(c));
+                // Numbers right-aligned, text left-aligned.
+                let numeric = !c.is_empty()
+                    && c.chars().all(|ch| {
+                        ch.is_ascii_digit() || matches!(ch, '.' | '-' | '–' | '@' | ' ' | 'e' | '∞')
+                    })
+                    && c.chars()
+                        .any(|ch| ch.is_ascii_digit() || ch == '–' || ch == '∞');
+                if numeric || c == "–" {
+                    let _ = write!(s, "<td class=\"n\">{}</td>", esc(c));
+                } else {
+                    let _ = write!(s, "<td>{}</td>", esc(c));
+                }
             }
             s.push_str("</tr>\n");
         }
@@ -47,9 +58,9 @@ pub(super) const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1440px; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: .2em; margin-top: 2em; } h3 { margin-top: 1.5em; }
 table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; }
-th, td { border: 1px solid #ccc; padding: .2em .55em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: .2em .55em; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th { background: #f2f2f2; position: sticky; top: 0; }
-td:first-child, th:first-child { text-align: left; }
 tr.unsafe td { color: #8a6d00; background: #fffbe6; }
 tr.fail td { color: #a00; background: #ffecec; font-weight: bold; }
 tr.best td { background: #eaf7ea; }
@@ -239,7 +250,7 @@ pub(super) fn build_html(
         "cpus",
         "switches",
         "lazy_enters",
-        "exits",
+        "mm_exits",
         "count_rmw",
         "shared_rmw",
         "transfers",
@@ -489,7 +500,7 @@ pub(super) fn exit_table(cx: &Ctx) -> String {
         "workload",
         "cpus",
         "scheme",
-        "exits",
+        "mm_exits",
         "scheme IPIs/exit",
         "flush IPIs/exit",
         "scan steps/exit",
@@ -759,10 +770,26 @@ pub(super) fn ledger_html(cx: &Ctx) -> String {
                     e.uaf.to_string(),
                     e.df.to_string(),
                     e.leaked.to_string(),
-                    cx.known_unsafe
-                        .get(s)
-                        .cloned()
-                        .unwrap_or_else(|| "NOT declared: unexpected failure".into()),
+                    match cx.known_unsafe.get(s) {
+                        Some(why) => {
+                            let clean: Vec<&str> = cx
+                                .archs
+                                .iter()
+                                .map(String::as_str)
+                                .filter(|a| !e.archs.contains(a))
+                                .collect();
+                            format!(
+                                "Fails here on {} only{}. Declared reason: {why}",
+                                e.archs.iter().copied().collect::<Vec<_>>().join(", "),
+                                if clean.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" (no violation on {})", clean.join(", "))
+                                }
+                            )
+                        }
+                        None => "NOT declared: unexpected failure".into(),
+                    },
                 ],
             );
         }

@@ -174,10 +174,10 @@ pub(crate) fn terminal(runs: &[RunReport]) -> String {
     let has_baseline = cx.schemes.iter().any(|s| s == BASELINE);
     let _ = writeln!(
         o,
-        "Cost = estimated cycles of a run (switch path + teardown, IPIs included){}; \
-         only schemes with a clean ledger that are not known unsafe are picked.",
+        "Cost: estimated cycles of a run (switch path + teardown, IPIs included){}.\n\
+         Picked only among schemes with a clean ledger that are not known unsafe; --table for every run.",
         if has_baseline {
-            ", as a ratio to refcount (below 1× is cheaper)"
+            " as a ratio to refcount (below 1× is cheaper)"
         } else {
             " (refcount not run: absolute cycles)"
         }
@@ -303,7 +303,7 @@ pub(crate) fn arch_lines(v: &ArchVerdict, has_baseline: bool) -> Vec<String> {
     if let Some((cpus, text)) = &v.break_even {
         let _ = writeln!(
                 o,
-                "  break-even vs refcount (exit-storm and ctxswitch-threads at {cpus} CPUs, L = lazy round trips per process lifetime): {text}"
+                "  break-even vs refcount ({cpus} CPUs; L: lazy round trips per process lifetime): {text}"
             );
     }
     o.lines().map(str::to_string).collect()
