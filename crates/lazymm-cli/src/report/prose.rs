@@ -57,7 +57,7 @@ impl Table {
 pub(super) const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1440px; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: .2em; margin-top: 2em; } h3 { margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: .2em .55em; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th { background: #f2f2f2; position: sticky; top: 0; }
