@@ -240,7 +240,10 @@ pub(super) fn de<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 }
 
 pub(super) fn font(size: f64) -> TextStyle<'static> {
-    ("sans-serif", size).into_font().color(&BLACK)
+    // At least 12 px as drawn (the SVG backend writes 0.8 x the size).
+    ("sans-serif", (size * 1.25).max(15.0))
+        .into_font()
+        .color(&BLACK)
 }
 
 /// Evaluates `$body` with `$e` bound to the marker of scheme index `$kind`
@@ -624,7 +627,7 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         }
         v
     };
-    let cyc = metric(|r| r.cycles_per_switch, true);
+    let cyc = metric(cx.q.per_switch, true);
     let tr = metric(|r| r.transfers_per_switch, true);
     if cyc.iter().all(|l| l.dashed) && cyc.is_empty() {
         return Ok(None);
@@ -650,9 +653,9 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         line_panel(
             cx,
             &panels[0],
-            &format!("{arch}: est. cycles per switch"),
+            &format!("{arch}: {} per switch", cx.q.name),
             "CPUs",
-            "cycles / switch",
+            &format!("{} / switch", cx.q.unit),
             &x,
             &cyc,
             &Vec::new(),
@@ -714,7 +717,7 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             rows.push(r);
         }
     }
-    let exit_lines = |f: fn(&RunReport) -> Option<f64>| -> Vec<Line> {
+    let exit_lines = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Line> {
         cx.schemes
             .iter()
             .filter_map(|s| {
@@ -728,10 +731,10 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             })
             .collect()
     };
-    let cyc_lines = exit_lines(|r| (r.exits > 0).then_some(r.cycles_per_exit));
-    let ipi_lines = exit_lines(|r| per(r.ipis + r.flush_ipis, r.exits));
+    let cyc_lines = exit_lines(&|r| (r.exits > 0).then(|| (cx.q.per_exit)(r)));
+    let ipi_lines = exit_lines(&|r| per(r.ipis + r.flush_ipis, r.exits));
 
-    let bars = |f: fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
+    let bars = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
         cx.schemes
             .iter()
             .enumerate()
@@ -745,10 +748,10 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             .filter(|b| b.values.iter().any(Option::is_some))
             .collect()
     };
-    let scheme_ipis = bars(|r| per(r.ipis, r.exits));
-    let flush_ipis = bars(|r| per(r.flush_ipis, r.exits));
-    let scans = bars(|r| Some(r.scan_steps_per_exit));
-    let cycles = bars(|r| Some(r.cycles_per_exit));
+    let scheme_ipis = bars(&|r| per(r.ipis, r.exits));
+    let flush_ipis = bars(&|r| per(r.flush_ipis, r.exits));
+    let scans = bars(&|r| Some(r.scan_steps_per_exit));
+    let cycles = bars(&|r| Some((cx.q.per_exit)(r)));
     let schemes: Vec<String> = cx
         .schemes
         .iter()
@@ -762,41 +765,42 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .collect();
     let mut figs = Vec::new();
-    if !groups.is_empty() {
-        let s = svg(1400, 860, 230, |main, legend| {
-            let p = main.split_evenly((2, 2));
-            bar_panel(
-                cx,
-                &p[0],
-                "scheme IPIs per exit",
-                "IPIs / exit",
-                &groups,
-                &scheme_ipis,
-            )?;
-            bar_panel(
-                cx,
-                &p[1],
-                "exit-flush IPIs per exit (the architecture's)",
-                "IPIs / exit",
-                &groups,
-                &flush_ipis,
-            )?;
-            bar_panel(
-                cx,
-                &p[2],
-                "teardown scan steps per exit",
-                "CPUs scanned / exit",
-                &groups,
-                &scans,
-            )?;
-            bar_panel(
-                cx,
-                &p[3],
-                "est. cycles per exit",
-                "cycles / exit",
-                &groups,
-                &cycles,
-            )?;
+    let cost_title = format!("{} per exit", cx.q.name);
+    let cost_axis = format!("{} / exit", cx.q.unit);
+    // Panels whose values are all zero say nothing a sentence cannot: they
+    // are dropped and the caption says so.
+    let all: [(&str, &str, &Vec<Bars>); 4] = [
+        ("scheme IPIs per exit", "IPIs / exit", &scheme_ipis),
+        (
+            "exit-flush IPIs per exit (the architecture's)",
+            "IPIs / exit",
+            &flush_ipis,
+        ),
+        (
+            "teardown scan steps per exit",
+            "CPUs scanned / exit",
+            &scans,
+        ),
+        (&cost_title, &cost_axis, &cycles),
+    ];
+    let nonzero = |b: &Vec<Bars>| {
+        b.iter()
+            .any(|b| b.values.iter().any(|v| v.is_some_and(|v| v != 0.0)))
+    };
+    let panels: Vec<_> = all.iter().filter(|p| nonzero(p.2)).collect();
+    let dropped: Vec<&str> = all.iter().filter(|p| !nonzero(p.2)).map(|p| p.0).collect();
+    if !groups.is_empty() && !panels.is_empty() {
+        let (rows_n, cols_n) = match panels.len() {
+            1 => (1, 1),
+            2 => (1, 2),
+            _ => (2, 2),
+        };
+        let height = if rows_n == 1 { 470 } else { 860 };
+        let s = svg(1400, height, 230, |main, legend| {
+            let p = main.split_evenly((rows_n, cols_n));
+            for (k, (title, ylabel, bars)) in panels.iter().map(|p| **p).enumerate() {
+                bar_panel(cx, &p[k], title, ylabel, &groups, bars)?;
+            }
             let mut items = scheme_legend(cx, &schemes, false);
             items.push(note(""));
             items.push(note("x: workload; \"0\" marks a"));
@@ -816,7 +820,15 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
                 "{arch}: teardown cost per address-space exit (__mmput), for exit-storm at the \
                  break-even CPU count and for each bundled trace. Scheme IPIs are the scheme's \
                  own (shoot-down, hazard+IPI); flush IPIs are the architecture's exit-time TLB \
-                 flush, sent whatever the scheme."
+                 flush, sent whatever the scheme.{}",
+                if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " Zero for every scheme here, so not drawn: {}.",
+                        dropped.join("; ")
+                    )
+                }
             ),
         });
     }
@@ -829,9 +841,9 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             line_panel(
                 cx,
                 &p[0],
-                &format!("{arch}: exit-storm, est. cycles per exit"),
+                &format!("{arch}: exit-storm, {} per exit", cx.q.name),
                 "CPUs",
-                "cycles / exit",
+                &format!("{} / exit", cx.q.unit),
                 &x,
                 &cyc_lines,
                 &Vec::new(),
@@ -954,7 +966,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         return Ok(None);
     }
     let groups: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let bars = |f: fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
+    let bars = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
         cx.schemes
             .iter()
             .enumerate()
@@ -965,10 +977,10 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             .filter(|b| b.values.iter().any(Option::is_some))
             .collect()
     };
-    let cyc = bars(|r| Some(r.cycles_per_switch));
-    let shared = bars(|r| Some(r.shared_rmw_per_switch));
-    let transfers = bars(|r| Some(r.transfers_per_switch));
-    let ipis = bars(|r| per(r.ipis + r.flush_ipis, r.exits));
+    let cyc = bars(&|r| Some((cx.q.per_switch)(r)));
+    let shared = bars(&|r| Some(r.shared_rmw_per_switch));
+    let transfers = bars(&|r| Some(r.transfers_per_switch));
+    let ipis = bars(&|r| per(r.ipis + r.flush_ipis, r.exits));
     let schemes: Vec<String> = cyc.iter().map(|b| b.scheme.clone()).collect();
     let cpus: BTreeSet<usize> = rows
         .iter()

@@ -14,12 +14,37 @@ pub(super) fn per(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
-/// Switch-path cycles per lazy round trip.
-pub(super) fn round_trip_cycles(r: &RunReport) -> f64 {
+/// The quantity the cost charts and the break-even are drawn in, a
+/// parameter of every chart so that another measure of cost (simulated
+/// time, a measured machine) replaces the constant cost model's cycles in
+/// one place.
+#[derive(Clone, Copy)]
+pub(super) struct Quantity {
+    /// What it is, for titles: "est. cycles".
+    pub(super) name: &'static str,
+    /// Its unit, for axes: "cycles".
+    pub(super) unit: &'static str,
+    /// Per switch (switch path only).
+    pub(super) per_switch: fn(&RunReport) -> f64,
+    /// Per address-space exit (teardown, IPIs included).
+    pub(super) per_exit: fn(&RunReport) -> f64,
+}
+
+/// The constant cost model's estimated cycles (`lazymm_sim::cost`).
+pub(super) const COST_MODEL_CYCLES: Quantity = Quantity {
+    name: "est. cycles",
+    unit: "cycles",
+    per_switch: |r| r.cycles_per_switch,
+    per_exit: |r| r.cycles_per_exit,
+};
+
+/// Switch-path cost per lazy round trip, in `q`.
+pub(super) fn round_trip_cost(q: &Quantity, r: &RunReport) -> f64 {
+    let per_switch = (q.per_switch)(r);
     if r.lazy_enters > 0 {
-        r.cycles_per_switch * r.switches as f64 / r.lazy_enters as f64
+        per_switch * r.switches as f64 / r.lazy_enters as f64
     } else {
-        2.0 * r.cycles_per_switch
+        2.0 * per_switch
     }
 }
 
@@ -36,6 +61,8 @@ pub(super) struct Ctx<'a> {
     /// Schemes with a ledger violation in a run while not declared unsafe.
     pub(super) failed: BTreeSet<String>,
     pub(super) traces: Vec<String>,
+    /// The y quantity of the cost charts.
+    pub(super) q: Quantity,
 }
 
 impl<'a> Ctx<'a> {
@@ -71,6 +98,7 @@ impl<'a> Ctx<'a> {
             known_unsafe,
             failed,
             traces,
+            q: COST_MODEL_CYCLES,
         }
     }
 
@@ -187,7 +215,7 @@ impl<'a> Ctx<'a> {
             let e = self.find(src, EXIT_STORM, arch, s, cpus);
             if let (Some(t), Some(e)) = (t, e) {
                 if e.exits > 0 {
-                    v.push((s.clone(), round_trip_cycles(t), e.cycles_per_exit));
+                    v.push((s.clone(), round_trip_cost(&self.q, t), (self.q.per_exit)(e)));
                 }
             }
         }

@@ -11,10 +11,10 @@ use super::*;
 /// The baseline every ratio is taken against.
 pub(crate) const BASELINE: &str = "refcount";
 
-/// Estimated cycles of a whole run: switch path plus teardown (IPIs
+/// The cost of a whole run in `q`: switch path plus teardown (IPIs
 /// included). The cost a workload family is judged by.
-pub(crate) fn run_cycles(r: &RunReport) -> f64 {
-    r.cycles_per_switch * r.switches as f64 + r.cycles_per_exit * r.exits as f64
+pub(super) fn run_cost(q: &Quantity, r: &RunReport) -> f64 {
+    (q.per_switch)(r) * r.switches as f64 + (q.per_exit)(r) * r.exits as f64
 }
 
 /// One workload family on one profile.
@@ -88,10 +88,10 @@ pub(super) fn verdicts(cx: &Ctx) -> Vec<ArchVerdict> {
                 .schemes
                 .iter()
                 .filter(|s| eligible(s))
-                .filter_map(|s| of(s).map(|r| (s.clone(), run_cycles(r))))
+                .filter_map(|s| of(s).map(|r| (s.clone(), run_cost(&cx.q, r))))
                 .collect();
             costs.sort_by(|a, b| a.1.total_cmp(&b.1));
-            let baseline = of(BASELINE).map(run_cycles);
+            let baseline = of(BASELINE).map(|r| run_cost(&cx.q, r));
             if !costs.is_empty() {
                 families.push(Family {
                     workload: w.clone(),
