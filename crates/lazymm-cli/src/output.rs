@@ -177,11 +177,26 @@ pub fn render_table(runs: &[RunReport], width: Option<usize>) -> String {
         }
         if !hidden.is_empty() {
             hidden.reverse();
-            out.push_str(&format!(
-                "({} columns hidden to fit {w} columns: {}; --format csv or markdown has them all)\n",
+            let note = format!(
+                "({} columns hidden to fit {w} columns: {}; --format csv or markdown has them all)",
                 hidden.len(),
                 hidden.join(", ")
-            ));
+            );
+            // Wrapped to the width too.
+            let mut line = String::new();
+            for word in note.split(' ') {
+                if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > w {
+                    out.push_str(&line);
+                    out.push('\n');
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            out.push_str(&line);
+            out.push('\n');
         }
     }
     out
@@ -273,9 +288,9 @@ mod tests {
         assert!(wide > 200, "{full}");
         for w in [80, 100, 120, 160] {
             let t = render_table(&r, Some(w));
-            let (body, note) = t.trim_end().rsplit_once('\n').expect("note line");
-            assert!(body.lines().all(|l| l.chars().count() <= w), "{w}: {t}");
-            assert!(note.contains("columns hidden to fit"), "{note}");
+            assert!(t.lines().all(|l| l.chars().count() <= w), "{w}: {t}");
+            assert!(t.contains("columns hidden to fit"), "{t}");
+            let body = t.split("\n(").next().expect("table");
             let head = body.lines().next().expect("header");
             for kept in ["scheme", "workload", "arch", "cpus", "cycles/sw", "ledger"] {
                 assert!(head.contains(kept), "{w}: {head}");
