@@ -102,16 +102,30 @@ fn capture_short_command() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Capture options of the tests below, perf checked usable.
+fn perf_opts(system_wide: bool) -> CaptureOptions {
+    let opts = CaptureOptions {
+        echo_stderr: false,
+        system_wide,
+        ..CaptureOptions::default()
+    };
+    preflight_check(&opts).expect("perf usable");
+    opts
+}
+
+fn assert_nothing_left(dir: &std::path::Path) {
+    for suf in [".data", ".perf.txt.gz", ".kthreads.txt"] {
+        assert!(!dir.join(format!("t{suf}")).exists(), "t{suf} left behind");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A command that cannot be started is refused before perf runs, and no
 /// file is left behind.
 #[test]
 #[ignore = "needs perf with sched tracepoints: cargo test -p lazymm-trace --test capture -- --ignored"]
 fn capture_of_a_missing_command_is_an_error_and_leaves_nothing() {
-    let opts = CaptureOptions {
-        echo_stderr: false,
-        ..CaptureOptions::default()
-    };
-    preflight_check(&opts).expect("perf usable");
+    let opts = perf_opts(true);
     let dir = std::env::temp_dir().join(format!("lazymm-capture-miss-{}", std::process::id()));
     let out = dir.join("t");
     let e = capture(&out, &["/nonexistent/cmd".into()], &opts).unwrap_err();
@@ -130,11 +144,7 @@ fn capture_of_a_missing_command_is_an_error_and_leaves_nothing() {
 #[test]
 #[ignore = "needs perf with sched tracepoints: cargo test -p lazymm-trace --test capture -- --ignored"]
 fn capture_of_a_failing_command_is_an_error_and_leaves_nothing() {
-    let opts = CaptureOptions {
-        echo_stderr: false,
-        ..CaptureOptions::default()
-    };
-    preflight_check(&opts).expect("perf usable");
+    let opts = perf_opts(true);
     let dir = std::env::temp_dir().join(format!("lazymm-capture-fail-{}", std::process::id()));
     let out = dir.join("t");
     let cmd: Vec<OsString> = ["sh", "-c", "exit 3"].iter().map(OsString::from).collect();
@@ -143,22 +153,14 @@ fn capture_of_a_failing_command_is_an_error_and_leaves_nothing() {
         e.starts_with("capture: the recorded command `sh -c 'exit 3'` failed (exit status: 3)"),
         "{e}"
     );
-    for suf in [".data", ".perf.txt.gz", ".kthreads.txt"] {
-        assert!(!dir.join(format!("t{suf}")).exists(), "t{suf} left behind");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_nothing_left(&dir);
 }
 
 /// `--command-only`: perf without `-a`; the trace still parses.
 #[test]
 #[ignore = "needs perf with sched tracepoints: cargo test -p lazymm-trace --test capture -- --ignored"]
 fn capture_command_only() {
-    let opts = CaptureOptions {
-        echo_stderr: false,
-        system_wide: false,
-        ..CaptureOptions::default()
-    };
-    preflight_check(&opts).expect("perf usable");
+    let opts = perf_opts(false);
     let dir = std::env::temp_dir().join(format!("lazymm-capture-only-{}", std::process::id()));
     let cmd: Vec<OsString> = ["sh", "-c", "sleep 0.1; true"]
         .iter()
