@@ -898,27 +898,76 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
     let ls: Vec<f64> = (0..=80)
         .map(|i| 10f64.powf(x.lo + (x.hi - x.lo) * i as f64 / 80.0))
         .collect();
-    let lines: Vec<Line> = inputs
+    // Relative to refcount when it was run: refcount is the line y = 1 and
+    // each scheme crosses it at its break-even L (marked).
+    let base = inputs.iter().find(|i| i.0 == BASELINE).cloned();
+    let cost = |a: f64, e: f64, l: f64| lifetime(a, e, l);
+    let rel = |a: f64, e: f64, l: f64| match &base {
+        Some(b) => cost(a, e, l) / cost(b.1, b.2, l),
+        None => cost(a, e, l),
+    };
+    let mut lines: Vec<Line> = inputs
         .iter()
         .map(|(s, a, e)| Line {
             scheme: s.clone(),
             dashed: false,
             mark_every: 8,
-            points: ls.iter().map(|&l| (l, l * a + e)).collect(),
+            points: ls.iter().map(|&l| (l, rel(*a, *e, l))).collect(),
         })
         .collect();
-    let vlines: VLines = traces
+    let in_range = |l: f64| l >= L_MIN && l <= lmax;
+    let mut crossings = Vec::new();
+    if let Some(b) = &base {
+        for i in inputs.iter().filter(|i| i.0 != b.0) {
+            if let (Some(l), _) = break_even(i, b) {
+                if in_range(l) {
+                    crossings.push((i.0.clone(), l));
+                    lines.push(Line {
+                        scheme: i.0.clone(),
+                        dashed: false,
+                        mark_every: 1,
+                        points: vec![(l, 1.0)],
+                    });
+                }
+            }
+        }
+    }
+    let mut vlines: VLines = traces
         .iter()
         .map(|(n, l)| (*l, format!("{n} (L={})", short(*l))))
         .collect();
+    // PeterZ's pair: an xchg per unlazy (lightweight) against an IPI per
+    // exit (shootdown).
+    let pair = (
+        inputs.iter().find(|i| i.0 == "lightweight"),
+        inputs.iter().find(|i| i.0 == "shootdown"),
+    );
+    let mut pair_note = None;
+    if let (Some(x), Some(y)) = pair {
+        match break_even(x, y) {
+            (Some(l), _) if in_range(l) => {
+                vlines.push((l, format!("lightweight = shootdown (L={})", short(l))));
+                pair_note = Some(format!("lightweight = shootdown at L={}", short(l)));
+            }
+            (_, text) => pair_note = Some(text),
+        }
+    }
+    let y_desc = if base.is_some() {
+        format!("{} per process lifetime / refcount's", cx.q.unit)
+    } else {
+        format!("{} per process lifetime", cx.q.unit)
+    };
     let schemes: Vec<String> = inputs.iter().map(|i| i.0.clone()).collect();
     let s = svg(1240, 560, 230, |main, legend| {
         line_panel(
             cx,
             main,
-            &format!("{arch}: cycles per process lifetime vs lazy round trips ({cpus} CPUs)"),
+            &format!(
+                "{arch}: process lifetime cost{} vs lazy round trips ({cpus} CPUs)",
+                if base.is_some() { " / refcount's" } else { "" }
+            ),
             "L = lazy round trips per process lifetime",
-            "cycles per process lifetime",
+            &y_desc,
             &x,
             &lines,
             &vlines,
@@ -933,6 +982,15 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         items.push(note(&format!("  (exit-storm@{cpus})")));
         items.push(note("dashed grey: bundled traces"));
         items.push(note("  (their lazy enters per exit)"));
+        if base.is_some() {
+            items.push(note("y = 1: refcount; a marker"));
+            items.push(note("  on it: a break-even"));
+        }
+        if let Some(n) = &pair_note {
+            items.push(note("PeterZ's pair: xchg per"));
+            items.push(note("  unlazy vs IPI per exit:"));
+            items.push(note(&format!("  {n}")));
+        }
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
@@ -942,7 +1000,21 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         caption: format!(
             "{arch}: PeterZ's question — an xchg on every unlazy versus work once per process \
              exit. Lifetime cost of one process as a function of L, its lazy round trips, at \
-             {cpus} CPUs. Where two lines cross is the break-even L (table below)."
+             {cpus} CPUs{}. Break-evens against refcount: {}.",
+            if base.is_some() {
+                ", as a ratio to refcount's (refcount is the line y = 1)"
+            } else {
+                ""
+            },
+            if crossings.is_empty() {
+                "none in this range of L".to_string()
+            } else {
+                crossings
+                    .iter()
+                    .map(|(s, l)| format!("{s} at L = {}", short(*l)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         ),
     }))
 }
