@@ -392,6 +392,57 @@ pub(super) fn unsafe_notes(cx: &Ctx, schemes: &[String]) -> Vec<LegendItem> {
     v
 }
 
+/// Legend notes naming schemes whose lines coincide on every panel (one
+/// line hides the other): "same values: a = b".
+pub(super) fn coincide_notes(panels: &[&[Line]]) -> Vec<LegendItem> {
+    let same = |a: &Line, b: &Line| {
+        a.dashed == b.dashed
+            && a.points.len() == b.points.len()
+            && a.points
+                .iter()
+                .zip(&b.points)
+                .all(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() <= 1e-9 * (p.1.abs() + q.1.abs()))
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for l in panels.iter().flat_map(|p| p.iter()) {
+        if !names.contains(&l.scheme.as_str()) {
+            names.push(&l.scheme);
+        }
+    }
+    let lines_of = |s: &str| -> Vec<&Line> {
+        panels
+            .iter()
+            .flat_map(|p| p.iter())
+            .filter(|l| l.scheme == s)
+            .collect()
+    };
+    let mut groups: Vec<Vec<&str>> = Vec::new();
+    for s in &names {
+        if groups.iter().any(|g| g.contains(s)) {
+            continue;
+        }
+        let mine = lines_of(s);
+        let mut g = vec![*s];
+        for t in names.iter().filter(|t| *t != s) {
+            let theirs = lines_of(t);
+            if mine.len() == theirs.len() && mine.iter().zip(&theirs).all(|(a, b)| same(a, b)) {
+                g.push(t);
+            }
+        }
+        if g.len() > 1 {
+            groups.push(g);
+        }
+    }
+    let mut v = Vec::new();
+    if !groups.is_empty() {
+        v.push(note("same values (lines coincide):"));
+        for g in groups {
+            v.push(note(&format!("  {}", g.join(" = "))));
+        }
+    }
+    v
+}
+
 /// Vertical markers of a line panel: (x value, label).
 pub(super) type VLines = Vec<(f64, String)>;
 
@@ -679,6 +730,7 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         items.push(note("switch path only"));
         items.push(note("a log axis' floor marked"));
         items.push(note("  \"0\" holds the zeros"));
+        items.extend(coincide_notes(&[&cyc, &tr]));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
@@ -863,6 +915,7 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             items.push(note("exit-storm: each process"));
             items.push(note("  walks every CPU, then"));
             items.push(note("  exits; in waves"));
+            items.extend(coincide_notes(&[&cyc_lines, &ipi_lines]));
             items.extend(unsafe_notes(cx, &schemes));
             draw_legend(legend, "scheme", &items)
         })?;
@@ -991,6 +1044,7 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             items.push(note("  unlazy vs IPI per exit:"));
             items.push(note(&format!("  {n}")));
         }
+        items.extend(coincide_notes(&[&lines]));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
