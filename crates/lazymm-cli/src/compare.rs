@@ -1,8 +1,10 @@
 //! `lazymm compare` and `lazymm sim`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::builder::PossibleValuesParser;
@@ -14,7 +16,8 @@ use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
 use lazymm_trace::{ParseOptions, TraceSummary};
 use serde::Serialize;
 
-use crate::table::Table;
+use crate::output::{self, Format, OutputArgs};
+use crate::report::format::sig;
 
 fn scheme_names() -> Vec<&'static str> {
     SchemeKind::ALL.iter().map(|s| s.name()).collect()
@@ -38,21 +41,21 @@ pub struct CompareArgs {
     /// Architecture profiles (comma-separated); default: all.
     #[arg(long = "arch", value_delimiter = ',', value_parser = PossibleValuesParser::new(arch_names()))]
     archs: Vec<String>,
-    /// CPU counts (comma-separated, each 1..=4096).
-    #[arg(long, value_delimiter = ',', default_value = "2,8,64", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    /// CPU counts (comma-separated, each 1..=4096) [default: 2,8,64].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=4096))]
     cpus: Vec<u16>,
-    /// Scheduler rounds per run (each gives every CPU one turn).
-    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    rounds: u64,
-    /// Seed of the deterministic executor.
-    #[arg(long, default_value_t = 1)]
+    /// Scheduler rounds per run (each gives every CPU one turn) [default:
+    /// per workload and CPU count, see `lazymm sim --help`].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    rounds: Option<u64>,
+    /// Seed of the deterministic executor (0..=2^64-1).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
-    /// Machine-readable output (JSON on stdout).
-    #[arg(long)]
-    json: bool,
-    /// Worker threads (default: available cores).
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Worker threads (1.., default: available cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Directory of `*.perf.txt.gz` traces replayed beside the synthetic
     /// workloads (default: the bundled `traces/`).
     #[arg(long, value_name = "DIR")]
@@ -61,7 +64,8 @@ pub struct CompareArgs {
     #[arg(long, conflicts_with = "traces")]
     no_traces: bool,
     /// Also write a report folder (index.html with SVG charts), including a
-    /// CPU-count sweep up to 4096 CPUs.
+    /// CPU-count sweep of the selected schemes and profiles (up to 4096
+    /// CPUs, or the largest --cpus given).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -69,9 +73,9 @@ pub struct CompareArgs {
 /// Arguments of `lazymm sim`.
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// CPUs (1..=4096).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    cpus: u16,
+    /// CPUs (1..=4096) [default: 64; with --sweep, the largest count: 4096].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    cpus: Option<u16>,
     /// Workload.
     #[arg(long, default_value = "ctxswitch-threads", value_parser = PossibleValuesParser::new(workload_names()))]
     workload: String,
@@ -81,30 +85,61 @@ pub struct SimArgs {
     /// Schemes (comma-separated); default: all.
     #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(scheme_names()))]
     schemes: Vec<String>,
-    /// Sweep CPU counts 2, 4, 8, ... up to --cpus.
+    /// Sweep CPU counts 2, 4, 8, ... up to --cpus (default 4096) and print
+    /// schemes x CPU counts.
     #[arg(long)]
     sweep: bool,
-    /// Scheduler rounds.
-    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    rounds: u64,
-    /// Seed.
-    #[arg(long, default_value_t = 1)]
+    /// Scheduler rounds [default: ctxswitch-*: max(512, 90000/CPUs), about
+    /// 60k switches; exit-storm: max(256, 4 x CPUs); others: 1500; the same
+    /// rule as `compare` and its report].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    rounds: Option<u64>,
+    /// Seed (0..=2^64-1).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
-    /// JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Worker threads.
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Worker threads (1.., default: available cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
-fn parse_all<T: Copy>(names: &[String], all: &[T], parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
+/// `--seed`: an unsigned 64-bit integer, said plainly when it is not.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    s.parse::<u64>().map_err(|_| {
+        format!("`{s}` is not a seed: a seed is a whole number from 0 to 18446744073709551615")
+    })
+}
+
+/// The values named (each once, in the order first given), or all.
+pub fn parse_all<T: Copy + PartialEq>(
+    names: &[String],
+    all: &[T],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<T> {
     if names.is_empty() {
         all.to_vec()
     } else {
         // Already validated by clap's PossibleValuesParser.
-        names.iter().filter_map(|n| parse(n)).collect()
+        let mut v: Vec<T> = Vec::new();
+        for t in names.iter().filter_map(|n| parse(n)) {
+            if !v.contains(&t) {
+                v.push(t);
+            }
+        }
+        v
     }
+}
+
+/// The CPU counts given, each once, in the order given.
+fn dedup_cpus(cpus: &[u16]) -> Vec<usize> {
+    let mut v: Vec<usize> = Vec::new();
+    for &c in cpus {
+        if !v.contains(&(c as usize)) {
+            v.push(c as usize);
+        }
+    }
+    v
 }
 
 /// The JSON document of `compare` / `sim`.
@@ -153,41 +188,92 @@ impl Job {
 }
 
 /// Runs `cfgs` on `jobs` threads with a progress bar.
-pub fn run_all(cfgs: Vec<RunConfig>, jobs: Option<usize>, quiet: bool) -> Result<Vec<RunReport>> {
+pub fn run_all(cfgs: Vec<RunConfig>, jobs: Option<u16>, quiet: bool) -> Result<Vec<RunReport>> {
     run_jobs(cfgs.into_iter().map(Job::Synthetic).collect(), jobs, quiet)
 }
 
-/// Runs `cfgs` on `jobs` threads with a progress bar.
-pub fn run_jobs(cfgs: Vec<Job>, jobs: Option<usize>, quiet: bool) -> Result<Vec<RunReport>> {
+/// Seconds between progress lines when stderr is not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Runs `cfgs` on `jobs` threads. Progress goes to stderr: a bar with an
+/// ETA on a terminal, else a line every [`PROGRESS_EVERY`].
+pub fn run_jobs(cfgs: Vec<Job>, jobs: Option<u16>, quiet: bool) -> Result<Vec<RunReport>> {
     let jobs = jobs
+        .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let pb = if quiet {
+    let tty = std::io::stderr().is_terminal();
+    let pb = if quiet || !tty {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(cfgs.len() as u64)
     };
     pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    let total = cfgs.len();
     let results: Mutex<Vec<Option<Result<RunReport, String>>>> =
         Mutex::new(vec![None; cfgs.len()].into_iter().collect());
+    let start = Instant::now();
     std::thread::scope(|sc| {
-        for _ in 0..jobs {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= cfgs.len() {
-                    break;
+        if !quiet && !tty {
+            sc.spawn(|| {
+                let mut last = Instant::now();
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() < PROGRESS_EVERY {
+                        continue;
+                    }
+                    last = Instant::now();
+                    let d = done.load(Ordering::Relaxed);
+                    let el = start.elapsed();
+                    let eta = if d > 0 {
+                        secs(el.mul_f64((total - d) as f64 / d as f64))
+                    } else {
+                        "unknown".into()
+                    };
+                    eprintln!(
+                        "lazymm: {d}/{total} runs done, {} elapsed, ETA {eta}",
+                        secs(el)
+                    );
                 }
-                let c = &cfgs[i];
-                pb.set_message(c.label());
-                let r = c.run();
-                results.lock().expect("results lock")[i] = Some(r);
-                pb.inc(1);
             });
         }
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                sc.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= cfgs.len() {
+                        break;
+                    }
+                    let c = &cfgs[i];
+                    pb.set_message(c.label());
+                    let r = c.run();
+                    results.lock().expect("results lock")[i] = Some(r);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    pb.inc(1);
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        finished.store(true, Ordering::Relaxed);
     });
     pb.finish_and_clear();
     let mut out = Vec::new();
@@ -199,27 +285,16 @@ pub fn run_jobs(cfgs: Vec<Job>, jobs: Option<usize>, quiet: bool) -> Result<Vec<
     {
         match r {
             Some(Ok(r)) => out.push(r),
-            Some(Err(e)) => anyhow::bail!("{} failed: {e}", cfgs[i].label()),
+            Some(Err(e)) => anyhow::bail!("{}: {e}", cfgs[i].label()),
             None => anyhow::bail!("{} did not complete", cfgs[i].label()),
         }
     }
     Ok(out)
 }
 
-fn f(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x >= 100.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
-/// Prints `runs` as the table or JSON; returns the exit code.
-pub fn emit(runs: &[RunReport], json: bool) -> Result<u8> {
-    let unexpected: Vec<String> = runs
-        .iter()
+/// Runs whose ledger failed while their scheme is not declared unsafe.
+fn unexpected_failures(runs: &[RunReport]) -> Vec<String> {
+    runs.iter()
         .filter(|r| !r.clean() && r.known_unsafe.is_none())
         .map(|r| {
             format!(
@@ -235,136 +310,155 @@ pub fn emit(runs: &[RunReport], json: bool) -> Result<u8> {
                 r.violations.first().map(String::as_str).unwrap_or("")
             )
         })
-        .collect();
-    if json {
-        let mut archs: Vec<Arch> = runs.iter().filter_map(|r| Arch::parse(&r.arch)).collect();
-        archs.sort();
-        archs.dedup();
-        let out = Output {
-            runs,
-            unexpected_failures: unexpected.clone(),
-            cost_model: archs
-                .iter()
-                .map(|a| {
-                    (
-                        a.name().to_string(),
-                        lazymm_sim::cost::CostTable::for_arch(*a),
-                    )
-                })
-                .collect(),
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        emit_table(runs);
-        if !unexpected.is_empty() {
-            println!();
-            for u in &unexpected {
-                println!("LEDGER FAILURE: {u}");
-            }
+        .collect()
+}
+
+/// Prints `runs` in `fmt` (`sweep`: the matrix view of `sim --sweep` for
+/// the default); returns the exit code.
+pub fn emit(runs: &[RunReport], fmt: Format, sweep: bool) -> Result<u8> {
+    let unexpected = unexpected_failures(runs);
+    let mut o = match fmt {
+        Format::Json => {
+            let mut archs: Vec<Arch> = runs.iter().filter_map(|r| Arch::parse(&r.arch)).collect();
+            archs.sort();
+            archs.dedup();
+            let out = Output {
+                runs,
+                unexpected_failures: unexpected.clone(),
+                cost_model: archs
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name().to_string(),
+                            lazymm_sim::cost::CostTable::for_arch(*a),
+                        )
+                    })
+                    .collect(),
+            };
+            serde_json::to_string_pretty(&out)? + "\n"
+        }
+        Format::Csv => output::render_csv(runs),
+        Format::Markdown => output::render_markdown(runs),
+        Format::Table => table_text(runs),
+        Format::Verdict if sweep => sweep_matrix(runs),
+        Format::Verdict => crate::report::verdict::terminal(runs),
+    };
+    if !matches!(fmt, Format::Json | Format::Csv | Format::Markdown) && !unexpected.is_empty() {
+        o.push('\n');
+        for u in &unexpected {
+            o.push_str(&format!("LEDGER FAILURE: {u}\n"));
         }
     }
+    print!("{o}");
     Ok(if unexpected.is_empty() { 0 } else { 1 })
 }
 
-/// Prints the metrics table of `runs` (and the known-unsafe reasons).
-pub fn emit_table(runs: &[RunReport]) {
-    {
-        let mut t = Table::new(&[
-            "scheme",
-            "workload",
-            "arch",
-            "cpus",
-            "switches",
-            "lazy_enters",
-            "count_rmw",
-            "shared_rmw",
-            "coherence_transfers",
-            "fences",
-            "ipis",
-            "flush_ipis",
-            "scan_steps",
-            "exits",
-            "uaf",
-            "double_free",
-            "leaked",
-            "shared_rmw/sw",
-            "transfers/sw",
-            "cycles/sw",
-            "cycles/exit",
-            "ipis/exit",
-            "ledger",
-        ]);
-        for r in runs {
-            let status = if r.clean() {
-                "ok".to_string()
-            } else if r.known_unsafe.is_some() {
-                "KNOWN-UNSAFE".to_string()
-            } else {
-                "FAIL".to_string()
-            };
-            t.row(vec![
-                r.scheme.clone(),
-                r.workload.clone(),
-                r.arch.clone(),
-                r.cpus.to_string(),
-                r.switches.to_string(),
-                r.lazy_enters.to_string(),
-                r.count_rmw.to_string(),
-                r.shared_rmw.to_string(),
-                r.coherence_transfers.to_string(),
-                r.fences.to_string(),
-                r.ipis.to_string(),
-                r.flush_ipis.to_string(),
-                r.scan_steps.to_string(),
-                r.exits.to_string(),
-                r.uaf.to_string(),
-                r.double_free.to_string(),
-                r.leaked.to_string(),
-                f(r.shared_rmw_per_switch),
-                f(r.transfers_per_switch),
-                f(r.cycles_per_switch),
-                f(r.cycles_per_exit),
-                f(r.ipis_per_exit),
-                status,
-            ]);
-        }
-        print!("{}", t.render());
-        let known: Vec<&RunReport> = runs
-            .iter()
-            .filter(|r| !r.clean() && r.known_unsafe.is_some())
-            .collect();
-        if !known.is_empty() {
-            let mut reasons: Vec<(&str, &str)> = known
-                .iter()
-                .map(|r| (r.scheme.as_str(), r.known_unsafe.as_deref().unwrap_or("")))
-                .collect();
-            reasons.sort();
-            reasons.dedup();
-            println!();
-            for (s, why) in reasons {
-                println!("KNOWN-UNSAFE {s}: {why}");
-            }
+/// The metrics table of `runs`, fitted to the terminal, and the
+/// known-unsafe reasons.
+pub fn table_text(runs: &[RunReport]) -> String {
+    let mut o = output::render_table(runs, output::terminal_width());
+    let known = crate::report::verdict::known_unsafe_lines(runs);
+    if !known.is_empty() {
+        o.push('\n');
+        o.push_str(&known);
+    }
+    o
+}
+
+/// `sim --sweep`: one row per scheme, one column per CPU count; the cell
+/// is cycles/exit for `exit-storm`, else cycles/switch.
+fn sweep_matrix(runs: &[RunReport]) -> String {
+    let exit = runs.iter().all(|r| r.workload == "exit-storm");
+    let mut counts: Vec<usize> = runs.iter().map(|r| r.cpus).collect();
+    counts.sort();
+    counts.dedup();
+    let mut schemes: Vec<&str> = Vec::new();
+    for r in runs {
+        if !schemes.contains(&r.scheme.as_str()) {
+            schemes.push(&r.scheme);
         }
     }
+    let mut head: Vec<String> = vec!["scheme".into()];
+    head.extend(counts.iter().map(|c| c.to_string()));
+    head.push("ledger".into());
+    let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
+    let mut t = crate::table::Table::new(&head_ref);
+    for s in &schemes {
+        let mut row = vec![s.to_string()];
+        let mut worst = "ok";
+        for c in &counts {
+            let r = runs.iter().find(|r| r.scheme == *s && r.cpus == *c);
+            row.push(match r {
+                Some(r) if exit && !output::per_exit_meaningful(r) => String::new(),
+                Some(r) if exit => sig(r.cycles_per_exit),
+                Some(r) => sig(r.cycles_per_switch),
+                None => String::new(),
+            });
+            if let Some(r) = r {
+                if !r.clean() {
+                    worst = if r.known_unsafe.is_some() && worst != "FAIL" {
+                        "KNOWN-UNSAFE"
+                    } else {
+                        "FAIL"
+                    };
+                }
+            }
+        }
+        row.push(worst.into());
+        t.row(row);
+    }
+    let (w, a) = runs
+        .first()
+        .map(|r| (r.workload.as_str(), r.arch.as_str()))
+        .unwrap_or(("", ""));
+    let mut o = format!(
+        "{w} on {a}: estimated {} by CPU count (seed {}; --table for every count)\n",
+        if exit {
+            "cycles per exit (blank: fewer than 16 exits)"
+        } else {
+            "cycles per switch (switch path)"
+        },
+        runs.first().map_or(0, |r| r.seed)
+    );
+    o.push_str(&t.render());
+    let known = crate::report::verdict::known_unsafe_lines(runs);
+    if !known.is_empty() {
+        o.push('\n');
+        o.push_str(&known);
+    }
+    o
 }
 
 /// `lazymm compare`.
 pub fn compare(a: &CompareArgs) -> Result<u8> {
+    let fmt = a.out.format(Format::Verdict);
+    let quiet = fmt == Format::Json;
+    // Before any work: the report folder must be writable.
+    if let Some(dir) = &a.report {
+        crate::report::check_writable(dir)?;
+    }
     let schemes = parse_all(&a.schemes, &SchemeKind::ALL, SchemeKind::parse);
     let workloads = parse_all(&a.workloads, &WorkloadKind::ALL, WorkloadKind::parse);
     let archs = parse_all(&a.archs, &Arch::ALL, Arch::parse);
+    let cpus_list = if a.cpus.is_empty() {
+        vec![2, 8, 64]
+    } else {
+        dedup_cpus(&a.cpus)
+    };
     let mut cfgs = Vec::new();
     for &w in &workloads {
         for &arch in &archs {
-            for &cpus in &a.cpus {
+            for &cpus in &cpus_list {
                 for &scheme in &schemes {
                     cfgs.push(RunConfig {
                         scheme,
                         arch,
-                        cpus: cpus as usize,
+                        cpus,
                         workload: w,
                         seed: a.seed,
-                        rounds: a.rounds,
+                        rounds: a
+                            .rounds
+                            .unwrap_or_else(|| crate::report::default_rounds(w, cpus)),
                         options: Default::default(),
                     });
                 }
@@ -394,12 +488,25 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
             }
         }
     }
-    let runs = run_jobs(jobs, a.jobs, a.json)?;
-    let code = emit(&runs, a.json)?;
+    let runs = run_jobs(jobs, a.jobs, quiet)?;
+    let sweep = match &a.report {
+        Some(_) => {
+            let max = if a.cpus.is_empty() {
+                crate::report::SWEEP_MAX_CPUS
+            } else {
+                cpus_list.iter().copied().max().unwrap_or(64)
+            };
+            run_all(
+                crate::report::sweep_configs(a.seed, &schemes, &archs, max, a.rounds),
+                a.jobs,
+                quiet,
+            )?
+        }
+        None => Vec::new(),
+    };
     if let Some(dir) = &a.report {
-        let sweep = run_all(crate::report::sweep_configs(a.seed), a.jobs, a.json)?;
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let files = crate::report::write_report(
+        crate::report::write_report(
             dir,
             &crate::report::ReportInput {
                 runs: &runs,
@@ -407,14 +514,11 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
                 command,
             },
         )?;
-        if !a.json {
-            println!();
-            println!(
-                "report: {} ({} files)",
-                dir.join("index.html").display(),
-                files.len()
-            );
-        }
+    }
+    let code = emit(&runs, fmt, false)?;
+    if let (Some(dir), false) = (&a.report, quiet) {
+        println!();
+        println!("report: {}", dir.join("index.html").display());
     }
     Ok(code)
 }
@@ -458,20 +562,26 @@ pub fn trace_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// `lazymm sim`.
 pub fn sim(a: &SimArgs) -> Result<u8> {
+    let fmt = a.out.format(if a.sweep {
+        Format::Verdict
+    } else {
+        Format::Table
+    });
     let schemes = parse_all(&a.schemes, &SchemeKind::ALL, SchemeKind::parse);
     let w = WorkloadKind::parse(&a.workload).expect("validated by clap");
     let arch = Arch::parse(&a.arch).expect("validated by clap");
     let counts: Vec<usize> = if a.sweep {
+        let max = a.cpus.map_or(crate::report::SWEEP_MAX_CPUS, usize::from);
         let mut v = Vec::new();
         let mut c = 2usize;
-        while c < a.cpus as usize {
+        while c < max {
             v.push(c);
             c *= 2;
         }
-        v.push(a.cpus as usize);
+        v.push(max);
         v
     } else {
-        vec![a.cpus as usize]
+        vec![a.cpus.map_or(64, usize::from)]
     };
     let mut cfgs = Vec::new();
     for &cpus in &counts {
@@ -482,11 +592,13 @@ pub fn sim(a: &SimArgs) -> Result<u8> {
                 cpus,
                 workload: w,
                 seed: a.seed,
-                rounds: a.rounds,
+                rounds: a
+                    .rounds
+                    .unwrap_or_else(|| crate::report::default_rounds(w, cpus)),
                 options: Default::default(),
             });
         }
     }
-    let runs = run_all(cfgs, a.jobs, a.json)?;
-    emit(&runs, a.json)
+    let runs = run_all(cfgs, a.jobs, fmt == Format::Json)?;
+    emit(&runs, fmt, a.sweep)
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod compare;
+mod output;
 mod replay_cmd;
 mod report;
 mod table;
@@ -40,7 +41,35 @@ fn exit_u8(c: i32) -> u8 {
     u8::try_from(c).unwrap_or(1)
 }
 
+/// The error and its causes, each said once: a cause whose text the
+/// message already contains (`path: No such file or directory` over the
+/// `io::Error` itself) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s
+}
+
+/// Output into a closed pipe (`lazymm compare | head`) ends the process
+/// quietly, as it does for Unix tools, instead of a panic in `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists;
+    // restoring the default disposition of SIGPIPE has no other effect on
+    // this process's memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Compare(a) => compare::compare(&a),
@@ -53,7 +82,7 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("lazymm: error: {e:#}");
+            eprintln!("lazymm: error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }

@@ -10,10 +10,11 @@ use lazymm::{Arch, SchemeKind};
 use lazymm_sim::replay::{replay, scan, ReplayAnomalies, ReplayConfig};
 use lazymm_sim::run::Transitions;
 use lazymm_sim::RunReport;
-use lazymm_trace::{KthreadSource, ParseOptions, TraceSummary};
+use lazymm_trace::{KthreadOrigin, KthreadSource, ParseOptions, TraceSummary};
 use serde::Serialize;
 
-use crate::compare::emit_table;
+use crate::compare::table_text;
+use crate::output::{self, Format, OutputArgs};
 use crate::table::Table;
 
 /// Arguments of `lazymm replay`.
@@ -37,9 +38,21 @@ pub struct ReplayArgs {
     /// counted warnings.
     #[arg(long)]
     strict: bool,
-    /// JSON on stdout.
+    /// Accept a trace with more skipped lines than events (each still
+    /// counted as a warning).
     #[arg(long)]
-    json: bool,
+    lenient: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+/// Where the kernel-thread set came from, in words.
+pub fn kthreads_origin(k: &KthreadOrigin) -> String {
+    match k {
+        KthreadOrigin::Sidecar(p) => format!("the sidecar {}", p.display()),
+        KthreadOrigin::Heuristic => "their names (no sidecar)".into(),
+        KthreadOrigin::IdleOnly => "none: only the idle task (TID 0)".into(),
+    }
 }
 
 #[derive(Serialize)]
@@ -55,6 +68,7 @@ struct TraceOut {
 
 /// `lazymm replay`.
 pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
+    let fmt = a.out.format(Format::Table);
     let schemes: Vec<SchemeKind> = if a.schemes.is_empty() {
         SchemeKind::ALL.to_vec()
     } else {
@@ -63,13 +77,22 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
             .filter_map(|s| SchemeKind::parse(s))
             .collect()
     };
-    let archs: Vec<Arch> = a.archs.iter().filter_map(|s| Arch::parse(s)).collect();
+    let schemes = crate::compare::parse_all(
+        &schemes
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect::<Vec<_>>(),
+        &SchemeKind::ALL,
+        SchemeKind::parse,
+    );
+    let archs = crate::compare::parse_all(&a.archs, &Arch::ALL, Arch::parse);
     let opts = ParseOptions {
         kthreads: match &a.kthreads {
             Some(p) => KthreadSource::Sidecar(p.clone()),
             None => KthreadSource::Auto,
         },
         strict: a.strict,
+        lenient: a.lenient,
         ..ParseOptions::default()
     };
     let mut outs = Vec::new();
@@ -109,26 +132,35 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
     let failed = all_runs
         .iter()
         .any(|r| !r.clean() && r.known_unsafe.is_none());
-    if a.json {
+    if fmt == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outs)?);
+    } else if fmt == Format::Csv {
+        print!("{}", output::render_csv(&all_runs));
+    } else if fmt == Format::Markdown {
+        print!("{}", output::render_markdown(&all_runs));
     } else {
         for o in &outs {
             let s = &o.summary;
             println!("trace {}", o.trace);
             println!(
-                "  {} lines, {} events replayed, CPUs {:?}, {} gaps repaired (inferred switches), {} warnings",
+                "  {} lines, {} events replayed, CPUs {}, {} gaps repaired (inferred switches), {} warnings",
                 s.lines,
                 o.events,
-                s.cpus_seen,
+                s.cpus_seen
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 s.gaps_repaired(),
                 s.warning_count()
             );
-            println!(
-                "  kernel threads from: {:?}; TGIDs available: {}",
-                s.kthreads, s.tgids_available
-            );
+            println!("  kernel threads from: {}", kthreads_origin(&s.kthreads));
             if s.per_thread_mm {
-                println!("  NOTE: no TGID in the trace: every thread is treated as its own mm");
+                println!("  TGIDs: none in the trace: every thread is treated as its own mm");
+            } else if !s.tgids_available {
+                println!("  TGIDs: some lines lack the `pid/` TGID prefix (counted as warnings)");
+            } else {
+                println!("  TGIDs: on every line");
             }
             for w in &s.warning_samples {
                 println!("  warning: {w}");
@@ -169,7 +201,7 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
             println!();
             print!("{}", t.render());
             println!();
-            emit_table(&o.schemes);
+            print!("{}", table_text(&o.schemes));
             println!();
         }
     }

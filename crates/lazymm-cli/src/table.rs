@@ -26,14 +26,25 @@ impl Table {
                 w[i] = w[i].max(c.chars().count());
             }
         }
+        let is_num = |c: &str| {
+            c.chars()
+                .next()
+                .is_some_and(|ch| ch.is_ascii_digit() || ch == '-')
+        };
+        // A column of numbers is right-aligned, its header included.
+        let num_col: Vec<bool> = (0..n)
+            .map(|i| {
+                i > 0
+                    && self
+                        .rows
+                        .iter()
+                        .any(|r| r.get(i).is_some_and(|c| is_num(c)))
+            })
+            .collect();
         let mut out = String::new();
         let line = |out: &mut String, r: &Vec<String>| {
             for (i, c) in r.iter().enumerate().take(n) {
-                let numeric = c
-                    .chars()
-                    .next()
-                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '-')
-                    && i > 0;
+                let numeric = num_col[i] && (is_num(c) || c.is_empty() || r == &self.header);
                 if i > 0 {
                     out.push_str("  ");
                 }
@@ -42,6 +53,9 @@ impl Table {
                 } else {
                     out.push_str(&format!("{c:<width$}", width = w[i]));
                 }
+            }
+            while out.ends_with(' ') {
+                out.pop();
             }
             out.push('\n');
         };

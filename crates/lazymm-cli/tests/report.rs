@@ -1,6 +1,7 @@
 //! `lazymm compare --report DIR`: the report folder.
 
-#[path = "../src/report.rs"]
+#[path = "../src/report/mod.rs"]
+#[allow(dead_code)]
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -245,7 +246,7 @@ fn all_clean_line_and_no_sweep() {
 
 #[test]
 fn sweep_covers_every_scheme_profile_and_4096_cpus() {
-    let cfgs = sweep_configs(7);
+    let cfgs = sweep_configs(7, &SchemeKind::ALL, &Arch::ALL, 4096, None);
     for s in SchemeKind::ALL {
         for a in Arch::ALL {
             let of = |w: WorkloadKind| {
@@ -283,7 +284,7 @@ fn sweep_covers_every_scheme_profile_and_4096_cpus() {
 fn full_report() {
     let seed = 1;
     let t0 = Instant::now();
-    let cfgs = sweep_configs(seed);
+    let cfgs = sweep_configs(seed, &SchemeKind::ALL, &Arch::ALL, 4096, None);
     let n = cfgs.len();
     let sweep = run_parallel(cfgs);
     let sweep_s = t0.elapsed().as_secs_f64();
@@ -376,7 +377,7 @@ fn run_parallel(cfgs: Vec<RunConfig>) -> Vec<RunReport> {
 #[ignore]
 fn sweep_timing() {
     let t0 = Instant::now();
-    let cfgs = sweep_configs(1);
+    let cfgs = sweep_configs(1, &SchemeKind::ALL, &Arch::ALL, 4096, None);
     let n = cfgs.len();
     let switches: u64 = run_parallel(cfgs).iter().map(|r| r.switches).sum();
     println!(

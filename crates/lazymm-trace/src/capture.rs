@@ -40,6 +40,11 @@ pub struct CaptureOptions {
     pub proc_root: PathBuf,
     /// Forward perf's and the command's stderr to ours (default `true`).
     pub echo_stderr: bool,
+    /// Record every CPU (`perf record -a`: every process of the machine is
+    /// in the trace, the default), or only the command and its children
+    /// (`false`: switches between other tasks are not recorded, so the
+    /// replay infers them as gaps).
+    pub system_wide: bool,
 }
 
 impl Default for CaptureOptions {
@@ -51,6 +56,7 @@ impl Default for CaptureOptions {
             validate: true,
             proc_root: PathBuf::from("/proc"),
             echo_stderr: true,
+            system_wide: true,
         }
     }
 }
@@ -178,7 +184,7 @@ fn run_collect_stderr(
     echo: bool,
 ) -> Result<(std::process::ExitStatus, Vec<String>), TraceError> {
     cmd.stderr(Stdio::piped()).stdout(Stdio::inherit());
-    let prog = format!("{:?}", cmd.get_program());
+    let prog = format!("`{}`", cmd.get_program().to_string_lossy());
     let mut child = cmd
         .spawn()
         .map_err(|e| TraceError::Capture(format!("cannot run {prog}: {e}")))?;
@@ -222,7 +228,42 @@ fn lost_lines(lines: &[String]) -> impl Iterator<Item = &String> {
 ///    `NAME.perf.txt.gz`;
 /// 6. reports lost events if perf mentions any, and (optionally) parses
 ///    the result.
+///
+/// A failure at any step, including the recorded command exiting with a
+/// non-zero status, is an error naming the cause, and removes the partial
+/// `NAME.data`, `NAME.perf.txt.gz` and `NAME.kthreads.txt`.
 pub fn capture(
+    out_name: &Path,
+    cmd: &[OsString],
+    opts: &CaptureOptions,
+) -> Result<CaptureReport, TraceError> {
+    let base = base_name(out_name);
+    let files = [".data", ".perf.txt.gz", ".kthreads.txt"].map(|s| with_suffix(&base, s));
+    let r = capture_inner(out_name, cmd, opts);
+    if r.is_err() {
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    r
+}
+
+/// The command line as a person would type it.
+fn shown(cmd: &[OsString]) -> String {
+    cmd.iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn capture_inner(
     out_name: &Path,
     cmd: &[OsString],
     opts: &CaptureOptions,
@@ -231,6 +272,24 @@ pub fn capture(
         return Err(TraceError::Capture("no command to record".into()));
     }
     let perf_version = preflight(opts)?;
+    // The command must exist before perf is started: otherwise perf's own
+    // failure shows up as a cascade of unrelated `perf script` errors.
+    let exe = Path::new(&cmd[0]);
+    match find_in_path(exe) {
+        None if exe.components().count() > 1 => {
+            return Err(TraceError::Capture(format!(
+                "cannot run `{}`: no such file",
+                exe.display()
+            )))
+        }
+        None => {
+            return Err(TraceError::Capture(format!(
+                "cannot run `{}`: not found in PATH",
+                exe.display()
+            )))
+        }
+        Some(_) => {}
+    }
     let base = base_name(out_name);
     if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| TraceError::io(dir, e))?;
@@ -241,12 +300,11 @@ pub fn capture(
 
     let before = scan_proc_kthreads(&opts.proc_root)?;
 
-    let mut record: Vec<OsString> = vec![
-        "record".into(),
-        "-a".into(),
-        "-m".into(),
-        opts.mmap.clone().into(),
-    ];
+    let mut record: Vec<OsString> = vec!["record".into()];
+    if opts.system_wide {
+        record.push("-a".into());
+    }
+    record.extend(["-m".into(), opts.mmap.clone().into()]);
     for ev in TRACE_EVENTS {
         record.push("-e".into());
         record.push(OsString::from(ev));
@@ -270,6 +328,24 @@ pub fn capture(
             "`perf record` wrote no data ({status}); sched tracepoints may not be readable: run as root, \
              or set /proc/sys/kernel/perf_event_paranoid to -1 and make tracefs readable. perf said: {}",
             tail.join(" | ")
+        )));
+    }
+
+    if !status.success() {
+        let said: Vec<&str> = rec_err
+            .iter()
+            .filter(|l| !l.starts_with("[ perf record:"))
+            .map(String::as_str)
+            .collect();
+        let tail = &said[said.len().saturating_sub(3)..];
+        return Err(TraceError::Capture(format!(
+            "the recorded command `{}` failed ({status}){}; nothing kept",
+            shown(cmd),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", tail.join(" | "))
+            }
         )));
     }
 

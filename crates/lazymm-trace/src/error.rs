@@ -29,6 +29,15 @@ pub enum TraceError {
         /// What is wrong.
         cause: String,
     },
+    /// The file as a whole is not a usable trace (no switch event, more
+    /// unreadable lines than events).
+    #[error("{}: {cause}", path.display())]
+    Content {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong.
+        cause: String,
+    },
     /// A capture could not run (missing `perf`, missing permissions, the
     /// command failed, ...).
     #[error("capture: {0}")]

@@ -63,6 +63,11 @@ pub struct ParseOptions {
     pub max_cpu: u32,
     /// How many warning messages to keep in the summary (default 20).
     pub max_warning_samples: usize,
+    /// Accept a trace with more skipped (unreadable) lines than events.
+    /// Without it such a trace is an error: it is most likely not a
+    /// scheduler trace at all. A trace without any `sched_switch` is an
+    /// error either way.
+    pub lenient: bool,
 }
 
 impl Default for ParseOptions {
@@ -72,6 +77,7 @@ impl Default for ParseOptions {
             strict: false,
             max_cpu: 4095,
             max_warning_samples: 20,
+            lenient: false,
         }
     }
 }
@@ -383,9 +389,65 @@ impl TraceReader {
             .filter(|(_, &s)| s)
             .map(|(i, _)| i as u32)
             .collect();
+        if self.per_thread {
+            // No line carried a TGID (or no event line was read at all).
+            self.summary.tgids_available = false;
+        }
         let mut f: Vec<i32> = self.fallback.iter().copied().collect();
         f.sort_unstable();
         self.summary.anomalies.tgid_fallback_tids = f;
+    }
+
+    /// At the end of the trace: refuses a file that is not a scheduler
+    /// trace (nothing to replay, or mostly unreadable lines).
+    fn check_content(&self) -> Result<(), TraceError> {
+        let s = &self.summary;
+        let e = &s.events;
+        let events = e.sched_switch
+            + e.sched_process_fork
+            + e.sched_process_exit
+            + e.sched_process_exec
+            + e.sched_process_free
+            + e.sched_migrate_task
+            + e.sched_wakeup_new;
+        let skipped: u64 = [
+            WarningKind::UnparsedLine,
+            WarningKind::MalformedFields,
+            WarningKind::BlankLine,
+            WarningKind::LineTooLong,
+        ]
+        .iter()
+        .filter_map(|k| s.warnings.get(k))
+        .sum();
+        let fail = |cause: String| {
+            Err(TraceError::Content {
+                path: self.path.clone(),
+                cause,
+            })
+        };
+        if s.lines == 0 {
+            return fail("empty trace: no line to read".into());
+        }
+        if e.sched_switch == 0 {
+            return fail(format!(
+                "no sched_switch event could be read in {} lines ({skipped} unreadable): \
+                 not a `perf script` scheduler trace (see traces/FORMAT.md)",
+                s.lines
+            ));
+        }
+        if skipped > events && !self.opts.lenient {
+            return fail(format!(
+                "{skipped} of {} lines are unreadable, more than the {events} events read \
+                 (first: {}); --lenient replays it anyway",
+                s.lines,
+                s.warning_samples
+                    .iter()
+                    .find(|w| !w.contains("kernel-thread sidecar"))
+                    .map(String::as_str)
+                    .unwrap_or("?")
+            ));
+        }
+        Ok(())
     }
 
     fn warn(&mut self, kind: WarningKind, line: u64, cause: &str) {
@@ -522,6 +584,7 @@ impl TraceReader {
             if !self.src.next_line()? {
                 self.done = true;
                 self.finalize();
+                self.check_content()?;
                 return Ok(None);
             }
             let line = self.src.line;
@@ -808,13 +871,22 @@ impl TraceReader {
     }
 }
 
+/// The first 120 bytes of a line for a message: printable ASCII as is,
+/// every other byte as `\xNN`, so that a binary file is never echoed raw
+/// to a terminal.
 fn excerpt(buf: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&buf[..buf.len().min(120)]).into_owned();
-    if buf.len() > 120 {
-        s + "..."
-    } else {
-        s
+    let mut s = String::new();
+    for &b in &buf[..buf.len().min(120)] {
+        if b == b' ' || b.is_ascii_graphic() {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
     }
+    if buf.len() > 120 {
+        s.push_str("...");
+    }
+    s
 }
 
 impl Iterator for TraceReader {

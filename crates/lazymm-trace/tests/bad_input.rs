@@ -300,11 +300,82 @@ fn blank_and_overlong_lines() {
 }
 
 #[test]
-fn empty_input() {
-    let (evs, s) = read_all(input(""), &opts()).unwrap();
-    assert!(evs.is_empty());
-    assert_eq!(s.lines, 0);
-    assert_eq!(s.first_time_us, None);
+fn empty_input_is_an_error() {
+    let e = read_all(input(""), &opts()).unwrap_err();
+    assert_eq!(e.to_string(), "mem.perf.txt: empty trace: no line to read");
+    // --lenient does not make an empty file a trace.
+    let lenient = ParseOptions {
+        lenient: true,
+        ..opts()
+    };
+    assert!(read_all(input(""), &lenient).is_err());
+}
+
+/// Deterministic pseudo-random bytes (xorshift), newlines included.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn random_bytes_are_an_error_and_never_echoed_raw() {
+    let data = noise(4000);
+    let inp = TraceInput::Bytes {
+        name: PathBuf::from("rnd.perf.txt"),
+        data: Arc::from(&data[..]),
+    };
+    let e = read_all(inp, &opts()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("rnd.perf.txt: no sched_switch event could be read in "),
+        "{e}"
+    );
+}
+
+#[test]
+fn no_switch_event_is_an_error() {
+    let text = "            task   100/100   [000]      1.000000:       sched:sched_process_free: comm=task pid=100 prio=120\n";
+    let e = read_all(input(text), &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("no sched_switch event could be read in 1 lines"),
+        "{e}"
+    );
+}
+
+#[test]
+fn more_unreadable_lines_than_events_needs_lenient() {
+    // Two switches, three junk lines.
+    let text = base() + "junk one\njunk two\njunk three\n";
+    let e = read_all(input(&text), &opts()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("mem.perf.txt: 3 of 5 lines are unreadable, more than the 2 events read (first: mem.perf.txt:3: "),
+        "{e}"
+    );
+    let lenient = ParseOptions {
+        lenient: true,
+        ..opts()
+    };
+    let (evs, s) = read_all(input(&text), &lenient).unwrap();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(s.warnings.get(&WarningKind::UnparsedLine), Some(&3));
+    // Equal counts are accepted.
+    let text = base() + "junk one\njunk two\n";
+    assert!(read_all(input(&text), &opts()).is_ok());
+}
+
+#[test]
+fn binary_bytes_are_escaped_in_warnings() {
+    let text = base() + "\u{1b}[31mred\u{7}\n";
+    let (_, s) = read_all(input(&text), &opts()).unwrap();
+    let w = s.warning_samples.join("\n");
+    assert!(w.contains("\\x1b[31mred\\x07"), "{w}");
+    assert!(!w.contains('\u{1b}'));
 }
 
 #[test]

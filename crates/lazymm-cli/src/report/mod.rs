@@ -1,0 +1,230 @@
+//! `lazymm compare --report DIR`: an offline report folder (`index.html`
+//! with inline SVG charts, the charts as `*.svg` files, `data.json`) that a
+//! kernel engineer can use to decide which scheme to ship.
+//!
+//! Nothing here hard-codes the scheme list: every chart and table iterates
+//! over the scheme names present in the runs, in order of first appearance.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use lazymm::{Arch, SchemeKind};
+use lazymm_sim::cost::CostTable;
+use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+mod charts;
+mod data;
+pub(crate) mod format;
+mod prose;
+pub(crate) mod verdict;
+
+use charts::*;
+use data::*;
+use format::*;
+use prose::*;
+use verdict::*;
+
+/// What the report is made of.
+pub struct ReportInput<'a> {
+    /// The runs of `compare` (synthetic workloads and trace replays).
+    pub runs: &'a [RunReport],
+    /// The extra runs of [`sweep_configs`] (CPU-count sweep, exit-storm).
+    pub sweep: &'a [RunReport],
+    /// The exact command line that produced the report.
+    pub command: String,
+}
+
+/// Largest CPU count of the context-switch sweep (and of `sim --sweep`).
+pub(crate) const SWEEP_MAX_CPUS: usize = 4096;
+/// Largest CPU count of the exit-storm sweep (an exit-storm wave walks every
+/// process across every CPU: N^2 work per wave).
+const EXIT_SWEEP_MAX_CPUS: usize = 256;
+/// CPU count at which the break-even model takes its two inputs.
+const BREAK_EVEN_CPUS: usize = 64;
+const MIN_ROUNDS: u64 = 512;
+
+/// Scheduler rounds of a run when `--rounds` is not given: the one rule of
+/// `compare`, `sim` and the report's sweep, so that the same configuration
+/// gives the same figures everywhere.
+///
+/// `ctxswitch-*`: about 0.69 switches per CPU per round, so `90_000 / cpus`
+/// rounds gives ~60k switches per run; and at least [`MIN_ROUNDS`], so that
+/// every CPU switches a few hundred times at any CPU count: per-CPU one-off
+/// costs (first touch of a CPU's slot line, the final teardown) are then
+/// amortised over the same number of switches at 4096 CPUs as at 128.
+/// `exit-storm`: each wave takes `cpus` rounds and ends in `cpus` exits:
+/// four waves. Others: 1500.
+pub fn default_rounds(w: WorkloadKind, cpus: usize) -> u64 {
+    match w {
+        WorkloadKind::CtxswitchThreads | WorkloadKind::CtxswitchProcesses => {
+            (90_000 / cpus as u64).max(MIN_ROUNDS)
+        }
+        WorkloadKind::ExitStorm => (4 * cpus as u64).max(256),
+        _ => 1500,
+    }
+}
+
+fn pow2_upto(max: usize) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut c = 2;
+    while c <= max {
+        v.push(c);
+        c *= 2;
+    }
+    if v.last() != Some(&max) && max >= 2 {
+        v.push(max);
+    }
+    v
+}
+
+/// The extra runs the report needs beyond `compare`'s: for each of
+/// `schemes` and `archs`, `ctxswitch-threads` and `ctxswitch-processes` at
+/// 2, 4, ..., `max_cpus` CPUs and `exit-storm` at 2, 4, ..., min(256,
+/// `max_cpus`) CPUs (which includes the break-even CPU count, 64), with
+/// `rounds` or [`default_rounds`].
+pub fn sweep_configs(
+    seed: u64,
+    schemes: &[SchemeKind],
+    archs: &[Arch],
+    max_cpus: usize,
+    rounds: Option<u64>,
+) -> Vec<RunConfig> {
+    let mut v = Vec::new();
+    let mut push = |scheme, arch, workload, cpus| {
+        v.push(RunConfig {
+            scheme,
+            arch,
+            cpus,
+            workload,
+            seed,
+            rounds: rounds.unwrap_or_else(|| default_rounds(workload, cpus)),
+            options: Default::default(),
+        })
+    };
+    for &arch in archs {
+        for &scheme in schemes {
+            for workload in [
+                WorkloadKind::CtxswitchThreads,
+                WorkloadKind::CtxswitchProcesses,
+            ] {
+                for cpus in pow2_upto(max_cpus) {
+                    push(scheme, arch, workload, cpus);
+                }
+            }
+            for cpus in pow2_upto(EXIT_SWEEP_MAX_CPUS.min(max_cpus)) {
+                push(scheme, arch, WorkloadKind::ExitStorm, cpus);
+            }
+        }
+    }
+    v
+}
+
+/// Fails unless a report can be written into `dir` (created if missing):
+/// checked before any work is done.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow!("{}: cannot create the report folder: {e}", dir.display()))?;
+    let probe = dir.join(".lazymm-write-check");
+    std::fs::write(&probe, b"")
+        .map_err(|e| anyhow!("{}: cannot write the report there: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Writes the report folder `dir` (created if missing): `index.html`, one
+/// SVG per chart, `data.json`. Returns the files written.
+pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cx = Ctx::new(input);
+    let mut figs: BTreeMap<&'static str, Vec<Figure>> = BTreeMap::new();
+    for arch in &cx.archs {
+        if let Some(f) = scaling_chart(&cx, arch)? {
+            figs.entry("scaling").or_default().push(f);
+        }
+        figs.entry("exit")
+            .or_default()
+            .extend(exit_charts(&cx, arch)?);
+        if let Some(f) = break_even_chart(&cx, arch)? {
+            figs.entry("break-even").or_default().push(f);
+        }
+        if let Some(f) = traces_chart(&cx, arch)? {
+            figs.entry("traces").or_default().push(f);
+        }
+    }
+    // Everything is rendered before the first file is written; a failed
+    // write removes what was written, so no partial report is left behind.
+    let mut files: Vec<(PathBuf, String)> = figs
+        .values()
+        .flatten()
+        .map(|f| (dir.join(&f.file), f.svg.clone()))
+        .collect();
+    files.push((dir.join("data.json"), data_json(&cx, input)?));
+    files.push((dir.join("index.html"), build_html(&cx, input, &figs)));
+    let mut written = Vec::new();
+    for (p, text) in files {
+        if let Err(e) = std::fs::write(&p, text) {
+            for w in &written {
+                let _ = std::fs::remove_file(w);
+            }
+            return Err(anyhow!("{}: {e}", p.display()));
+        }
+        written.push(p);
+    }
+    Ok(written)
+}
+
+/// `data.json`: the runs every chart and table is drawn from, the cost
+/// model that turned their counts into cycles, and the parameters of the
+/// sweep and of the derived figures, so that a reader can redraw them.
+fn data_json(cx: &Ctx, input: &ReportInput) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Parameters {
+        sweep_max_cpus: usize,
+        exit_sweep_max_cpus: usize,
+        break_even_cpus: usize,
+        default_rounds: &'static str,
+        cycles_per_switch: &'static str,
+        cycles_per_exit: &'static str,
+        round_trip_cycles: &'static str,
+        lifetime_cost: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        command: &'a str,
+        version: &'static str,
+        parameters: Parameters,
+        cost_model: BTreeMap<String, CostTable>,
+        runs: &'a [RunReport],
+        sweep: &'a [RunReport],
+    }
+    let cost_model = cx
+        .archs
+        .iter()
+        .filter_map(|a| Arch::parse(a))
+        .map(|a| (a.name().to_string(), CostTable::for_arch(a)))
+        .collect();
+    Ok(serde_json::to_string(&Data {
+        command: &input.command,
+        version: env!("CARGO_PKG_VERSION"),
+        parameters: Parameters {
+            sweep_max_cpus: input.sweep.iter().map(|r| r.cpus).max().unwrap_or(0),
+            exit_sweep_max_cpus: EXIT_SWEEP_MAX_CPUS,
+            break_even_cpus: BREAK_EVEN_CPUS,
+            default_rounds: "ctxswitch-*: max(512, 90000 / cpus); exit-storm: max(256, 4 * cpus); others: 1500 (each run's rounds are not in RunReport: see the command's --rounds)",
+            cycles_per_switch: "cost_model[arch] applied to the switch path's access counts (RunReport.cycles_per_switch)",
+            cycles_per_exit: "cost_model[arch] applied to teardown accesses and IPIs, divided by exits (RunReport.cycles_per_exit)",
+            round_trip_cycles: "ctxswitch-threads at break_even_cpus: cycles_per_switch * switches / lazy_enters",
+            lifetime_cost: "L * round_trip_cycles + exit-storm cycles_per_exit at break_even_cpus",
+        },
+        cost_model,
+        runs: input.runs,
+        sweep: input.sweep,
+    })?)
+}
