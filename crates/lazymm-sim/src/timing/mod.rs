@@ -20,7 +20,7 @@
 
 pub mod model;
 pub mod spec;
-
+pub mod this_machine;
 pub mod wis;
 
 use core::cell::RefCell;
