@@ -31,6 +31,11 @@ pub struct TimedArgs {
     /// Schemes, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     pub schemes: Vec<String>,
+    /// Grow (or cut) the machine to this many hardware threads by whole
+    /// sockets, two hops from the others: an extrapolation, stated in the
+    /// parameters (at most 4096).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub cpus: Option<u16>,
     /// Simulated measurement window in microseconds (after a 200 us warm-up).
     #[arg(long, default_value_t = 2000.0)]
     pub window_us: f64,
@@ -105,7 +110,10 @@ struct TimedJson<'a> {
 
 /// `lazymm timed`.
 pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
-    let spec = MachineSpec::load(&a.machine).map_err(|e| anyhow!("{e}"))?;
+    let mut spec = MachineSpec::load(&a.machine).map_err(|e| anyhow!("{e}"))?;
+    if let Some(n) = a.cpus {
+        spec = spec.scaled(usize::from(n));
+    }
     let schemes = schemes_of(&a.schemes)?;
     if !(a.window_us > 0.0 && a.window_us <= 1e6) {
         bail!("--window-us {} out of range: 0 < W <= 1000000", a.window_us);

@@ -175,3 +175,18 @@ fn exit_cost_by_scheme() {
     assert!(sd.exit_us > lw.exit_us);
     let _ = timed_machine(&spec, SchemeKind::Refcount).unwrap();
 }
+
+/// The stated extrapolation: whole sockets added, every other figure kept.
+#[test]
+fn scaled_adds_whole_sockets() {
+    let e = MachineSpec::load("epyc-9654-2s").unwrap();
+    let big = e.scaled(4096);
+    assert_eq!(big.cpus(), 4032); // 21 sockets of 192: the most that fit in 4096
+    assert!(big.topology.sockets.source.starts_with("EXTRAPOLATION"));
+    assert_eq!(big.latency_ns, e.latency_ns);
+    let p = Params::of(&big);
+    assert_eq!(p.distance(0, 192), 3); // the original pair of sockets: one hop
+    assert_eq!(p.distance(0, 2 * 192), 4); // an added socket: two hops
+    assert_eq!(e.scaled(384), e);
+    assert_eq!(e.scaled(100).cpus(), 192);
+}

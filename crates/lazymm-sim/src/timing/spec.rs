@@ -531,6 +531,38 @@ impl MachineSpec {
         self.cpus() / self.topology.smt.value as usize
     }
 
+    /// Hardware threads per socket.
+    pub fn cpus_per_socket(&self) -> usize {
+        self.cpus() / self.topology.sockets.value as usize
+    }
+
+    /// The same machine grown (or cut) to `cpus` hardware threads by adding
+    /// (or removing) whole sockets, **an extrapolation**: the added sockets
+    /// form further nodes of `sockets_per_node` sockets each (the last one
+    /// possibly partial), two hops from the others (`latency_ns.remote`),
+    /// with every other figure unchanged.
+    /// `cpus` is rounded up to whole sockets and capped at the simulator's
+    /// 4096. The sockets figure's source says so.
+    pub fn scaled(&self, cpus: usize) -> MachineSpec {
+        let per = self.cpus_per_socket().max(1);
+        let max_sockets = (lazymm::runtime::MAX_CPUS / per).max(1);
+        let sockets = cpus.div_ceil(per).clamp(1, max_sockets);
+        let mut s = self.clone();
+        if sockets != self.topology.sockets.value as usize {
+            let spn = (self.topology.sockets_per_node.value as usize).min(sockets);
+            s.topology.sockets = Figure {
+                value: sockets as f64,
+                source: format!(
+                    "EXTRAPOLATION of {} ({} sockets) to {} CPUs: whole sockets added, two hops apart",
+                    self.name, self.topology.sockets.value, sockets * per
+                ),
+            };
+            s.topology.sockets_per_node.value = spn as f64;
+            s.name = format!("{}@{}", self.name, sockets * per);
+        }
+        s
+    }
+
     /// Every figure with its key, for printing the parameters used.
     pub fn figures(&self) -> Vec<(String, &Figure)> {
         let t = &self.topology;
