@@ -87,13 +87,23 @@ fn schemes_of(names: &[String]) -> anyhow::Result<Vec<SchemeKind>> {
         .collect()
 }
 
+/// A figure for humans: whole numbers as such, others to 3 decimals.
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x}")
+    } else {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn print_params(spec: &MachineSpec) {
     println!(
         "parameters of {} ({}, from {}):",
         spec.name, spec.description, spec.origin
     );
     for (k, f) in spec.figures() {
-        println!("  {k:<26} {:>9}  {}", f.value, f.source);
+        println!("  {k:<26} {:>9}  {}", num(f.value), f.source);
     }
 }
 
@@ -464,7 +474,7 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
             c.machine,
             c.what,
             format!("{:.2}{}", c.model, if c.unit == "%" { "%" } else { "" }),
-            c.published.map_or("-".into(), |p| format!("{p}")),
+            c.published.map_or("-".into(), num),
             format!("{range} {}", c.unit),
             if range == "-" {
                 "shape"
