@@ -87,6 +87,13 @@ fn schemes_of(names: &[String]) -> anyhow::Result<Vec<SchemeKind>> {
         .collect()
 }
 
+/// Prints a JSON document; a closed pipe (`| head`) ends the output quietly.
+fn json_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
 /// A figure for humans: whole numbers as such, others to 3 decimals.
 fn num(x: f64) -> String {
     if x.fract() == 0.0 {
@@ -154,14 +161,11 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
                 .is_none()
     });
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&TimedJson {
-                machine: &spec,
-                runs,
-                exits
-            })?
-        );
+        json_out(&serde_json::to_string_pretty(&TimedJson {
+            machine: &spec,
+            runs,
+            exits,
+        })?);
         return Ok(u8::from(dirty));
     }
     println!(
@@ -447,15 +451,12 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
         .map(|n| MachineSpec::load(n).map_err(|e| anyhow!("{e}")))
         .collect::<anyhow::Result<_>>()?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&ValidateJson {
-                checks,
-                this_machine: real,
-                this_machine_spec: spec,
-                presets,
-            })?
-        );
+        json_out(&serde_json::to_string_pretty(&ValidateJson {
+            checks,
+            this_machine: real,
+            this_machine_spec: spec,
+            presets,
+        })?);
         return Ok(0);
     }
     println!("published numbers (will-it-scale context_switch1_threads), model vs published:");
