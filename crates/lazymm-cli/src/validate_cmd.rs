@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lazymm::SchemeKind;
 use lazymm_bench::calibrate::{calibrate, this_machine_spec};
 use lazymm_bench::{run_bench, BenchConfig, Length, Workload};
+use lazymm_sim::timing::exit_walk::{run as exit_walk_run, ExitWalkResult};
 use lazymm_sim::timing::spec::MachineSpec;
 use lazymm_sim::timing::this_machine::{switches_per_s, Shape};
 use lazymm_sim::timing::wis::{run as wis_run, WisConfig, WisResult};
@@ -42,6 +43,10 @@ pub struct TimedArgs {
     /// Also time one exit with every other CPU holding the mm lazily.
     #[arg(long)]
     pub exit: bool,
+    /// Also run PeterZ's adversarial exit: processes walk across W CPUs,
+    /// then exit (exits/s, IPIs per CPU per second, mean exit latency).
+    #[arg(long, value_name = "W")]
+    pub exit_walk: Option<usize>,
     /// Print the machine's parameters with their sources.
     #[arg(long)]
     pub params: bool,
@@ -123,6 +128,7 @@ struct TimedJson<'a> {
     machine: &'a MachineSpec,
     runs: Vec<WisResult>,
     exits: Vec<ExitCost>,
+    exit_walk: Vec<ExitWalkResult>,
 }
 
 /// `lazymm timed`.
@@ -154,17 +160,36 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
             exits.push(exit_cost(&spec, s, spec.cpus() - 1).map_err(|e| anyhow!("{e}"))?);
         }
     }
+    let mut walks = Vec::new();
+    if let Some(w) = a.exit_walk {
+        if w == 0 || w > spec.cpus() {
+            bail!("--exit-walk {w} out of range: 1..={}", spec.cpus());
+        }
+        for &s in &schemes {
+            walks.push(
+                exit_walk_run(&spec, s, w, a.window_us * 1000.0).map_err(|e| anyhow!("{e}"))?,
+            );
+        }
+    }
     let dirty = runs.iter().any(|r| {
         !r.clean
             && SchemeKind::parse(&r.scheme)
                 .and_then(|s| s.known_unsafe())
                 .is_none()
     });
+    let dirty = dirty
+        || walks.iter().any(|r| {
+            !r.clean
+                && SchemeKind::parse(&r.scheme)
+                    .and_then(|s| s.known_unsafe())
+                    .is_none()
+        });
     if a.json {
         json_out(&serde_json::to_string_pretty(&TimedJson {
             machine: &spec,
             runs,
             exits,
+            exit_walk: walks,
         })?);
         return Ok(u8::from(dirty));
     }
@@ -225,6 +250,27 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
             println!(
                 "{:<15} {:>10.1} {:>6} {:>10} {:>6}",
                 e.scheme, e.exit_us, e.ipis, e.flush_ipis, e.scan_steps
+            );
+        }
+    }
+    if !walks.is_empty() {
+        println!(
+            "\nexit walk: each process runs on {} CPUs in turn, then exits:",
+            walks[0].walk
+        );
+        println!(
+            "{:<15} {:>10} {:>12} {:>10} {:>13} {:>16}",
+            "scheme", "exits/s", "switches/s", "IPI/CPU/s", "mean exit us", "bottleneck"
+        );
+        for r in &walks {
+            println!(
+                "{:<15} {:>10} {:>12} {:>10.0} {:>13.2} {:>16}",
+                r.scheme,
+                m(r.exits_per_s),
+                m(r.switches_per_s),
+                r.ipis_per_cpu_s,
+                r.mean_exit_us,
+                r.hottest.first().map_or("-", |l| l.kind)
             );
         }
     }

@@ -190,3 +190,20 @@ fn scaled_adds_whole_sockets() {
     assert_eq!(e.scaled(384), e);
     assert_eq!(e.scaled(100).cpus(), 192);
 }
+
+/// PeterZ's adversarial exit under load: every ledger clean, hazard+IPI's
+/// all-CPU scan on every exit makes its exits the slowest.
+#[test]
+fn exit_walk_by_scheme() {
+    use lazymm_sim::timing::exit_walk::run;
+    let spec = MachineSpec::load("xeon-8480-2s").unwrap();
+    let lw = run(&spec, SchemeKind::Lightweight, 4, 200_000.0).unwrap();
+    let hz = run(&spec, SchemeKind::HazardIpi, 4, 200_000.0).unwrap();
+    let sd = run(&spec, SchemeKind::Shootdown, 4, 200_000.0).unwrap();
+    for r in [&lw, &hz, &sd] {
+        assert!(r.clean, "{}", r.scheme);
+        assert!(r.exits_per_s > 0.0, "{}", r.scheme);
+    }
+    assert!(hz.mean_exit_us > lw.mean_exit_us);
+    assert!(hz.exits_per_s < lw.exits_per_s);
+}

@@ -29,11 +29,12 @@ fn power8_t768_refcount_and_shootdown() {
     assert!((60.0..=240.0).contains(&sd_m), "shootdown {sd_m} M/s");
     let ratio = sd_m / rc_m;
     assert!((30.0..=130.0).contains(&ratio), "ratio {ratio}");
-    // The refcount run is bound by one line, mm_count, kept busy the whole
-    // window; shoot-down has no such line.
+    // The refcount run is bound by one line, mm_count, busy most of the
+    // window (85 %: transfers reserved past the window's end are not
+    // counted in it); shoot-down has no such line.
     assert_eq!(rc.hottest[0].kind, "mm.count");
     assert!(
-        rc.bottleneck_utilization > 0.9,
+        rc.bottleneck_utilization > 0.8,
         "{}",
         rc.bottleneck_utilization
     );

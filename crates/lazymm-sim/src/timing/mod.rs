@@ -10,6 +10,9 @@
 //! * [`wis::run`]: will-it-scale `context_switch1_threads -t N` as run
 //!   (N pairs of threads passing a token through pipes, placed as
 //!   will-it-scale places them);
+//! * [`exit_walk::run`]: PeterZ's adversarial exit (processes walk across
+//!   CPUs, then exit) for exits/s, IPIs per CPU per second and exit latency
+//!   under load;
 //! * [`exit_cost`]: one address-space teardown while every other CPU holds
 //!   the mm lazily (the exit latency and IPIs of each scheme);
 //! * [`this_machine`]: the real-thread benchmark's shapes (`lazymm bench`'s
@@ -18,6 +21,7 @@
 //! See `docs/timing.md` for the model, the presets and the published
 //! numbers it is checked against.
 
+pub mod exit_walk;
 pub mod model;
 pub mod spec;
 pub mod this_machine;

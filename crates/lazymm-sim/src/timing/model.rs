@@ -41,6 +41,10 @@ use crate::counting::KIND_NAMES;
 
 const NONE: u32 = u32::MAX;
 
+/// How far behind the newest request a line keeps its reservations (ps):
+/// requests older than this are not expected (steps are microseconds).
+const KEEP: u64 = 1_000_000_000;
+
 /// Nanoseconds to the model's picoseconds.
 pub fn ps(ns: f64) -> u64 {
     (ns * 1000.0).round().max(0.0) as u64
@@ -141,7 +145,13 @@ struct LineT {
     depart_at: u64,
     sharers: Vec<u64>,
     nsharers: u32,
-    free_at: u64,
+    /// Reserved transfer intervals `[start, end)`, sorted, none overlapping:
+    /// a request takes the first gap at or after its time that fits its
+    /// transfer. (A single "free at" time would make a CPU whose clock ran
+    /// ahead — a long teardown step — drag every later-processed but
+    /// earlier-timed requester behind it.) Intervals ending more than
+    /// [`KEEP`] before a request are dropped.
+    busy_iv: std::collections::VecDeque<(u64, u64)>,
     busy: u64,
     wait: u64,
     transfers: u64,
@@ -149,6 +159,30 @@ struct LineT {
 }
 
 impl LineT {
+    /// Reserves the first gap of `lat` at or after `t`; returns its start.
+    fn reserve(&mut self, t: u64, lat: u64) -> u64 {
+        let iv = &mut self.busy_iv;
+        while iv.front().is_some_and(|&(_, e)| e + KEEP < t) {
+            iv.pop_front();
+        }
+        let mut cursor = t;
+        let mut at = iv.len();
+        for (i, &(s, e)) in iv.iter().enumerate() {
+            if e <= cursor {
+                continue;
+            }
+            if s >= cursor + lat {
+                at = i;
+                break;
+            }
+            cursor = cursor.max(e);
+        }
+        if lat > 0 {
+            iv.insert(at, (cursor, cursor + lat));
+        }
+        cursor
+    }
+
     fn has(&self, c: u32) -> bool {
         let w = (c / 64) as usize;
         w < self.sharers.len() && self.sharers[w] & (1 << (c % 64)) != 0
@@ -290,7 +324,7 @@ impl Model {
             }
             Access::Fence => unreachable!(),
         };
-        let start = t.max(l.free_at);
+        let start = l.reserve(t, lat);
         if prev != c && a != Access::Load {
             l.prev_owner = prev;
             l.depart_at = start + lat / 2;
@@ -298,7 +332,6 @@ impl Model {
         l.wait += start - t;
         l.busy += lat;
         l.transfers += 1;
-        l.free_at = start + lat;
         self.clock[cpu] = start + lat + end_cost;
     }
 
