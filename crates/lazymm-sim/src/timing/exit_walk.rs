@@ -12,15 +12,12 @@
 //! [`Sched`](crate::sched::Sched): `migrate_current`, `idle_pick`,
 //! `exit_current`, `new_process`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use lazymm::SchemeKind;
 use serde::Serialize;
 
 use super::model::{ps, LineTime};
 use super::spec::MachineSpec;
-use super::{charge_handlers, charge_ipis, handled, timed_machine};
+use super::{now, timed_machine, wake_idle, Events, IpiLedger};
 use crate::sched::Sched;
 
 /// The result of one run.
@@ -68,12 +65,7 @@ pub fn run(
     let (exits, exit_ps, sw, ipis, hottest) = {
         let mut s = Sched::new(&m, 1);
         let mut left: Vec<u32> = Vec::new();
-        let mut heap: BinaryHeap<Reverse<(u64, u64, u32, Ev)>> = BinaryHeap::new();
-        let mut seq = 0u64;
-        let mut push = |heap: &mut BinaryHeap<_>, t: u64, cpu: usize, e: Ev| {
-            seq += 1;
-            heap.push(Reverse((t, seq, cpu as u32, e)));
-        };
+        let mut ev = Events::new();
         let spawn = |s: &mut Sched<'_, _>, left: &mut Vec<u32>, c: usize| -> Result<(), String> {
             let t = s.new_process(c).map_err(|e| e.to_string())?;
             if left.len() <= t as usize {
@@ -85,24 +77,17 @@ pub fn run(
         };
         for c in 0..n {
             spawn(&mut s, &mut left, c)?;
-            push(&mut heap, 0, c, Ev::Wake);
+            ev.push(0, c, Ev::Wake);
         }
-        let mut last_handled = handled(&m);
+        let mut ipis = IpiLedger::new(&m);
         let (mut exits, mut exit_ps) = (0u64, 0u64);
-        while let Some(Reverse((t, _, cpu, ev))) = heap.pop() {
-            if t >= end {
-                break;
-            }
-            let cpu = cpu as usize;
-            m.p.model(|md| md.clock[cpu] = md.clock[cpu].max(t));
+        while let Some((_, cpu, e)) = ev.next(&m, end) {
             let mut before = m.cpu_stats(cpu);
-            match ev {
+            match e {
                 Ev::Wake => {
-                    if s.curr[cpu].is_some() || s.rq[cpu].is_empty() {
+                    if !wake_idle(&mut s, cpu) {
                         continue;
                     }
-                    m.p.model(|md| md.clock[cpu] += switch);
-                    s.idle_pick(cpu);
                 }
                 Ev::Turn => {
                     let Some(cur) = s.curr[cpu] else { continue };
@@ -110,50 +95,26 @@ pub fn run(
                     let l = &mut left[cur as usize];
                     *l -= 1;
                     if *l == 0 {
-                        let t0 = m.p.model(|md| md.clock[cpu]);
+                        let t0 = now(&m, cpu);
                         s.exit_current(cpu);
-                        let a = m.cpu_stats(cpu);
-                        charge_ipis(
-                            &m,
-                            cpu,
-                            scheme,
-                            a.ipis - before.ipis,
-                            a.flush_ipis - before.flush_ipis,
-                        );
+                        ipis.settle(&m, cpu, scheme, &before);
+                        before = m.cpu_stats(cpu);
                         exits += 1;
-                        exit_ps += m.p.model(|md| md.clock[cpu]) - t0;
-                        // Charged; the handlers are charged below.
-                        before.ipis = a.ipis;
-                        before.flush_ipis = a.flush_ipis;
-                        charge_handlers(&m, &last_handled);
-                        last_handled = handled(&m);
+                        exit_ps += now(&m, cpu) - t0;
                         spawn(&mut s, &mut left, cpu)?;
                         s.idle_pick(cpu);
                     } else {
                         let to = (cpu + 1) % n;
                         s.migrate_current(cpu, to);
                         if s.curr[to].is_none() {
-                            let now = m.p.model(|md| md.clock[cpu]);
-                            push(&mut heap, now + wakeup, to, Ev::Wake);
+                            ev.push(now(&m, cpu) + wakeup, to, Ev::Wake);
                         }
                     }
                 }
             }
-            let a = m.cpu_stats(cpu);
-            if a.ipis + a.flush_ipis > before.ipis + before.flush_ipis {
-                charge_ipis(
-                    &m,
-                    cpu,
-                    scheme,
-                    a.ipis - before.ipis,
-                    a.flush_ipis - before.flush_ipis,
-                );
-                charge_handlers(&m, &last_handled);
-                last_handled = handled(&m);
-            }
+            ipis.settle(&m, cpu, scheme, &before);
             if s.curr[cpu].is_some() {
-                let now = m.p.model(|md| md.clock[cpu]);
-                push(&mut heap, now, cpu, Ev::Turn);
+                ev.push(now(&m, cpu), cpu, Ev::Turn);
             }
         }
         let st = m.stats().cpu;

@@ -141,6 +141,98 @@ pub fn handled(m: &Machine<CountingPlatform>) -> Vec<u64> {
         .collect()
 }
 
+/// The IPI accounting of a step-at-a-time driver: after a step of `cpu`,
+/// charges what it sent ([`charge_ipis`]) and what each target handled
+/// ([`charge_handlers`]). Only the acting CPU of a step sends, so the
+/// per-CPU handled counts it keeps are current between steps.
+pub struct IpiLedger {
+    last_handled: Vec<u64>,
+}
+
+impl IpiLedger {
+    /// Starts from the machine's current handled counts.
+    pub fn new(m: &Machine<CountingPlatform>) -> IpiLedger {
+        IpiLedger {
+            last_handled: handled(m),
+        }
+    }
+
+    /// Charges the IPIs `cpu` sent since its stats were `before`.
+    pub fn settle(
+        &mut self,
+        m: &Machine<CountingPlatform>,
+        cpu: CpuId,
+        scheme: SchemeKind,
+        before: &lazymm::CpuStats,
+    ) {
+        let a = m.cpu_stats(cpu);
+        let (si, fi) = (a.ipis - before.ipis, a.flush_ipis - before.flush_ipis);
+        if si + fi > 0 {
+            charge_ipis(m, cpu, scheme, si, fi);
+            charge_handlers(m, &self.last_handled);
+            self.last_handled = handled(m);
+        }
+    }
+}
+
+/// A time-ordered event queue of `(time ps, cpu, event)`; ties in time go
+/// in push order.
+pub struct Events<E: Ord + Copy> {
+    heap: std::collections::BinaryHeap<core::cmp::Reverse<(u64, u64, u32, E)>>,
+    seq: u64,
+}
+
+impl<E: Ord + Copy> Events<E> {
+    /// Empty.
+    pub fn new() -> Self {
+        Events {
+            heap: std::collections::BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    /// `e` for `cpu` at `t`.
+    pub fn push(&mut self, t: u64, cpu: usize, e: E) {
+        self.seq += 1;
+        self.heap
+            .push(core::cmp::Reverse((t, self.seq, cpu as u32, e)));
+    }
+
+    /// The earliest event before `end`, with the CPU's clock brought up to
+    /// its time; `None` when none is left before `end`.
+    pub fn next(&mut self, m: &Machine<CountingPlatform>, end: u64) -> Option<(u64, usize, E)> {
+        let core::cmp::Reverse((t, _, cpu, e)) = self.heap.pop()?;
+        if t >= end {
+            return None;
+        }
+        let cpu = cpu as usize;
+        m.p.model(|md| md.clock[cpu] = md.clock[cpu].max(t));
+        Some((t, cpu, e))
+    }
+}
+
+impl<E: Ord + Copy> Default for Events<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An idle `cpu` with a woken task switches to it, paying the machine's
+/// `switch`. `false` (nothing done) if the CPU is busy or has nothing queued.
+pub fn wake_idle(s: &mut Sched<'_, CountingPlatform>, cpu: CpuId) -> bool {
+    if s.curr[cpu].is_some() || s.rq[cpu].is_empty() {
+        return false;
+    }
+    s.m.p.model(|md| md.clock[cpu] += md.p.switch);
+    s.idle_pick(cpu);
+    true
+}
+
+/// The clock of `cpu` (ps).
+pub fn now(m: &Machine<CountingPlatform>, cpu: CpuId) -> u64 {
+    m.p.model(|md| md.clock[cpu])
+}
+
 /// The cost of one exit.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExitCost {

@@ -20,8 +20,6 @@
 //! [`Sched`] and the runtime, so the scheme's own accesses are timed by the
 //! coherence model; the non-scheme part costs the machine's `switch`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use lazymm::SchemeKind;
@@ -29,7 +27,7 @@ use serde::Serialize;
 
 use super::model::{ps, LineTime};
 use super::spec::MachineSpec;
-use super::{charge_handlers, charge_ipis, handled, timed_machine};
+use super::{handled, now, timed_machine, wake_idle, Events, IpiLedger};
 use crate::run::Transitions;
 use crate::sched::{Sched, TaskId};
 
@@ -139,12 +137,7 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
     let (sw0, sw1, ipis_handled, hottest, loop_wall, loop_acc) = {
         let mut s = Sched::new(&m, 1);
         let mut partner: Vec<TaskId> = Vec::new();
-        let mut heap: BinaryHeap<Reverse<(u64, u64, u32, Ev)>> = BinaryHeap::new();
-        let mut seq = 0u64;
-        let mut push = |heap: &mut BinaryHeap<_>, t: u64, cpu: usize, e: Ev| {
-            seq += 1;
-            heap.push(Reverse((t, seq, cpu as u32, e)));
-        };
+        let mut ev = Events::new();
         let mut lead: Option<TaskId> = None;
         for i in 0..cfg.pairs {
             let (ca, cb) = (place(i, 0), place(i, 1));
@@ -166,33 +159,24 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
             partner[b as usize] = a;
             // The testcase thread holds the byte first.
             s.wake(a, ca);
-            push(&mut heap, 0, ca, Ev::Wake);
+            ev.push(0, ca, Ev::Wake);
         }
         let loop_start = (Instant::now(), m.p.model(|md| md.accesses));
         let mut sw0 = None;
         let mut h0 = 0u64;
-        // Handled IPIs per CPU, current whenever no IPI is in flight (only
-        // the acting CPU of a step sends, and it is checked after each).
-        let mut last_handled = handled(&m);
-        while let Some(Reverse((t, _, cpu, ev))) = heap.pop() {
-            if t >= end {
-                break;
-            }
+        let mut ipis = IpiLedger::new(&m);
+        while let Some((t, cpu, e)) = ev.next(&m, end) {
             if sw0.is_none() && t >= warm {
                 sw0 = Some(m.stats().cpu);
                 h0 = handled(&m).iter().sum();
                 m.p.model(|md| md.reset_accounting());
             }
-            let cpu = cpu as usize;
-            m.p.model(|md| md.clock[cpu] = md.clock[cpu].max(t));
             let before = m.cpu_stats(cpu);
-            match ev {
+            match e {
                 Ev::Wake => {
-                    if s.curr[cpu].is_some() || s.rq[cpu].is_empty() {
+                    if !wake_idle(&mut s, cpu) {
                         continue;
                     }
-                    m.p.model(|md| md.clock[cpu] += switch);
-                    s.idle_pick(cpu);
                 }
                 Ev::Token => {
                     let Some(cur) = s.curr[cpu] else { continue };
@@ -203,26 +187,15 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
                     let pc = s.tasks[p as usize].cpu as usize;
                     s.wake(p, pc);
                     if pc != cpu && s.curr[pc].is_none() {
-                        let now = m.p.model(|md| md.clock[cpu]);
-                        push(&mut heap, now + wakeup, pc, Ev::Wake);
+                        ev.push(now(&m, cpu) + wakeup, pc, Ev::Wake);
                     }
                     m.p.model(|md| md.clock[cpu] += switch);
                     s.block(cpu);
                 }
             }
-            let after = m.cpu_stats(cpu);
-            let (si, fi) = (
-                after.ipis - before.ipis,
-                after.flush_ipis - before.flush_ipis,
-            );
-            if si + fi > 0 {
-                charge_ipis(&m, cpu, scheme, si, fi);
-                charge_handlers(&m, &last_handled);
-                last_handled = handled(&m);
-            }
+            ipis.settle(&m, cpu, scheme, &before);
             if s.curr[cpu].is_some() {
-                let now = m.p.model(|md| md.clock[cpu]);
-                push(&mut heap, now, cpu, Ev::Token);
+                ev.push(now(&m, cpu), cpu, Ev::Token);
             }
         }
         let sw1 = m.stats().cpu;
