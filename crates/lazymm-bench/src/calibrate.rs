@@ -15,8 +15,9 @@ use std::hint::black_box;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lazymm::Arch;
+use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, StdPlatform};
 use lazymm_sim::cost::CostTable;
+use lazymm_sim::timing::spec::{Figure as SpecFigure, MachineSpec};
 use serde::Serialize;
 
 use crate::switches::spin_wait;
@@ -59,6 +60,12 @@ pub struct Calibration {
     pub transfer: Figure,
     /// `fence(SeqCst)` (x86: `mfence`) after a store, minus the store alone.
     pub fence: Figure,
+    /// The runtime's own work per context switch: one thread alone runs
+    /// `Machine<StdPlatform>` + `lightweight` (which touches no shared line
+    /// alone) through `switch_to(User)` + `switch_to(Kernel)`; half the
+    /// round trip, ledger and bookkeeping included. The timing model's
+    /// `switch` for this machine.
+    pub runtime_switch: Figure,
     /// The timestamp counter's rate (x86_64: `rdtsc` ticks per ns, close to
     /// the nominal core clock), to turn ns into approximate cycles.
     pub tsc_ghz: Option<f64>,
@@ -276,6 +283,54 @@ fn fence_fig(samples: usize) -> Figure {
     }
 }
 
+fn runtime_switch(samples: usize) -> Figure {
+    let m = Machine::new(
+        StdPlatform,
+        MachineConfig::new(1, Arch::X86, SchemeKind::Lightweight),
+    )
+    .expect("a one-CPU machine");
+    let mm = m.mm_alloc(0).expect("one mm");
+    m.switch_to(0, Next::User(mm));
+    m.switch_to(0, Next::Kernel);
+    const TRIPS: u64 = 2_000;
+    let f = sampled(1, samples, |_| {
+        for _ in 0..TRIPS {
+            m.switch_to(0, Next::User(mm));
+            m.switch_to(0, Next::Kernel);
+        }
+        2 * TRIPS
+    });
+    m.switch_to(0, Next::User(mm));
+    m.exit_mm(0);
+    m.switch_to(0, Next::Kernel);
+    m.quiesce_cpu(0);
+    m.finish();
+    f
+}
+
+/// The `this-machine` preset with the figures `cal` measured in place of
+/// the committed ones (`machines/this-machine.toml`): the one-way hand-off
+/// as the transfer latency between the two CPUs, the local RMW, the fence,
+/// and the runtime's own per-switch work.
+pub fn this_machine_spec(cal: &Calibration) -> MachineSpec {
+    let mut s = MachineSpec::load("this-machine").expect("the shipped preset parses");
+    let src = |what: &str, f: &Figure| SpecFigure {
+        value: f.ns,
+        source: format!(
+            "measured in this run by calibrate.rs ({what}: median of {} kept samples of {})",
+            f.samples, f.taken
+        ),
+    };
+    s.latency_ns.socket = src("handoff, one-way line hand-off by RMW", &cal.handoff);
+    s.latency_ns.node = s.latency_ns.socket.clone();
+    s.latency_ns.remote = s.latency_ns.socket.clone();
+    s.cost_ns.rmw_local = src("local_rmw", &cal.local_rmw);
+    s.cost_ns.fence = src("fence", &cal.fence);
+    s.cost_ns.switch = src("runtime_switch", &cal.runtime_switch);
+    s.origin = "machines/this-machine.toml + calibrate.rs (this run)".into();
+    s
+}
+
 #[cfg(target_arch = "x86_64")]
 fn tsc_ghz() -> Option<f64> {
     // SAFETY: rdtsc has no preconditions on x86_64.
@@ -309,6 +364,7 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let handoff = handoff(threads, samples);
     let transfer = transfer(samples);
     let fence = fence_fig(samples);
+    let runtime_switch = runtime_switch(samples);
     let model = CostTable::for_arch(Arch::X86);
     Calibration {
         threads,
@@ -318,6 +374,7 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
         handoff,
         transfer,
         fence,
+        runtime_switch,
         tsc_ghz: tsc_ghz(),
         measured_shared_over_local: shared_rmw.ns / local_rmw.ns,
         measured_handoff_over_local: handoff.ns / local_rmw.ns,

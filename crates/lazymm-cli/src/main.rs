@@ -10,6 +10,7 @@ mod output;
 mod replay_cmd;
 mod report;
 mod table;
+mod validate_cmd;
 
 /// Lazy TLB mm reference counting: every scheme, counted, checked, compared.
 #[derive(Parser, Debug)]
@@ -35,6 +36,12 @@ enum Cmd {
     /// Real OS threads as CPUs: every scheme as a ratio to refcount in one
     /// run, peer-crate comparison and this machine's calibration.
     Bench(bench_cmd::BenchArgs),
+    /// Simulated time: will-it-scale context_switch1_threads -t N on a
+    /// machine preset or file (--machine), every scheme.
+    Timed(validate_cmd::TimedArgs),
+    /// The timing model against the published numbers and this machine's
+    /// real threads, side by side, with the parameters used.
+    Validate(validate_cmd::ValidateArgs),
 }
 
 fn exit_u8(c: i32) -> u8 {
@@ -78,6 +85,8 @@ fn main() -> ExitCode {
         Cmd::Capture(a) => lazymm_trace::cli::run_capture(&a).map(exit_u8),
         Cmd::Litmus(a) => lazymm_litmus::cli::run(&a).map(exit_u8),
         Cmd::Bench(a) => bench_cmd::bench(&a),
+        Cmd::Timed(a) => validate_cmd::timed(&a),
+        Cmd::Validate(a) => validate_cmd::validate(&a),
     };
     match r {
         Ok(code) => ExitCode::from(code),

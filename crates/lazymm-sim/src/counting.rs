@@ -140,6 +140,9 @@ pub struct CountingPlatform {
     counts: Cell<AccessCounts>,
     teardown: Cell<AccessCounts>,
     depth: Cell<u32>,
+    /// The timing model, in timing mode (`crate::timing`): sees every
+    /// counted access.
+    pub(crate) timing: Option<RefCell<crate::timing::model::Model>>,
 }
 
 /// An atomic word of the counting platform.
@@ -191,6 +194,7 @@ impl CountingPlatform {
             l.add_reader(cpu);
         }
         drop(lines);
+        self.time(cpu as usize, a.line, crate::timing::model::Access::Load);
         self.with(|c| {
             c.loads += 1;
             if remote {
@@ -214,6 +218,11 @@ impl CountingPlatform {
         l.last_writer = cpu;
         l.clear_readers();
         drop(lines);
+        self.time(
+            cpu as usize,
+            a.line,
+            crate::timing::model::Access::write(rmw),
+        );
         self.with(|c| {
             if rmw {
                 c.rmws += 1;
@@ -247,6 +256,9 @@ impl Platform for CountingPlatform {
             readers: Vec::new(),
             nreaders: 0,
         });
+        if let Some(t) = &self.timing {
+            t.borrow_mut().add_line(kind_index(kind) as u8);
+        }
         Line((lines.len() - 1) as u32)
     }
     fn atomic(&self, value: u64, line: Line) -> CAtomic {
@@ -323,7 +335,10 @@ impl Platform for CountingPlatform {
         old
     }
     #[inline]
-    fn fence(&self, _cpu: CpuId, o: Ordering) {
+    fn fence(&self, cpu: CpuId, o: Ordering) {
+        if o == Ordering::SeqCst {
+            self.time(cpu, 0, crate::timing::model::Access::Fence);
+        }
         self.with(|c| {
             if o == Ordering::SeqCst {
                 c.fences += 1

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod run;
 pub mod sched;
 pub mod threads;
+pub mod timing;
 pub mod workloads;
 
 pub use counting::{AccessCounts, CountingPlatform};

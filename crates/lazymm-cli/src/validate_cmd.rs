@@ -1,0 +1,563 @@
+//! `lazymm timed` and `lazymm validate`: the timing mode of the
+//! deterministic executor on a machine preset (`machines/*.toml` or a
+//! user's file), and the model held against the published numbers and
+//! against this machine's real threads, side by side.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use lazymm::SchemeKind;
+use lazymm_bench::calibrate::{calibrate, this_machine_spec};
+use lazymm_bench::{run_bench, BenchConfig, Length, Workload};
+use lazymm_sim::timing::exit_walk::{run as exit_walk_run, ExitWalkResult};
+use lazymm_sim::timing::spec::MachineSpec;
+use lazymm_sim::timing::this_machine::{switches_per_s, Shape};
+use lazymm_sim::timing::wis::{run as wis_run, WisConfig, WisResult};
+use lazymm_sim::timing::{exit_cost, ExitCost};
+use serde::Serialize;
+
+/// Options of `lazymm timed`.
+#[derive(clap::Args, Debug)]
+pub struct TimedArgs {
+    /// Machine preset (power8-16s, epyc-9654-2s, xeon-8480-2s, altra-q80-2s,
+    /// this-machine) or a machine file (TOML, see machines/).
+    #[arg(long, default_value = "epyc-9654-2s")]
+    pub machine: String,
+    /// will-it-scale context_switch1_threads -t N: pairs of threads
+    /// (comma-separated for several; default: one thread per hardware
+    /// thread, i.e. CPUs / 2).
+    #[arg(short = 't', long = "threads", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Schemes, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub schemes: Vec<String>,
+    /// Grow (or cut) the machine to this many hardware threads by whole
+    /// sockets, two hops from the others: an extrapolation, stated in the
+    /// parameters (at most 4096).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub cpus: Option<u16>,
+    /// Simulated measurement window in microseconds (after a 200 us warm-up).
+    #[arg(long, default_value_t = 2000.0)]
+    pub window_us: f64,
+    /// Also time one exit with every other CPU holding the mm lazily.
+    #[arg(long)]
+    pub exit: bool,
+    /// Also run PeterZ's adversarial exit: processes walk across W CPUs,
+    /// then exit (exits/s, IPIs per CPU per second, mean exit latency).
+    #[arg(long, value_name = "W")]
+    pub exit_walk: Option<usize>,
+    /// Print the machine's parameters with their sources.
+    #[arg(long)]
+    pub params: bool,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `lazymm validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Skip the real-thread comparison on this machine.
+    #[arg(long)]
+    pub no_real: bool,
+    /// Shorter real-thread measurements (3 x 40 ms per scheme).
+    #[arg(long)]
+    pub quick: bool,
+    /// Bench thread c drives machine CPU c * N in the real-thread runs.
+    #[arg(long, default_value_t = 1)]
+    pub cpu_stride: usize,
+    /// Print every preset's parameters with their sources.
+    #[arg(long)]
+    pub params: bool,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn schemes_of(names: &[String]) -> anyhow::Result<Vec<SchemeKind>> {
+    if names.is_empty() {
+        return Ok(SchemeKind::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| {
+            SchemeKind::parse(n).ok_or_else(|| {
+                anyhow!(
+                    "unknown scheme `{n}` (valid: {})",
+                    SchemeKind::ALL.map(|s| s.name()).join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Prints a JSON document; a closed pipe (`| head`) ends the output quietly.
+fn json_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+/// A figure for humans: whole numbers as such, others to 3 decimals.
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x}")
+    } else {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn print_params(spec: &MachineSpec) {
+    println!(
+        "parameters of {} ({}, from {}):",
+        spec.name, spec.description, spec.origin
+    );
+    for (k, f) in spec.figures() {
+        println!("  {k:<26} {:>9}  {}", num(f.value), f.source);
+    }
+}
+
+fn m(x: f64) -> String {
+    format!("{:.2} M", x / 1e6)
+}
+
+#[derive(Serialize)]
+struct TimedJson<'a> {
+    machine: &'a MachineSpec,
+    runs: Vec<WisResult>,
+    exits: Vec<ExitCost>,
+    exit_walk: Vec<ExitWalkResult>,
+}
+
+/// `lazymm timed`.
+pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
+    let mut spec = MachineSpec::load(&a.machine).map_err(|e| anyhow!("{e}"))?;
+    if let Some(n) = a.cpus {
+        spec = spec.scaled(usize::from(n));
+    }
+    let schemes = schemes_of(&a.schemes)?;
+    if !(a.window_us > 0.0 && a.window_us <= 1e6) {
+        bail!("--window-us {} out of range: 0 < W <= 1000000", a.window_us);
+    }
+    let ts = if a.threads.is_empty() {
+        vec![(spec.cpus() / 2).max(1)]
+    } else {
+        a.threads.clone()
+    };
+    let mut runs = Vec::new();
+    let mut exits = Vec::new();
+    for &t in &ts {
+        for &s in &schemes {
+            let mut cfg = WisConfig::new(t);
+            cfg.window_ns = a.window_us * 1000.0;
+            runs.push(wis_run(&spec, s, &cfg).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    if a.exit {
+        for &s in &schemes {
+            exits.push(exit_cost(&spec, s, spec.cpus() - 1).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    let mut walks = Vec::new();
+    if let Some(w) = a.exit_walk {
+        if w == 0 || w > spec.cpus() {
+            bail!("--exit-walk {w} out of range: 1..={}", spec.cpus());
+        }
+        for &s in &schemes {
+            walks.push(
+                exit_walk_run(&spec, s, w, a.window_us * 1000.0).map_err(|e| anyhow!("{e}"))?,
+            );
+        }
+    }
+    let dirty = runs.iter().any(|r| {
+        !r.clean
+            && SchemeKind::parse(&r.scheme)
+                .and_then(|s| s.known_unsafe())
+                .is_none()
+    });
+    let dirty = dirty
+        || walks.iter().any(|r| {
+            !r.clean
+                && SchemeKind::parse(&r.scheme)
+                    .and_then(|s| s.known_unsafe())
+                    .is_none()
+        });
+    if a.json {
+        json_out(&serde_json::to_string_pretty(&TimedJson {
+            machine: &spec,
+            runs,
+            exits,
+            exit_walk: walks,
+        })?);
+        return Ok(u8::from(dirty));
+    }
+    println!(
+        "will-it-scale context_switch1_threads on {} ({} CPUs, {}), simulated time",
+        spec.name,
+        spec.cpus(),
+        spec.arch
+    );
+    println!(
+        "{:>5} {:<15} {:>14} {:>9} {:>14} {:>10} {:>16} {:>6} {:>12} {:>11}",
+        "-t",
+        "scheme",
+        "iterations/s",
+        "vs ref",
+        "switches/s",
+        "IPI/CPU/s",
+        "bottleneck",
+        "busy",
+        "ledger",
+        "Macc/wall-s"
+    );
+    for r in &runs {
+        let base = runs
+            .iter()
+            .find(|x| x.pairs == r.pairs && x.scheme == "refcount")
+            .map(|x| x.iterations_per_s);
+        let vs = base.map_or("-".into(), |b| format!("{:.2}x", r.iterations_per_s / b));
+        let hot = r.hottest.first().map_or("-", |l| l.kind);
+        println!(
+            "{:>5} {:<15} {:>14} {:>9} {:>14} {:>10.0} {:>16} {:>5.0}% {:>12} {:>11.1}",
+            r.pairs,
+            r.scheme,
+            m(r.iterations_per_s),
+            vs,
+            m(r.switches_per_s),
+            r.ipis_per_cpu_s,
+            hot,
+            100.0 * r.bottleneck_utilization,
+            match (
+                r.clean,
+                SchemeKind::parse(&r.scheme).and_then(|s| s.known_unsafe())
+            ) {
+                (true, _) => "ok",
+                (false, Some(_)) => "KNOWN-UNSAFE",
+                (false, None) => "FAIL",
+            },
+            r.accesses_per_wall_s / 1e6
+        );
+    }
+    if !exits.is_empty() {
+        println!("\none exit, every other CPU holding the mm lazily:");
+        println!(
+            "{:<15} {:>10} {:>6} {:>10} {:>6}",
+            "scheme", "exit us", "IPIs", "flush IPIs", "scans"
+        );
+        for e in &exits {
+            println!(
+                "{:<15} {:>10.1} {:>6} {:>10} {:>6}",
+                e.scheme, e.exit_us, e.ipis, e.flush_ipis, e.scan_steps
+            );
+        }
+    }
+    if !walks.is_empty() {
+        println!(
+            "\nexit walk: each process runs on {} CPUs in turn, then exits:",
+            walks[0].walk
+        );
+        println!(
+            "{:<15} {:>10} {:>12} {:>10} {:>13} {:>16}",
+            "scheme", "exits/s", "switches/s", "IPI/CPU/s", "mean exit us", "bottleneck"
+        );
+        for r in &walks {
+            println!(
+                "{:<15} {:>10} {:>12} {:>10.0} {:>13.2} {:>16}",
+                r.scheme,
+                m(r.exits_per_s),
+                m(r.switches_per_s),
+                r.ipis_per_cpu_s,
+                r.mean_exit_us,
+                r.hottest.first().map_or("-", |l| l.kind)
+            );
+        }
+    }
+    if a.params {
+        println!();
+        print_params(&spec);
+    }
+    Ok(u8::from(dirty))
+}
+
+/// One published check.
+#[derive(Clone, Debug, Serialize)]
+struct Check {
+    machine: String,
+    what: String,
+    model: f64,
+    published: Option<f64>,
+    low: f64,
+    high: f64,
+    unit: String,
+    ok: bool,
+}
+
+/// One real-vs-model comparison on this machine.
+#[derive(Clone, Debug, Serialize)]
+struct RealCheck {
+    shape: String,
+    ratio: String,
+    model: f64,
+    measured: f64,
+    within_25_pct: bool,
+}
+
+#[derive(Serialize)]
+struct ValidateJson {
+    checks: Vec<Check>,
+    this_machine: Vec<RealCheck>,
+    this_machine_spec: Option<MachineSpec>,
+    presets: Vec<MachineSpec>,
+}
+
+fn wis_rate(spec: &MachineSpec, s: SchemeKind, t: usize) -> anyhow::Result<f64> {
+    Ok(wis_run(spec, s, &WisConfig::new(t))
+        .map_err(|e| anyhow!("{e}"))?
+        .iterations_per_s)
+}
+
+/// The published checks (deterministic; the same as
+/// `crates/lazymm-sim/tests/timing_shapes.rs`).
+fn published_checks(pb: &ProgressBar) -> anyhow::Result<Vec<Check>> {
+    let p8 = MachineSpec::load("power8-16s").map_err(|e| anyhow!("{e}"))?;
+    let ep = MachineSpec::load("epyc-9654-2s").map_err(|e| anyhow!("{e}"))?;
+    let mut v = Vec::new();
+    let mut check = |machine: &str,
+                     what: String,
+                     model: f64,
+                     published: Option<f64>,
+                     low: f64,
+                     high: f64,
+                     unit: &str| {
+        v.push(Check {
+            machine: machine.into(),
+            what,
+            model,
+            published,
+            low,
+            high,
+            unit: unit.into(),
+            ok: (low..=high).contains(&model),
+        });
+    };
+    pb.set_message("power8-16s -t 768");
+    let rc = wis_rate(&p8, SchemeKind::Refcount, 768)? / 1e6;
+    let sd = wis_rate(&p8, SchemeKind::Shootdown, 768)? / 1e6;
+    check(
+        "power8-16s",
+        "-t 768 refcount".into(),
+        rc,
+        Some(1.83),
+        0.9,
+        3.7,
+        "M it/s",
+    );
+    check(
+        "power8-16s",
+        "-t 768 shootdown".into(),
+        sd,
+        Some(118.0),
+        60.0,
+        240.0,
+        "M it/s",
+    );
+    check(
+        "power8-16s",
+        "-t 768 shootdown / refcount".into(),
+        sd / rc,
+        Some(118.0 / 1.83),
+        30.0,
+        130.0,
+        "x",
+    );
+    for s in SchemeKind::ALL {
+        pb.set_message(format!("power8-16s -t 1536 {}", s.name()));
+        let r = wis_rate(&p8, s, 1536)? / 1e6;
+        check(
+            "power8-16s",
+            format!("-t 1536 {}", s.name()),
+            r,
+            Some(177.2),
+            90.0,
+            350.0,
+            "M it/s",
+        );
+    }
+    let published = [
+        (1usize, -0.2),
+        (2, 0.4),
+        (3, 0.2),
+        (6, 0.6),
+        (12, 0.8),
+        (24, 3.0),
+        (48, 12.0),
+        (96, 21.0),
+        (192, 28.0),
+        (384, 4.0),
+        (768, -0.6),
+    ];
+    for (t, p) in published {
+        pb.set_message(format!("epyc-9654-2s -t {t}"));
+        let rc = wis_rate(&ep, SchemeKind::Refcount, t)?;
+        let hz = wis_rate(&ep, SchemeKind::HazardIpi, t)?;
+        let sp = 100.0 * (hz / rc - 1.0);
+        let (low, high) = match t {
+            t if t <= 12 => (-5.0, 5.0),
+            192 => (14.0, 56.0),
+            384 | 768 => (f64::NEG_INFINITY, 10.0),
+            _ => (f64::NEG_INFINITY, f64::INFINITY),
+        };
+        check(
+            "epyc-9654-2s",
+            format!("-t {t} hazard-ipi vs refcount"),
+            sp,
+            Some(p),
+            low,
+            high,
+            "%",
+        );
+    }
+    Ok(v)
+}
+
+fn this_machine_checks(
+    a: &ValidateArgs,
+    pb: &ProgressBar,
+) -> anyhow::Result<(Vec<RealCheck>, MachineSpec)> {
+    pb.set_message("calibrating this machine");
+    let cal = calibrate(2, if a.quick { 40 } else { 100 });
+    let spec = this_machine_spec(&cal);
+    pb.set_message("real threads: lazymm bench (refcount, lightweight, shootdown)");
+    let mut cfg = BenchConfig::new(2);
+    cfg.schemes = vec![
+        SchemeKind::Refcount,
+        SchemeKind::Lightweight,
+        SchemeKind::Shootdown,
+    ];
+    cfg.workloads = vec![Workload::PingPong, Workload::FreeRun];
+    cfg.cpu_stride = a.cpu_stride.max(1);
+    if a.quick {
+        cfg.length = Length::Time(Duration::from_millis(40));
+        cfg.reps = 3;
+    }
+    let report = run_bench(&cfg, &mut |_, _, _| {}).map_err(|e| anyhow!("{e}"))?;
+    let mut v = Vec::new();
+    for (shape, w) in [
+        (Shape::PingPong, Workload::PingPong),
+        (Shape::FreeRun, Workload::FreeRun),
+    ] {
+        pb.set_message(format!("model: {}", shape.name()));
+        let base = switches_per_s(&spec, SchemeKind::Refcount, shape, 2, 20_000)
+            .map_err(|e| anyhow!("{e}"))?;
+        for s in [SchemeKind::Lightweight, SchemeKind::Shootdown] {
+            let model =
+                switches_per_s(&spec, s, shape, 2, 20_000).map_err(|e| anyhow!("{e}"))? / base;
+            let row = report
+                .rows
+                .iter()
+                .find(|r| r.workload == w && r.scheme == s.name())
+                .with_context(|| format!("bench row {} {}", s.name(), shape.name()))?;
+            let measured = row.cpu_ratio_to_refcount.median;
+            v.push(RealCheck {
+                shape: shape.name().into(),
+                ratio: format!("{}/refcount", s.name()),
+                model,
+                measured,
+                within_25_pct: (model / measured - 1.0).abs() <= 0.25,
+            });
+        }
+    }
+    Ok((v, spec))
+}
+
+/// `lazymm validate`.
+pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
+    let pb = if a.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    let checks = published_checks(&pb)?;
+    let (real, spec) = if a.no_real {
+        (Vec::new(), None)
+    } else {
+        let (r, s) = this_machine_checks(a, &pb)?;
+        (r, Some(s))
+    };
+    pb.finish_and_clear();
+    let presets: Vec<MachineSpec> = ["power8-16s", "epyc-9654-2s"]
+        .iter()
+        .map(|n| MachineSpec::load(n).map_err(|e| anyhow!("{e}")))
+        .collect::<anyhow::Result<_>>()?;
+    if a.json {
+        json_out(&serde_json::to_string_pretty(&ValidateJson {
+            checks,
+            this_machine: real,
+            this_machine_spec: spec,
+            presets,
+        })?);
+        return Ok(0);
+    }
+    println!("published numbers (will-it-scale context_switch1_threads), model vs published:");
+    println!(
+        "{:<13} {:<34} {:>10} {:>10} {:>17} {:>7}",
+        "machine", "what", "model", "published", "issue-10 range", "verdict"
+    );
+    for c in &checks {
+        let range = match (c.low.is_finite(), c.high.is_finite()) {
+            (true, true) => format!("{}..{}", c.low, c.high),
+            (false, true) => format!("<= {}", c.high),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<13} {:<34} {:>10} {:>10} {:>17} {:>7}",
+            c.machine,
+            c.what,
+            format!("{:.2}{}", c.model, if c.unit == "%" { "%" } else { "" }),
+            c.published.map_or("-".into(), num),
+            format!("{range} {}", c.unit),
+            if range == "-" {
+                "shape"
+            } else if c.ok {
+                "ok"
+            } else {
+                "MISS"
+            }
+        );
+    }
+    if let Some(spec) = &spec {
+        println!("\nthis machine: model (this-machine preset, calibrated in this run) vs lazymm bench (real threads, same run):");
+        println!(
+            "{:<10} {:<24} {:>8} {:>9} {:>10}",
+            "shape", "ratio", "model", "measured", "within 25%"
+        );
+        for r in &real {
+            println!(
+                "{:<10} {:<24} {:>8.2} {:>9.2} {:>10}",
+                r.shape,
+                r.ratio,
+                r.model,
+                r.measured,
+                if r.within_25_pct { "yes" } else { "NO" }
+            );
+        }
+        println!();
+        print_params(spec);
+    }
+    if a.params {
+        for p in &presets {
+            println!();
+            print_params(p);
+        }
+    } else {
+        println!("\n(--params prints every preset's parameters with their sources)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,367 @@
+//! The coherence and clock model behind the timing mode.
+//!
+//! Every CPU has a clock (picoseconds). Every counted atomic access of the
+//! counting backend ([`crate::counting::CountingPlatform`]) comes here with
+//! the accessing CPU and its cache line:
+//!
+//! * each line has an **owner** (the last writer) and a set of **sharers**
+//!   (CPUs that read it since);
+//! * a load that hits (owner or sharer) costs `load_hit`; otherwise the line
+//!   is fetched from its owner at the **topology distance** between the two
+//!   CPUs (SMT sibling, same die, same socket, one hop, two hops);
+//! * a store or RMW by the exclusive owner costs `load_hit` / `rmw_local`;
+//!   otherwise the line is taken exclusive: the latency is the farthest of
+//!   the owner and the sharers, and the RMW's own `rmw_local` follows;
+//! * **a line serves one transfer at a time**: a transfer starts at
+//!   `max(requester's clock, line free)` and holds the line for its
+//!   latency, so a line everyone fights over caps the machine's throughput
+//!   at one transfer per latency, whatever the number of CPUs;
+//! * the previous owner keeps the line until the request reaches it (half
+//!   the transfer after it starts): its own accesses until then hit. A CPU
+//!   that RMWs a line again within that window (a tight loop) keeps it for
+//!   a burst, as real cores do: two threads hammering one word run at a
+//!   fraction of the one-way hand-off latency per operation
+//!   (`crates/lazymm-bench` calibration: ~15 ns per RMW against a 40-190 ns
+//!   hand-off);
+//! * a `SeqCst` fence costs `fence`.
+//!
+//! The driver ([`super::wis`], [`super::exit_cost`]) adds what the scheme
+//! code does not do through atomics: context-switch work, wake-up latency,
+//! IPIs (send, delivery, handler on the target).
+//!
+//! Per line the model keeps the time it spent transferring (busy) and the
+//! time requesters waited for it: the bottleneck line is the one with the
+//! most busy time.
+
+use lazymm::CpuId;
+use serde::Serialize;
+
+use super::spec::MachineSpec;
+use crate::counting::KIND_NAMES;
+
+const NONE: u32 = u32::MAX;
+
+/// How far behind the newest request a line keeps its reservations (ps):
+/// requests older than this are not expected (steps are microseconds).
+const KEEP: u64 = 1_000_000_000;
+
+/// Nanoseconds to the model's picoseconds.
+pub fn ps(ns: f64) -> u64 {
+    (ns * 1000.0).round().max(0.0) as u64
+}
+
+/// The machine's parameters in picoseconds, and its topology.
+#[derive(Clone, Debug)]
+pub struct Params {
+    smt: u32,
+    cores_per_die: u32,
+    dies_per_socket: u32,
+    sockets_per_node: u32,
+    /// Transfer latency by distance: SMT, die, socket, node, remote.
+    lat: [u64; 5],
+    /// Load/store hit.
+    pub hit: u64,
+    /// RMW on an owned line.
+    pub rmw: u64,
+    /// Full fence.
+    pub fence: u64,
+    /// IPI: sender side.
+    pub ipi_send: u64,
+    /// IPI: delivery.
+    pub ipi_delivery: u64,
+    /// IPI: handler on the target.
+    pub ipi_handler: u64,
+    /// Wake-up of an idle CPU.
+    pub wakeup: u64,
+    /// Non-scheme part of a context switch.
+    pub switch: u64,
+}
+
+impl Params {
+    /// From a machine spec.
+    pub fn of(s: &MachineSpec) -> Params {
+        let t = &s.topology;
+        let l = &s.latency_ns;
+        let c = &s.cost_ns;
+        Params {
+            smt: t.smt.value as u32,
+            cores_per_die: t.cores_per_die.value as u32,
+            dies_per_socket: t.dies_per_socket.value as u32,
+            sockets_per_node: t.sockets_per_node.value as u32,
+            lat: [
+                ps(l.smt.value),
+                ps(l.die.value),
+                ps(l.socket.value),
+                ps(l.node.value),
+                ps(l.remote.value),
+            ],
+            hit: ps(c.load_hit.value),
+            rmw: ps(c.rmw_local.value),
+            fence: ps(c.fence.value),
+            ipi_send: ps(c.ipi_send.value),
+            ipi_delivery: ps(c.ipi_delivery.value),
+            ipi_handler: ps(c.ipi_handler.value),
+            wakeup: ps(c.wakeup.value),
+            switch: ps(c.switch.value),
+        }
+    }
+
+    /// Topology distance class of two CPUs: 0 SMT sibling, 1 same die,
+    /// 2 same socket, 3 same node, 4 remote.
+    pub fn distance(&self, a: u32, b: u32) -> usize {
+        let (ca, cb) = (a / self.smt, b / self.smt);
+        if ca == cb {
+            return 0;
+        }
+        let (da, db) = (ca / self.cores_per_die, cb / self.cores_per_die);
+        if da == db {
+            return 1;
+        }
+        let (sa, sb) = (da / self.dies_per_socket, db / self.dies_per_socket);
+        if sa == sb {
+            return 2;
+        }
+        if sa / self.sockets_per_node == sb / self.sockets_per_node {
+            3
+        } else {
+            4
+        }
+    }
+
+    /// One-way transfer latency between two CPUs.
+    #[inline]
+    pub fn latency(&self, a: u32, b: u32) -> u64 {
+        self.lat[self.distance(a, b)]
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct LineT {
+    owner: u32,
+    /// The owner before the transfer in flight, and when the line leaves it
+    /// (the request reaches it half a transfer after it starts): until
+    /// then that CPU still has the line and its accesses hit.
+    prev_owner: u32,
+    depart_at: u64,
+    sharers: Vec<u64>,
+    nsharers: u32,
+    /// Reserved transfer intervals `[start, end)`, sorted, none overlapping:
+    /// a request takes the first gap at or after its time that fits its
+    /// transfer. (A single "free at" time would make a CPU whose clock ran
+    /// ahead — a long teardown step — drag every later-processed but
+    /// earlier-timed requester behind it.) Intervals ending more than
+    /// [`KEEP`] before a request are dropped.
+    busy_iv: std::collections::VecDeque<(u64, u64)>,
+    busy: u64,
+    wait: u64,
+    transfers: u64,
+    kind: u8,
+}
+
+impl LineT {
+    /// Reserves the first gap of `lat` at or after `t`; returns its start.
+    fn reserve(&mut self, t: u64, lat: u64) -> u64 {
+        let iv = &mut self.busy_iv;
+        while iv.front().is_some_and(|&(_, e)| e + KEEP < t) {
+            iv.pop_front();
+        }
+        let mut cursor = t;
+        let mut at = iv.len();
+        for (i, &(s, e)) in iv.iter().enumerate() {
+            if e <= cursor {
+                continue;
+            }
+            if s >= cursor + lat {
+                at = i;
+                break;
+            }
+            cursor = cursor.max(e);
+        }
+        if lat > 0 {
+            iv.insert(at, (cursor, cursor + lat));
+        }
+        cursor
+    }
+
+    fn has(&self, c: u32) -> bool {
+        let w = (c / 64) as usize;
+        w < self.sharers.len() && self.sharers[w] & (1 << (c % 64)) != 0
+    }
+    fn add(&mut self, c: u32) {
+        let w = (c / 64) as usize;
+        if self.sharers.len() <= w {
+            self.sharers.resize(w + 1, 0);
+        }
+        if self.sharers[w] & (1 << (c % 64)) == 0 {
+            self.sharers[w] |= 1 << (c % 64);
+            self.nsharers += 1;
+        }
+    }
+}
+
+/// What an access does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Load,
+    /// A store.
+    Store,
+    /// A read-modify-write (failed compare-exchanges included).
+    Rmw,
+    /// A full fence.
+    Fence,
+}
+
+/// Time spent on one cache line.
+#[derive(Clone, Debug, Serialize)]
+pub struct LineTime {
+    /// The line's index in the platform.
+    pub line: u32,
+    /// What it holds (see [`KIND_NAMES`]).
+    pub kind: &'static str,
+    /// Simulated ns the line spent moving between CPUs.
+    pub busy_ns: f64,
+    /// Simulated ns requesters waited for it to be free.
+    pub wait_ns: f64,
+    /// Transfers.
+    pub transfers: u64,
+}
+
+/// The model's state: per-CPU clocks and per-line coherence state.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Parameters.
+    pub p: Params,
+    /// Per-CPU clocks (ps).
+    pub clock: Vec<u64>,
+    lines: Vec<LineT>,
+    /// Accesses seen.
+    pub accesses: u64,
+}
+
+impl Model {
+    /// A model of `cpus` CPUs, all clocks at 0.
+    pub fn new(p: Params, cpus: usize) -> Model {
+        Model {
+            p,
+            clock: vec![0; cpus],
+            lines: Vec::new(),
+            accesses: 0,
+        }
+    }
+
+    /// A new line of kind index `kind` (the counting backend's order).
+    pub fn add_line(&mut self, kind: u8) {
+        self.lines.push(LineT {
+            owner: NONE,
+            prev_owner: NONE,
+            kind,
+            ..Default::default()
+        });
+    }
+
+    /// One access by `cpu` to `line`, at `cpu`'s clock.
+    pub fn access(&mut self, cpu: CpuId, line: u32, a: Access) {
+        self.accesses += 1;
+        let c = cpu as u32;
+        let t = self.clock[cpu];
+        if a == Access::Fence {
+            self.clock[cpu] = t + self.p.fence;
+            return;
+        }
+        let p = &self.p;
+        let l = &mut self.lines[line as usize];
+        if l.prev_owner == c && t < l.depart_at {
+            // The line is still here: the request that takes it away has
+            // not arrived yet.
+            self.clock[cpu] = t + if a == Access::Rmw { p.rmw } else { p.hit };
+            return;
+        }
+        let prev = l.owner;
+        let (lat, end_cost) = match a {
+            Access::Load => {
+                if l.owner == c || l.owner == NONE || l.has(c) {
+                    self.clock[cpu] = t + p.hit;
+                    return;
+                }
+                let lat = p.latency(c, l.owner);
+                l.add(c);
+                (lat, p.hit)
+            }
+            Access::Store | Access::Rmw => {
+                let own = if a == Access::Rmw { p.rmw } else { p.hit };
+                let others = l.nsharers - u32::from(l.has(c));
+                if (l.owner == c || l.owner == NONE) && others == 0 {
+                    l.owner = c;
+                    if l.nsharers != 0 {
+                        l.sharers.iter_mut().for_each(|w| *w = 0);
+                        l.nsharers = 0;
+                    }
+                    self.clock[cpu] = t + own;
+                    return;
+                }
+                let mut lat = if l.owner != c && l.owner != NONE {
+                    p.latency(c, l.owner)
+                } else {
+                    0
+                };
+                if others != 0 {
+                    for (wi, w) in l.sharers.iter().enumerate() {
+                        let mut bits = *w;
+                        while bits != 0 {
+                            let s = wi as u32 * 64 + bits.trailing_zeros();
+                            bits &= bits - 1;
+                            if s != c {
+                                lat = lat.max(p.latency(c, s));
+                            }
+                        }
+                    }
+                    l.sharers.iter_mut().for_each(|w| *w = 0);
+                    l.nsharers = 0;
+                }
+                l.owner = c;
+                (lat, own)
+            }
+            Access::Fence => unreachable!(),
+        };
+        let start = l.reserve(t, lat);
+        if prev != c && a != Access::Load {
+            l.prev_owner = prev;
+            l.depart_at = start + lat / 2;
+        }
+        l.wait += start - t;
+        l.busy += lat;
+        l.transfers += 1;
+        self.clock[cpu] = start + lat + end_cost;
+    }
+
+    /// Lines by busy time, most first (at most `n`).
+    pub fn hottest(&self, n: usize) -> Vec<LineTime> {
+        let mut v: Vec<LineTime> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.transfers > 0)
+            .map(|(i, l)| LineTime {
+                line: i as u32,
+                kind: KIND_NAMES[l.kind as usize],
+                busy_ns: l.busy as f64 / 1000.0,
+                wait_ns: l.wait as f64 / 1000.0,
+                transfers: l.transfers,
+            })
+            .collect();
+        v.sort_by(|a, b| b.busy_ns.total_cmp(&a.busy_ns).then(a.line.cmp(&b.line)));
+        v.truncate(n);
+        v
+    }
+
+    /// Resets the per-line accounting (after a warm-up), keeping coherence
+    /// state and clocks.
+    pub fn reset_accounting(&mut self) {
+        for l in &mut self.lines {
+            l.busy = 0;
+            l.wait = 0;
+            l.transfers = 0;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `lazymm bench`'s real-thread shapes in simulated time, to hold the model
+//! against this machine (`crates/lazymm-bench/src/switches.rs`, `run_loop`):
+//!
+//! * **ping-pong**: one process, one thread per CPU, a token passed round a
+//!   ring through an atomic. The CPU whose turn it is sees the token (a
+//!   load of a line the previous holder wrote), switches idle -> user,
+//!   passes the token (`fetch_add`), switches user -> idle;
+//! * **free-run**: every CPU switches user -> idle -> user as fast as it
+//!   can, all on one mm.
+//!
+//! Each `switch_to` costs the machine's `switch` (the runtime's own work,
+//! calibrated on one thread) plus whatever the scheme's accesses cost in the
+//! coherence model. The real threads spin instead of sleeping, so no
+//! wake-up latency applies.
+
+use core::sync::atomic::Ordering;
+
+use lazymm::{LineKind, Next, Platform, SchemeKind};
+use serde::Serialize;
+
+use super::spec::MachineSpec;
+use super::timed_machine;
+
+/// The two real-thread shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Token ring.
+    PingPong,
+    /// Free-running round trips.
+    FreeRun,
+}
+
+impl Shape {
+    /// The shape's name (as `lazymm bench` names its workload).
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::PingPong => "ping-pong",
+            Shape::FreeRun => "free-run",
+        }
+    }
+}
+
+/// Simulated switches per second of `scheme` on `threads` CPUs of `spec`
+/// (machine CPU `c * stride` for thread `c`, as `lazymm bench
+/// --cpu-stride`), over `round_trips` round trips per CPU.
+pub fn switches_per_s(
+    spec: &MachineSpec,
+    scheme: SchemeKind,
+    shape: Shape,
+    threads: usize,
+    round_trips: u64,
+) -> Result<f64, String> {
+    let m = timed_machine(spec, scheme)?;
+    let threads = threads.clamp(1, m.ncpus);
+    let switch = m.p.model(|md| md.p.switch);
+    let mm = m.mm_alloc(0).map_err(|e| e.to_string())?;
+    for _ in 1..threads {
+        m.mmget(0, mm);
+    }
+    let token_line = m.p.line(LineKind::CpuIpi);
+    let token = m.p.atomic(0, token_line);
+    let step = |cpu: usize, next: Next| {
+        m.p.model(|md| md.clock[cpu] += switch);
+        m.switch_to(cpu, next);
+    };
+    for c in 0..threads {
+        step(c, Next::User(mm));
+        step(c, Next::Kernel);
+    }
+    let start = m.p.model(|md| md.clock.iter().copied().max().unwrap_or(0));
+    m.p.model(|md| md.clock.iter_mut().for_each(|c| *c = start));
+    let mut trips = 0u64;
+    match shape {
+        Shape::PingPong => {
+            let mut passed = start;
+            for k in 0..round_trips * threads as u64 {
+                let c = (k % threads as u64) as usize;
+                m.p.model(|md| md.clock[c] = md.clock[c].max(passed));
+                // Ordering: Acquire, as the bench's wait loop.
+                m.p.load(c, &token, Ordering::Acquire);
+                step(c, Next::User(mm));
+                // Ordering: Release, as the bench's token pass.
+                m.p.fetch_add(c, &token, 1, Ordering::Release);
+                passed = m.p.model(|md| md.clock[c]);
+                step(c, Next::Kernel);
+                trips += 1;
+            }
+        }
+        Shape::FreeRun => {
+            for _ in 0..round_trips * threads as u64 {
+                let c = m.p.model(|md| {
+                    (0..threads)
+                        .min_by_key(|&c| (md.clock[c], c))
+                        .expect("at least one thread")
+                });
+                step(c, Next::User(mm));
+                step(c, Next::Kernel);
+                trips += 1;
+            }
+        }
+    }
+    let end =
+        m.p.model(|md| md.clock[..threads].iter().copied().max().unwrap_or(start));
+    for c in 0..threads {
+        m.switch_to(c, Next::User(mm));
+        m.exit_mm(c);
+        m.switch_to(c, Next::Kernel);
+        m.quiesce_cpu(c);
+    }
+    let st = m.finish();
+    if scheme.known_unsafe().is_none()
+        && (st.ledger.uaf != 0 || st.ledger.double_free != 0 || st.ledger.leaked != 0)
+    {
+        return Err(format!(
+            "{}: ledger not clean: {:?}",
+            scheme.name(),
+            st.ledger
+        ));
+    }
+    let secs = (end - start) as f64 * 1e-12;
+    Ok(2.0 * trips as f64 / secs.max(1e-12))
+}

@@ -1,0 +1,209 @@
+//! The timing model's parts: machine files (every preset parses, every
+//! error names file:line and cause), the coherence model's serialization,
+//! and the exit driver.
+
+use core::sync::atomic::Ordering;
+
+use lazymm::{LineKind, Platform, SchemeKind};
+use lazymm_sim::timing::model::{Model, Params};
+use lazymm_sim::timing::spec::{preset_names, MachineSpec};
+use lazymm_sim::timing::{exit_cost, timed_machine};
+use lazymm_sim::CountingPlatform;
+
+#[test]
+fn every_preset_parses_with_sources() {
+    for name in preset_names() {
+        let s = MachineSpec::load(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.name, name);
+        for (k, f) in s.figures() {
+            assert!(!f.source.trim().is_empty(), "{name} {k}");
+        }
+    }
+    assert_eq!(MachineSpec::load("power8-16s").unwrap().cpus(), 1536);
+    assert_eq!(MachineSpec::load("epyc-9654-2s").unwrap().cpus(), 384);
+}
+
+fn power8_text() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../machines/power8-16s.toml"
+    ))
+    .unwrap()
+}
+
+fn parse_err(text: &str) -> String {
+    MachineSpec::parse("m.toml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_file_line_and_cause() {
+    let t = power8_text();
+    // A figure without a source.
+    let bad = t.replacen("rmw_local = { value = 15, source", "rmw_local = 15\n#", 1);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("rmw_local = 15"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        parse_err(&bad),
+        format!("m.toml:{line}: `cost_ns.rmw_local` has no source: write {{ value = .., source = \"where it comes from\" }}")
+    );
+    // An unknown key.
+    let bad = format!("{t}\nfrobnicate = {{ value = 1, source = \"x\" }}\n");
+    let line = bad.lines().count();
+    assert_eq!(
+        parse_err(&bad),
+        format!("m.toml:{line}: unknown key `cost_ns.frobnicate`")
+    );
+    // Not a number.
+    let bad = t.replacen("fence = { value = 25,", "fence = { value = fast,", 1);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("fence = { value = fast"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        parse_err(&bad),
+        format!("m.toml:{line}: `value` is not a finite number: `fast`")
+    );
+    // A missing figure.
+    let bad: String = t
+        .lines()
+        .filter(|l| !l.starts_with("wakeup ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        parse_err(&bad),
+        "m.toml: missing `cost_ns.wakeup` (a { value = .., source = \"..\" } table)"
+    );
+    // An unknown arch.
+    let bad = t.replacen("arch = \"powerpc-radix\"", "arch = \"vax\"", 1);
+    assert!(
+        parse_err(&bad).starts_with("m.toml:12: unknown arch `vax`"),
+        "{}",
+        parse_err(&bad)
+    );
+    // A key given twice.
+    let bad = format!("{t}\n[cost_ns]\nfence = {{ value = 1, source = \"x\" }}\n");
+    assert!(parse_err(&bad).contains("`cost_ns.fence` given twice (first at line"));
+    // Unterminated string, missing file.
+    assert_eq!(parse_err("name = \"x\n"), "m.toml:1: unterminated string");
+    assert!(MachineSpec::load("/nonexistent/m.toml")
+        .unwrap_err()
+        .to_string()
+        .starts_with("/nonexistent/m.toml: no such preset or file (presets: power8-16s"));
+}
+
+#[test]
+fn distance_classes() {
+    let p = Params::of(&MachineSpec::load("power8-16s").unwrap());
+    // cpu = ((socket * dies + die) * cores + core) * smt + thread
+    assert_eq!(p.distance(0, 7), 0); // SMT siblings
+    assert_eq!(p.distance(0, 8), 1); // same chip
+    assert_eq!(p.distance(0, 96), 3); // another socket of the drawer
+    assert_eq!(p.distance(0, 4 * 96), 4); // another drawer
+    let e = Params::of(&MachineSpec::load("epyc-9654-2s").unwrap());
+    assert_eq!(e.distance(0, 1), 0);
+    assert_eq!(e.distance(0, 2), 1); // same CCX
+    assert_eq!(e.distance(0, 16), 2); // another CCD
+    assert_eq!(e.distance(0, 192), 3); // other socket
+}
+
+/// A line everyone RMWs at time 0 serves one transfer at a time: the last
+/// requester finishes after every transfer, whatever the CPU count.
+#[test]
+fn a_hot_line_serializes() {
+    let spec = MachineSpec::load("epyc-9654-2s").unwrap();
+    let p = CountingPlatform::timed(Model::new(Params::of(&spec), 384));
+    let l = p.line(LineKind::MmCount);
+    let a = p.atomic(0, l);
+    // CPU 0 owns the line; CPUs 16, 32, ... 176 (other CCDs of socket 0)
+    // each take it once.
+    p.fetch_add(0, &a, 1, Ordering::Relaxed);
+    let others: Vec<usize> = (1..12).map(|d| 16 * d).collect();
+    for &c in &others {
+        p.fetch_add(c, &a, 1, Ordering::Relaxed);
+    }
+    p.model(|m| {
+        // 6 ns local RMW, then 11 cross-CCD transfers of 110 ns, each
+        // followed by its 6 ns RMW; the k-th waits for the k-1 before it.
+        assert_eq!(m.clock[0], 6_000);
+        for (k, &c) in others.iter().enumerate() {
+            assert_eq!(m.clock[c], (k as u64 + 1) * 110_000 + 6_000, "cpu {c}");
+        }
+        let h = m.hottest(1);
+        assert_eq!(h[0].transfers, 11);
+        assert_eq!(h[0].busy_ns, 1210.0);
+    });
+    // Loads by the owner hit; a load elsewhere fetches, then hits.
+    p.load(176, &a, Ordering::Relaxed);
+    p.load(1, &a, Ordering::Relaxed);
+    p.load(1, &a, Ordering::Relaxed);
+    p.fence(1, Ordering::SeqCst);
+    p.model(|m| {
+        // CPU 1 (same core as 0, another CCD than 176) waits for the line to
+        // be free (at 1 210 ns), fetches it (110), hits once (1), fences (10).
+        assert_eq!(m.clock[1], 1_210_000 + 110_000 + 1_000 + 1_000 + 10_000);
+    });
+}
+
+/// The exit driver: shoot-down IPIs every lazy CPU, hazard+IPI scans every
+/// CPU and IPIs the true holders one at a time, the lightweight hand-off
+/// sends none; all ledgers clean.
+#[test]
+fn exit_cost_by_scheme() {
+    let spec = MachineSpec::load("power8-16s").unwrap();
+    let sd = exit_cost(&spec, SchemeKind::Shootdown, 63).unwrap();
+    let hz = exit_cost(&spec, SchemeKind::HazardIpi, 63).unwrap();
+    let lw = exit_cost(&spec, SchemeKind::Lightweight, 63).unwrap();
+    for e in [&sd, &hz, &lw] {
+        assert!(e.clean, "{}", e.scheme);
+        eprintln!(
+            "{} exit {:.1} us, ipis {} flush {} scans {}",
+            e.scheme, e.exit_us, e.ipis, e.flush_ipis, e.scan_steps
+        );
+    }
+    // powerpc-radix with shoot-down: the exit flush itself shoots the 63
+    // lazy CPUs (exit_lazy_flush_tlb), so __mmdrop's IPIs find none left.
+    assert_eq!((sd.ipis, sd.flush_ipis), (0, 63));
+    // hazard+IPI: scans all 1536 slots, IPIs the 63 holders and the exiting
+    // CPU (lazy on its own mm since exit_mm), one after the other.
+    assert_eq!((hz.ipis, hz.scan_steps), (64, 1536));
+    assert_eq!((lw.ipis, lw.flush_ipis), (0, 0));
+    assert!(hz.exit_us > sd.exit_us);
+    assert!(sd.exit_us > lw.exit_us);
+    let _ = timed_machine(&spec, SchemeKind::Refcount).unwrap();
+}
+
+/// The stated extrapolation: whole sockets added, every other figure kept.
+#[test]
+fn scaled_adds_whole_sockets() {
+    let e = MachineSpec::load("epyc-9654-2s").unwrap();
+    let big = e.scaled(4096);
+    assert_eq!(big.cpus(), 4032); // 21 sockets of 192: the most that fit in 4096
+    assert!(big.topology.sockets.source.starts_with("EXTRAPOLATION"));
+    assert_eq!(big.latency_ns, e.latency_ns);
+    let p = Params::of(&big);
+    assert_eq!(p.distance(0, 192), 3); // the original pair of sockets: one hop
+    assert_eq!(p.distance(0, 2 * 192), 4); // an added socket: two hops
+    assert_eq!(e.scaled(384), e);
+    assert_eq!(e.scaled(100).cpus(), 192);
+}
+
+/// PeterZ's adversarial exit under load: every ledger clean, hazard+IPI's
+/// all-CPU scan on every exit makes its exits the slowest.
+#[test]
+fn exit_walk_by_scheme() {
+    use lazymm_sim::timing::exit_walk::run;
+    let spec = MachineSpec::load("xeon-8480-2s").unwrap();
+    let lw = run(&spec, SchemeKind::Lightweight, 4, 200_000.0).unwrap();
+    let hz = run(&spec, SchemeKind::HazardIpi, 4, 200_000.0).unwrap();
+    let sd = run(&spec, SchemeKind::Shootdown, 4, 200_000.0).unwrap();
+    for r in [&lw, &hz, &sd] {
+        assert!(r.clean, "{}", r.scheme);
+        assert!(r.exits_per_s > 0.0, "{}", r.scheme);
+    }
+    assert!(hz.mean_exit_us > lw.mean_exit_us);
+    assert!(hz.exits_per_s < lw.exits_per_s);
+}
