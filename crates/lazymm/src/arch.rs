@@ -72,6 +72,11 @@ impl Arch {
         Arch::ALL.into_iter().find(|a| a.name() == s)
     }
 
+    /// Is this an x86 profile (x86's `switch_mm_irqs_off` shape)?
+    pub fn is_x86(self) -> bool {
+        matches!(self, Arch::X86 | Arch::X86LazyCpumask)
+    }
+
     /// Does a switch *to* an mm set this CPU's bit?
     pub fn sets_cpumask(self) -> bool {
         !matches!(self, Arch::Arm64)

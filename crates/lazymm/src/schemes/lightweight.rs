@@ -103,6 +103,15 @@ pub const SITES: &[OrderingSite] = &[
                      (Never); loom cannot see it (lazymm-verify tests/loom_blind_spot.rs)",
     },
     OrderingSite {
+        name: "lw-teardown-fence",
+        strong: "SeqCst fence",
+        why: "store-buffering against a kernel thread that publishes at kthread_unuse_mm while users may \
+              be 0 (kthread_use_mm needs only an mmgrab): either the scan reads its slot or it reads \
+              users == 0 and leaves lazy mode (the kernel's fully ordered mm_users decrement)",
+        decided_by: "loom: lazymm-verify tests/loom_schemes.rs::kthread_use_mm_grab_only_* \
+                     (scenarios::kthread_use_mm_grab_only fails without it)",
+    },
+    OrderingSite {
         name: "lw-handoff-fail",
         strong: "Acquire",
         why: "a failed hand-off read NULL from the owner's Release exchange: the owner's uses happen-before \
@@ -116,7 +125,12 @@ impl Lightweight {
         let slot = &m.percpu[me.id].slot;
         let plain = match self.opts.unlazy_plain {
             UnlazyPlain::Off => false,
-            UnlazyPlain::SameMm => me.curr == Some(mm),
+            // Only a *user task* of mm proves users > 0: a kernel thread in
+            // kthread_use_mm may hold just an mmgrab (issue 9, item 3: a
+            // teardown handed this CPU mm|1, then kthread_use_mm(mm) on the
+            // same mm would plain-store 0 over the unit: a leak).
+            UnlazyPlain::SameMm => me.curr == Some(mm) && me.curr_users,
+            UnlazyPlain::SameMmAnyTask => me.curr == Some(mm),
             UnlazyPlain::ReadUsers => {
                 // Ordering: Relaxed; the variant is refuted whatever the
                 // ordering (the teardown can start right after this load).
@@ -185,6 +199,16 @@ impl<P: Platform> Scheme<P> for Lightweight {
 
     fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         let w = mm.word();
+        // Ordering: SeqCst fence (site lw-teardown-fence), the other half of
+        // the store-buffering pair with Machine::kthread_lazy_users_check:
+        // either the scan below reads a kernel thread's publish, or that
+        // thread reads users == 0 and leaves lazy mode itself. In the kernel
+        // the fully ordered atomic_dec_and_test(&mm->mm_users) just before
+        // is this barrier (free); C11's AcqRel RMW is not (found by loom:
+        // lazymm-verify scenarios::kthread_use_mm_grab_only).
+        if self.opts.fence_kept("lw-teardown-fence") {
+            m.p.fence(me.id, Ordering::SeqCst);
+        }
         let batched = self.opts.batched_grab;
         let mut reserved: u64 = 0;
         m.for_each_lazy_cpu(me, mm, |me, cpu| {

@@ -132,7 +132,7 @@ impl<P: Platform> Scheme<P> for Shootdown {
     fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // cleanup_lazy_tlbs(): on_each_cpu_mask(mm_cpumask(mm),
         // do_shoot_lazy_tlb, mm, 1), the local CPU included.
-        match m.arch.lazy_cpus() {
+        match m.lazy_cpus() {
             LazyCpus::Cpumask => {
                 let mask = &m.mms.get(mm.idx).cpumask;
                 for (w, word) in mask.iter().enumerate() {
