@@ -28,10 +28,12 @@
 //!                           switched away; unlazy in an IPI; exec from a
 //!                           kthread; kthread_use_mm; hotplug): exchange,
 //!                           and mmdrop if bit 0 was set (deferred when
-//!                           interrupts are off). A plain store when the
-//!                           CPU returns to the same mm (SameMm: the task
-//!                           now running holds `users`, so no teardown of
-//!                           mm can have handed anything over).
+//!                           interrupts are off). A plain store when a
+//!                           *user task* of the same mm now runs (SameMm:
+//!                           it holds `users`, so no teardown of mm can have
+//!                           handed anything over; a kernel thread in
+//!                           `kthread_use_mm` may hold only an `mmgrab`:
+//!                           exchange, issue 9 item 3).
 //!   teardown  mm -> mm|1    mm_teardown (users == 0): after one count unit
 //!                           is reserved for this CPU; on failure (the
 //!                           owner got there first) the unit is returned.
@@ -44,8 +46,20 @@
 //! the teardown's final `mmdrop` subtract.
 //!
 //! Invariant the fix-up relies on: `users == 0` implies no CPU can newly
-//! publish `mm` (a CPU publishes only while switching away from a task of
-//! `mm`, which holds a `users` reference; see kernel-history 8.1).
+//! publish `mm` and *stay* lazy on it (a user task publishes while switching
+//! away from a task of `mm`, which holds a `users` reference; see
+//! kernel-history 8.1). A kernel thread that adopted `mm` with only an
+//! `mmgrab` (`kthread_use_mm`, kernel/kthread.c) can publish after
+//! `users` reached 0: the runtime's `kthread_lazy_users_check` re-reads
+//! `users` after a full fence and leaves lazy mode at once if it is 0; the
+//! fence at the start of the fix-up (site `lw-teardown-fence`) is the other
+//! half of that store-buffering pair (issue 9, item 3).
+//!
+//! On x86 under Linux 6.12 the scan visits every online CPU, not the mask
+//! (`Machine::lazy_cpus`): 6.12's `switch_mm_irqs_off` clears a CPU's bit
+//! before its CR3 write, and `flush_tlb_func` leaves a lazy CPU's borrow
+//! while its bit goes (issue 9, items 1 and 4). Under 6.12's hotplug the
+//! scan also visits offline CPUs (their borrow ends in `finish_cpu`).
 
 use core::sync::atomic::Ordering;
 
