@@ -47,6 +47,22 @@ fn kernel_for(kind: SchemeKind) -> KernelOptions {
     }
 }
 
+/// Explores `cfg` from seed 0 and expects a failure whose text contains
+/// `what` within `schedules`; prints it and returns the schedules it took.
+fn expect_caught(cfg: ExploreConfig, schedules: u64, what: &str, label: &str) -> u64 {
+    let ex = Explorer::new(cfg);
+    let r = ex.explore(0, schedules);
+    let f = r
+        .failure
+        .unwrap_or_else(|| panic!("{label}: not caught in {schedules} schedules"));
+    assert!(
+        f.failure.as_deref().unwrap_or("").contains(what),
+        "{label}: {f}"
+    );
+    eprintln!("{label}: caught after {} schedules: {f}", r.schedules);
+    r.schedules
+}
+
 fn expect_clean_cfg(cfg: ExploreConfig, schedules: u64, first: u64) {
     let kind = cfg.scheme;
     let ex = Explorer::new(cfg);
@@ -195,24 +211,11 @@ fn x86_active_mm_window() {
 fn shootdown_6_12_hotplug_race_is_caught() {
     let mut cfg = ExploreConfig::new(SchemeKind::Shootdown);
     cfg.arches = &[lazymm::Arch::PowerpcHash];
-    let ex = Explorer::new(cfg);
-    let r = ex.explore(0, 2_000);
-    let f = r.failure.expect("the 6.12 hotplug window is caught");
-    assert!(
-        f.failure
-            .as_deref()
-            .unwrap_or("")
-            .contains("use-after-free"),
-        "{f}"
-    );
-    eprintln!(
-        "shootdown, 6.12 hotplug: caught after {} schedules: {f}",
-        r.schedules
-    );
+    let n = expect_caught(cfg, 2_000, "use-after-free", "shootdown, 6.12 hotplug");
     let mut cfg = ExploreConfig::new(SchemeKind::Shootdown);
     cfg.arches = &[lazymm::Arch::PowerpcHash];
     cfg.options.kernel.hotplug = HotplugModel::ForceInitMm;
-    expect_clean_cfg(cfg, r.schedules.max(ci_schedules()), 0);
+    expect_clean_cfg(cfg, n.max(ci_schedules()), 0);
 }
 
 /// Issue 9, items 1 and 4: x86 as 6.12 (arch/x86/mm/tlb.c
@@ -226,20 +229,7 @@ fn x86_mask_scan_under_6_12_is_caught() {
     let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
     cfg.arches = &[lazymm::Arch::X86];
     cfg.options.kernel.x86_scan = X86Scan::Mask;
-    let ex = Explorer::new(cfg);
-    let r = ex.explore(0, 2_000);
-    let f = r.failure.expect("the mask scan on x86 6.12 is caught");
-    assert!(
-        f.failure
-            .as_deref()
-            .unwrap_or("")
-            .contains("use-after-free"),
-        "{f}"
-    );
-    eprintln!(
-        "lightweight, x86 mask scan: caught after {} schedules: {f}",
-        r.schedules
-    );
+    expect_caught(cfg, 2_000, "use-after-free", "lightweight, x86 mask scan");
     // lazymm's pre-issue-9 x86 (bit cleared after CR3, Andy's 2022 unlazy
     // in the flush): the mask scan is clean there.
     let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
@@ -299,19 +289,7 @@ fn x86_switch_order_alone_is_caught() {
         cfg.options.kernel.x86_scan = X86Scan::Mask;
         cfg.options.kernel.x86_flush = X86FlushLazy::Unlazy2022;
         cfg.options.kernel.hotplug = HotplugModel::ForceInitMm;
-        let ex = Explorer::new(cfg);
-        let r = ex.explore(0, 2_000);
-        let f = r.failure.expect("the clear-before-CR3 window is caught");
-        assert!(
-            f.failure
-                .as_deref()
-                .unwrap_or("")
-                .contains("freed while loaded in an MMU"),
-            "{kind}: {f}"
-        );
-        eprintln!(
-            "{kind}, x86 6.12 switch order + mask scan: caught after {} schedules: {f}",
-            r.schedules
-        );
+        let label = format!("{kind}, x86 6.12 switch order + mask scan");
+        expect_caught(cfg, 2_000, "freed while loaded in an MMU", &label);
     }
 }
