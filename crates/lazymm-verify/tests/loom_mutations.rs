@@ -214,3 +214,19 @@ fn every_other_scheme_sites() {
         }
     }
 }
+
+/// Issue 9, item 9: include/linux/sched/mm.h requires mmdrop_lazy_tlb() to
+/// give a full barrier (kernel/sched/core.c finish_task_switch: membarrier
+/// needs one after storing rq->curr and before user space when a kernel
+/// thread switches to a user task). Without it (lightweight's plain unlazy,
+/// v2/hazard-handoff's release stores, on arm64/powerpc where switch_mm to
+/// the lazily held mm gives none) membarrier can miss the thread:
+/// `Sometimes`; with it, `Never`. So membarrier does not stay correct
+/// without the barrier (docs/verification.md, issue 9).
+#[test]
+fn membarrier_needs_the_full_barrier_of_mmdrop_lazy_tlb() {
+    let (v, _) = litmus_verdict("membarrier-lazy-unlazy+no-mb.litmus");
+    assert_eq!(v, LVerdict::Sometimes);
+    let (v, _) = litmus_verdict("membarrier-lazy-unlazy+mb.litmus");
+    assert_eq!(v, LVerdict::Never);
+}
