@@ -278,6 +278,12 @@ fn run_loop(
     let mut mc = MachineConfig::new(ncpus, arch, scheme);
     mc.max_mms = 16;
     let m = Machine::new(StdPlatform, mc).map_err(|e| e.0)?;
+    // CPUs between the strided ones have no thread to serve IPIs: take them
+    // offline (a scheme that IPIs every online CPU, e.g. shoot-down on x86
+    // since issue 9, would otherwise wait for them forever).
+    for c in (0..ncpus).filter(|c| c % stride != 0) {
+        m.cpu_offline(c);
+    }
     // One process, one thread per CPU: `users` = threads.
     let mm = m.mm_alloc(0).map_err(|e| e.to_string())?;
     for _ in 1..threads {

@@ -202,7 +202,9 @@ pub fn report(
         arch: m.arch.name().into(),
         cpus: m.ncpus,
         seed,
-        known_unsafe: scheme.known_unsafe().map(String::from),
+        known_unsafe: scheme
+            .known_unsafe_with(&m.opts.kernel, workload == "hotplug")
+            .map(String::from),
         transitions: Transitions::of(&c),
         switches,
         lazy_enters: c.lazy_enters,

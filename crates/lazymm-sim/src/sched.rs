@@ -190,6 +190,7 @@ impl<'m, P: Platform> Sched<'m, P> {
                 // A kernel thread that adopted an mm (kthread_use_mm) has
                 // `tsk->mm` set and is switched to like a user task.
                 match task.mm {
+                    Some(mm) if task.kthread => Next::Adopted(mm),
                     Some(mm) => Next::User(mm),
                     None => Next::Kernel,
                 }

@@ -340,8 +340,13 @@ fn kthread_mix<P: Platform>(
     }
     let mut offline: Option<usize> = None;
     let mut stopping = false;
-    // The mm a worker adopted (its own users reference).
-    let mut adopted: Vec<Option<lazymm::MmRef>> = vec![None; s.tasks.len() + 1];
+    // The mm a worker adopted, and whether through a users reference
+    // (mmget_not_zero) or only an mmgrab (the KVM shape: kvm->mm is grabbed
+    // at VM creation and adopted by kthread_use_mm, kernel/kthread.c,
+    // whether or not the process still lives: users may be 0).
+    let mut adopted: Vec<Option<(lazymm::MmRef, bool)>> = vec![None; s.tasks.len() + 1];
+    // The mm a worker keeps grabbed across adoptions (KVM's kvm->mm).
+    let mut grabbed: Vec<Option<lazymm::MmRef>> = vec![None; s.tasks.len() + 1];
     for r in 0..rounds + 64 {
         if r >= rounds {
             stopping = true;
@@ -380,6 +385,7 @@ fn kthread_mix<P: Platform>(
             };
             if adopted.len() <= t as usize {
                 adopted.resize(t as usize + 1, None);
+                grabbed.resize(t as usize + 1, None);
             }
             match role[t as usize] {
                 Role::User { turns } => {
@@ -408,12 +414,31 @@ fn kthread_mix<P: Platform>(
                 }
                 Role::Worker { using } => {
                     if using {
-                        // kthread_unuse_mm, then drop our users reference.
+                        // kthread_unuse_mm, then drop our users reference
+                        // (the grab-only adoption keeps its mmgrab).
                         s.m.kthread_unuse_mm(cpu);
-                        let mm = adopted[t as usize].take().expect("adopted mm");
+                        let (mm, users) = adopted[t as usize].take().expect("adopted mm");
                         s.tasks[t as usize].mm = None;
-                        s.m.mmput(cpu, mm);
+                        if users {
+                            s.m.mmput(cpu, mm);
+                        }
                         role[t as usize] = Role::Worker { using: false };
+                        if stopping || s.rng.chance(1, 4) {
+                            // The VM goes away: mmdrop(kvm->mm).
+                            if let Some(g) = grabbed[t as usize].take() {
+                                s.m.mmdrop(cpu, g);
+                            }
+                        }
+                    } else if !stopping && grabbed[t as usize].is_some() && s.rng.chance(1, 3) {
+                        // kthread_use_mm on the grabbed mm, users perhaps 0
+                        // (its process may have exited meanwhile).
+                        let mm = grabbed[t as usize].expect("grabbed mm");
+                        s.m.kthread_use_mm(cpu, mm);
+                        adopted[t as usize] = Some((mm, false));
+                        s.tasks[t as usize].mm = Some(mm);
+                        role[t as usize] = Role::Worker { using: true };
+                        s.preempt(cpu);
+                        return Ok(());
                     } else if !stopping && s.rng.chance(1, 3) {
                         // mmget_not_zero on a live process, then kthread_use_mm.
                         let live: Vec<lazymm::MmRef> = s
@@ -424,9 +449,14 @@ fn kthread_mix<P: Platform>(
                             .collect();
                         if !live.is_empty() {
                             let mm = live[s.rng.below(live.len() as u64) as usize];
+                            if grabbed[t as usize].is_none() && s.rng.chance(1, 2) {
+                                // Creating a VM: mmgrab(current->mm).
+                                s.m.mmgrab(cpu, mm);
+                                grabbed[t as usize] = Some(mm);
+                            }
                             s.m.mmget(cpu, mm);
                             s.m.kthread_use_mm(cpu, mm);
-                            adopted[t as usize] = Some(mm);
+                            adopted[t as usize] = Some((mm, true));
                             s.tasks[t as usize].mm = Some(mm);
                             role[t as usize] = Role::Worker { using: true };
                             s.preempt(cpu);
@@ -465,13 +495,21 @@ fn kthread_mix<P: Platform>(
     if let Some(c) = offline {
         s.m.cpu_online(c);
     }
-    // Workers still holding an adopted mm give it back.
+    // Workers still holding an adopted or grabbed mm give it back.
     for (t, a) in adopted.iter_mut().enumerate() {
-        if let Some(mm) = a.take() {
+        if let Some((mm, users)) = a.take() {
             let cpu = s.run_now(t as TaskId);
             s.m.kthread_unuse_mm(cpu);
             s.tasks[t].mm = None;
-            s.m.mmput(cpu, mm);
+            if users {
+                s.m.mmput(cpu, mm);
+            }
+        }
+    }
+    for (t, g) in grabbed.iter_mut().enumerate() {
+        if let Some(mm) = g.take() {
+            let cpu = s.run_now(t as TaskId);
+            s.m.mmdrop(cpu, mm);
         }
     }
     Ok(())

@@ -5,7 +5,7 @@
 //! failures of the unsafe variants, asserted.
 
 use lazymm::schemes::lightweight_v2::LightweightV2;
-use lazymm::schemes::SchemeOptions;
+use lazymm::schemes::{KernelOptions, SchemeOptions};
 use lazymm::{Arch, LedgerCounts, Machine, MachineConfig, MmRef, Next, SchemeKind, ViolationKind};
 use lazymm_sim::{run, AccessCounts, CountingPlatform, RunConfig, WorkloadKind};
 
@@ -21,11 +21,13 @@ const SAFE: [SchemeKind; 5] = [
 ];
 
 fn machine(cpus: usize, arch: Arch, scheme: SchemeKind) -> M {
-    Machine::new(
-        CountingPlatform::new(),
-        MachineConfig::new(cpus, arch, scheme),
-    )
-    .unwrap()
+    machine_with(cpus, arch, scheme, KernelOptions::default())
+}
+
+fn machine_with(cpus: usize, arch: Arch, scheme: SchemeKind, kernel: KernelOptions) -> M {
+    let mut cfg = MachineConfig::new(cpus, arch, scheme);
+    cfg.options.kernel = kernel;
+    Machine::new(CountingPlatform::new(), cfg).unwrap()
 }
 
 fn delta(m: &M, f: impl FnOnce()) -> AccessCounts {
@@ -122,10 +124,14 @@ fn no_count_rmw_and_no_transfer_per_lazy_round_trip_once_warm() {
             assert_eq!(d.remote_loads, 0, "{what}");
             let (stores, loads, fences) = round_trip_accesses(scheme);
             assert_eq!(d.stores, 200 * stores, "{what}: stores");
-            // +1: switch_mm's tlb_gen check on the lazy reuse (the runtime's,
-            // every scheme).
-            assert_eq!(d.loads, 200 * (loads + 1), "{what}: loads");
-            assert_eq!(d.fences, 200 * fences, "{what}: full fences");
+            // The runtime's own, every scheme (issue 9, items 8 and 12): on
+            // x86 (arch/x86/mm/tlb.c switch_mm_irqs_off) the same-mm path
+            // reads mm_cpumask (the WARN_ON_ONCE test), then smp_mb() and
+            // the tlb_gen read on the lazy reuse; arm64 and powerpc return
+            // at once when prev == next.
+            let (rt_loads, rt_fences) = if arch.is_x86() { (2, 1) } else { (0, 0) };
+            assert_eq!(d.loads, 200 * (loads + rt_loads), "{what}: loads");
+            assert_eq!(d.fences, 200 * (fences + rt_fences), "{what}: full fences");
             for c in 0..4 {
                 exit_current(&m, c);
             }
@@ -140,13 +146,14 @@ fn no_count_rmw_and_no_transfer_per_lazy_round_trip_once_warm() {
 /// `count` RMWs of a whole `ctxswitch-threads` run on 8 CPUs: only its one
 /// exit's, whatever the number of switches.
 fn ctxswitch_count_rmws(scheme: SchemeKind, arch: Arch) -> u64 {
-    let x86 = matches!(arch, Arch::X86 | Arch::X86LazyCpumask);
+    let _ = arch;
     match scheme {
-        // The users' final drop only: on x86 the exit flush unlazied every
-        // CPU, elsewhere nothing is counted for lazy CPUs at all.
+        // The users' final drop only: nothing is counted for lazy CPUs.
         SchemeKind::Shootdown | SchemeKind::HazardIpi | SchemeKind::RcuLazyAware => 1,
-        _ if x86 => 1,
-        // The 8 CPUs are lazy on the mm at the exit: 8 grabs, 8 drops, 1.
+        // The 8 CPUs are lazy on the mm at the exit, on every profile: since
+        // issue 9 x86 too (6.12's flush_tlb_func moves only the MMU and
+        // leaves the lazy borrow, so the fix-up hands a unit to each): 8
+        // grabs, 8 drops, 1.
         SchemeKind::LightweightV2 => 8 + 8 + 1,
         // One batched add, 8 drops, 1.
         SchemeKind::HazardHandoff | SchemeKind::Lightweight => 1 + 8 + 1,
@@ -231,7 +238,15 @@ struct ExitCost {
 /// borrow A, but their `mm_cpumask(A)` bits stay where the profile keeps
 /// them); A's last thread exits on CPU 0.
 fn walked_exit(arch: Arch, scheme: SchemeKind) -> (ExitCost, LedgerCounts) {
-    let m = machine(8, arch, scheme);
+    walked_exit_with(arch, scheme, KernelOptions::default())
+}
+
+fn walked_exit_with(
+    arch: Arch,
+    scheme: SchemeKind,
+    kernel: KernelOptions,
+) -> (ExitCost, LedgerCounts) {
+    let m = machine_with(8, arch, scheme, kernel);
     let a = m.mm_alloc(0).unwrap();
     for c in 1..8 {
         m.switch_to(c, Next::User(a));
@@ -271,11 +286,13 @@ fn exit_of_a_walked_process_on_powerpc_hash() {
     };
     let cases = [
         // Every CPU the process walked is in the (never trimmed) mask: all
-        // 8 are shot, CPU 0 by its own IPI.
-        (SchemeKind::Shootdown, e(8, 0, 0, true)),
+        // 8 are shot, CPU 0 by a direct call (kernel/smp.c
+        // smp_call_function_many_cond, SCF_RUN_LOCAL): 7 IPIs (8 before
+        // issue 9, item 5).
+        (SchemeKind::Shootdown, e(7, 0, 0, true)),
         // Only the CPUs whose hazard slot holds A: 4..=7, and CPU 0 (lazy on
-        // its own mm since exit_mm). All 8 slots are read.
-        (SchemeKind::HazardIpi, e(5, 8, 0, true)),
+        // its own mm since exit_mm) by a direct call. All 8 slots are read.
+        (SchemeKind::HazardIpi, e(4, 8, 0, true)),
         // No IPI: the scan visits the 8 mask bits and hands a unit to the 5
         // CPUs still lazy; A is freed when the last of them unlazies.
         (SchemeKind::Lightweight, e(0, 8, 5, false)),
@@ -293,7 +310,9 @@ fn exit_of_a_walked_process_on_powerpc_hash() {
 }
 
 #[test]
-fn exit_of_a_walked_process_on_x86_leaves_nothing_to_the_scheme() {
+fn exit_of_a_walked_process_on_x86_pre_issue_9_leaves_nothing_to_the_scheme() {
+    // lazymm's pre-issue-9 x86 (Andy's 2022 unlazy_mm_irqs_off in the flush
+    // handler, the mask bit cleared after CR3): kept as an option.
     // The page-table-freeing flush IPIs the 4 CPUs lazy on A (4..=7; CPUs
     // 1..=3 cleared their bit when they switched to B) and the exiting CPU
     // unlazies in its local flush: no scheme has anything left to do.
@@ -307,21 +326,75 @@ fn exit_of_a_walked_process_on_x86_leaves_nothing_to_the_scheme() {
         (SchemeKind::HazardHandoff, 0),
         (SchemeKind::RcuLazyAware, 8),
     ] {
-        // x86-lazy-cpumask: CPUs 1..=3 kept their bit when they switched to
-        // B, so the flush IPIs all 7 walked CPUs (and clears the stale bits).
-        for (arch, flush_ipis) in [(Arch::X86, 4), (Arch::X86LazyCpumask, 7)] {
+        // (x86-lazy-cpumask under this option keeps the unlazied CPUs' bits:
+        // see exit_of_a_walked_process_on_x86_6_12.)
+        let (got, l) = walked_exit_with(Arch::X86, scheme, KernelOptions::PRE_ISSUE_9);
+        assert_eq!(
+            got,
+            ExitCost {
+                ipis: 0,
+                flush_ipis: 4,
+                scan_steps,
+                handoffs: 0,
+                freed_at_exit: true
+            },
+            "{scheme} x86"
+        );
+        assert_clean(&l, scheme.name());
+    }
+}
+
+#[test]
+fn exit_of_a_walked_process_on_x86_6_12() {
+    // Linux 6.12 (issue 9, items 1, 4, 5): arch/x86/mm/tlb.c flush_tlb_func
+    // switches the 4 lazy CPUs' MMU to init_mm and leaves active_mm and the
+    // lazy borrow; their mask bits go with the switch (x86) or stay (lazy
+    // cpumask, post-6.12 209954cbc7d0, which clears only CPUs that enter the
+    // handler with another mm loaded: 1..=3). So the schemes have work again:
+    // on x86 the fix-up visits all 8 online CPUs (the mask no longer covers
+    // the borrowers) and hands the 5 lazy ones (0, 4..=7) a unit;
+    // shoot-down IPIs every online CPU but itself (7; kernel/smp.c runs the
+    // local one as a direct call); with the lazy cpumask the mask (0, 4..=7)
+    // suffices. hazard-ipi IPIs the 4 remote slot holders; rcu-lazy-aware's
+    // grace period waits for them.
+    let e = |ipis, flush_ipis, scan_steps, handoffs, freed_at_exit| ExitCost {
+        ipis,
+        flush_ipis,
+        scan_steps,
+        handoffs,
+        freed_at_exit,
+    };
+    let cases = [
+        (
+            SchemeKind::LightweightV2,
+            e(0, 4, 8, 5, false),
+            e(0, 7, 5, 5, false),
+        ),
+        (
+            SchemeKind::HazardHandoff,
+            e(0, 4, 8, 5, false),
+            e(0, 7, 5, 5, false),
+        ),
+        (
+            SchemeKind::Shootdown,
+            e(7, 4, 0, 0, true),
+            e(4, 7, 0, 0, true),
+        ),
+        (
+            SchemeKind::HazardIpi,
+            e(4, 4, 8, 0, true),
+            e(4, 7, 8, 0, true),
+        ),
+        (
+            SchemeKind::RcuLazyAware,
+            e(0, 4, 8, 0, false),
+            e(0, 7, 8, 0, false),
+        ),
+    ];
+    for (scheme, x86, lazy_mask) in cases {
+        for (arch, want) in [(Arch::X86, x86), (Arch::X86LazyCpumask, lazy_mask)] {
             let (got, l) = walked_exit(arch, scheme);
-            assert_eq!(
-                got,
-                ExitCost {
-                    ipis: 0,
-                    flush_ipis,
-                    scan_steps,
-                    handoffs: 0,
-                    freed_at_exit: true
-                },
-                "{scheme} {arch}"
-            );
+            assert_eq!(got, want, "{scheme} {arch}");
             assert_clean(&l, scheme.name());
         }
     }
@@ -329,16 +402,28 @@ fn exit_of_a_walked_process_on_x86_leaves_nothing_to_the_scheme() {
 
 #[test]
 fn shootdown_on_arm64_shoots_every_online_cpu_and_radix_piggybacks() {
-    // arm64 never tracks mm_cpumask: the documented default is every online
-    // CPU, whoever is lazy.
+    // arm64 never tracks mm_cpumask: lazymm's default is every online
+    // CPU, whoever is lazy (lazymm's extension: 6.12 has no such default,
+    // issue 9 item 10), 7 IPIs and CPU 0's direct call (item 5).
     let (got, l) = walked_exit(Arch::Arm64, SchemeKind::Shootdown);
-    assert_eq!((got.ipis, got.flush_ipis, got.freed_at_exit), (8, 0, true));
+    assert_eq!((got.ipis, got.flush_ipis, got.freed_at_exit), (7, 0, true));
     assert_clean(&l, "arm64");
-    // powerpc radix: the exit flush IPIs the mask (all 8 walked CPUs, 7
-    // remote) and clears it; __mmdrop has nobody left to shoot.
+    // powerpc radix, 6.12: exit_mmap's flush is fullmm, a tlbie broadcast
+    // (arch/powerpc/mm/book3s64/radix_tlb.c flush_type_needed), so
+    // cleanup_lazy_tlbs shoots the mask: 7 IPIs.
     let (got, l) = walked_exit(Arch::PowerpcRadix, SchemeKind::Shootdown);
-    assert_eq!((got.ipis, got.flush_ipis, got.freed_at_exit), (0, 7, true));
+    assert_eq!((got.ipis, got.flush_ipis, got.freed_at_exit), (7, 0, true));
     assert_clean(&l, "radix");
+    // With exit_flush_lazy_tlbs at exit (option radix-exit-ipi): it IPIs
+    // the mask but the caller (smp_call_function_many: 7 remote) and clears
+    // it; __mmdrop then shoots only CPU 0 itself, a direct call.
+    let k = KernelOptions {
+        radix_exit_lazy_ipi: true,
+        ..KernelOptions::default()
+    };
+    let (got, l) = walked_exit_with(Arch::PowerpcRadix, SchemeKind::Shootdown, k);
+    assert_eq!((got.ipis, got.flush_ipis, got.freed_at_exit), (0, 7, true));
+    assert_clean(&l, "radix, exit IPIs");
 }
 
 #[test]
@@ -411,8 +496,13 @@ fn publishes_lazy(m: &M, scheme: SchemeKind, cpu: usize) -> bool {
 
 /// Does the scheme leave lazily borrowed mms to `__mmput` on this profile
 /// (no exit flush unlazying them)?
-fn lazies_survive_exit_flush(arch: Arch) -> bool {
-    !matches!(arch, Arch::X86 | Arch::X86LazyCpumask)
+/// Does a CPU's lazy borrow survive the exit flush? On every profile since
+/// issue 9: x86's 6.12 flush_tlb_func (arch/x86/mm/tlb.c) moves only the
+/// MMU of a lazy CPU and leaves `active_mm` and the borrow (Andy's 2022
+/// unlazy, which did not, is the `unlazy2022` option); the others do not
+/// IPI lazy CPUs at exit.
+fn lazies_survive_exit_flush(_arch: Arch) -> bool {
+    true
 }
 
 /// Is an mm whose last user exited on CPU 0, while CPU 1 borrows it
@@ -540,10 +630,12 @@ fn path_exec_from_a_user_task_and_from_a_kthread() {
             m.exec(0, c); // mmput(a): CPU 0 is not lazy on a, CPU 1 is
             let after = m.stats().cpu;
             let x86 = !lazies_survive_exit_flush(arch);
+            // Remote IPIs only (kernel/smp.c: the local CPU is a direct
+            // call): CPU 1, whether by the all-online default (arm64, and
+            // x86 since issue 9), the walked mask (powerpc-hash) or its
+            // hazard slot.
             let want_ipis = match scheme {
-                SchemeKind::Shootdown if arch == Arch::Arm64 => 2, // all online
-                SchemeKind::Shootdown if arch == Arch::PowerpcHash => 2, // both walked
-                SchemeKind::HazardIpi if !x86 => 1,                // CPU 1 only
+                SchemeKind::Shootdown | SchemeKind::HazardIpi => 1,
                 _ => 0,
             };
             assert_eq!(after.ipis - before.ipis, want_ipis, "{what}: exec ipis");
@@ -761,12 +853,20 @@ fn rcu_frees_under_an_idle_lazy_cpu() {
         assert_eq!(m.stats().cpu.frees_deferred, 1, "{arch}");
         assert!(SchemeKind::Rcu.known_unsafe().is_some());
     }
-    // x86: the exit flush's IPIs unlazied CPU 1 before the grace period
-    // even started; RCU is safe there only thanks to them.
+    // x86, Linux 6.12: the exit flush's IPI (arch/x86/mm/tlb.c
+    // flush_tlb_func) moves CPU 1's MMU to init_mm but leaves its active_mm
+    // on a: the mm is freed while a CPU's active_mm names it (issue 9, item
+    // 4). Under Andy's 2022 unlazy (the pre-issue-9 model) the flush
+    // unlazied CPU 1 entirely and RCU looked safe on x86.
     let (m, a) = rcu_idle_lazy(Arch::X86, SchemeKind::Rcu);
     assert!(!m.ledger.is_allocated(a));
-    let l = quiesce_all(&m);
-    assert_clean(&l, "rcu x86");
+    let v = m.ledger.violations();
+    assert!(
+        v.iter()
+            .any(|v| v.kind == ViolationKind::UseAfterFree
+                && v.site == "freed while a CPU's active_mm"),
+        "x86: {v:?}"
+    );
 }
 
 #[test]
@@ -797,7 +897,7 @@ fn rcu_lazy_aware_waits_for_the_lazy_cpu() {
 }
 
 #[test]
-fn rcu_shows_the_use_after_free_on_every_workload_off_x86() {
+fn rcu_shows_the_use_after_free_on_every_workload_and_profile() {
     for workload in WorkloadKind::ALL {
         for arch in Arch::ALL {
             let mut uaf = 0;
@@ -819,7 +919,7 @@ fn rcu_shows_the_use_after_free_on_every_workload_off_x86() {
             if lazies_survive_exit_flush(arch) {
                 assert!(uaf > 0, "{workload} {arch}: no use-after-free shown");
             } else {
-                assert_eq!(uaf, 0, "{workload} {arch}: the exit flush saves it");
+                unreachable!("{workload} {arch}: every profile keeps lazy borrows since issue 9");
             }
         }
     }
@@ -878,7 +978,14 @@ fn new_schemes_clean_over_seeds_cpus_workloads_profiles() {
                             "{scheme} {workload} {arch} cpus={cpus} seed={seed}: {:?}",
                             r.violations
                         );
-                        assert!(r.known_unsafe.is_none());
+                        // Shoot-down's 6.12 hotplug race is labelled on
+                        // hotplug runs (the sequential executor never
+                        // interleaves it: the ledger stays clean).
+                        assert_eq!(
+                            r.known_unsafe.is_some(),
+                            scheme == SchemeKind::Shootdown && workload == WorkloadKind::Hotplug,
+                            "{scheme} {workload}"
+                        );
                         runs += 1;
                     }
                 }

@@ -229,6 +229,37 @@ pub fn kthread_use_mm_during_exit(arch: Arch) -> Scenario {
     }
 }
 
+/// `kthread_use_mm` with only an `mmgrab` (kernel/kthread.c
+/// kthread_use_mm requires no more; KVM's Xen code calls it with `users`
+/// possibly 0): CPU 1 lazily borrows A (no reference) and a kernel thread
+/// there holds an `mmgrab` of A taken in the setup; A's last task exits on
+/// CPU 0 (its fix-up may hand CPU 1 `A|1`) while the kernel thread adopts
+/// A, unuses it (CPU 1 lazy on A again, perhaps after the fix-up) and drops
+/// its grab.
+pub fn kthread_use_mm_grab_only(arch: Arch) -> Scenario {
+    Scenario {
+        name: "kthread_use_mm with only an mmgrab",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            m.mmgrab(1, a);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, mms| match c {
+            0 => exit_current(m, 0),
+            _ => {
+                m.kthread_use_mm(1, mms[0]);
+                m.kthread_unuse_mm(1);
+                m.mmdrop(1, mms[0]);
+                m.interrupt_point(1);
+            }
+        },
+    }
+}
+
 /// Three CPUs: CPUs 1 and 2 both lazily borrow A (no reference) and unlazy
 /// (to `init_mm`, CPU 1 via a task of B) while A's last task exits on CPU 0.
 pub fn two_lazy_cpus(arch: Arch) -> Scenario {
@@ -344,6 +375,7 @@ pub fn all(arch: Arch) -> Vec<Scenario> {
         exiting_cpu_lazy_on_own_mm(arch),
         aba_address_reuse(arch),
         kthread_use_mm_during_exit(arch),
+        kthread_use_mm_grab_only(arch),
         two_lazy_cpus(arch),
         stale_mailbox_steal(arch),
         stale_slot_after_early_return(arch),

@@ -171,3 +171,44 @@ fn frees_with_irqs_off_are_safe_and_deferral_removes_them() {
         "no interleaving freed with IRQs off: the question is not exercised"
     );
 }
+
+/// Issue 9, item 3 (the seed's "non-atomic unlazy", re-answered):
+/// kernel/kthread.c kthread_use_mm requires only an `mmgrab` of the mm
+/// (KVM's Xen code calls it with `users` possibly 0). The pre-issue-9 rule
+/// (`SameMmAnyTask`: plain store whenever `current->mm` is the same mm) is
+/// refuted: the teardown hands the lazy CPU `mm|1`, then
+/// `kthread_use_mm(mm)` on that CPU plain-stores 0 over it and the unit
+/// leaks. The production `SameMm` (a *user task* of the mm only) is clean
+/// in the same scenario.
+#[test]
+fn same_mm_any_task_unlazy_leaks_under_kthread_use_mm_grab_only() {
+    for arch in [Arch::Arm64, Arch::PowerpcHash] {
+        let s = scenarios::kthread_use_mm_grab_only(arch);
+        let v = verdict(
+            s,
+            LW,
+            SchemeOptions {
+                unlazy_plain: UnlazyPlain::SameMmAnyTask,
+                ..SchemeOptions::default()
+            },
+        );
+        let f = v.failure.unwrap_or_default();
+        assert!(f.contains("torn down, never freed"), "{arch}: {f}");
+        let ok = verdict(s, LW, SchemeOptions::default());
+        assert!(ok.clean(), "{arch}: {:?}", ok.failure);
+    }
+}
+
+/// Issue 9, item 3, the second half: a kernel thread that adopted an mm
+/// with only an `mmgrab` leaves it lazily at `kthread_unuse_mm` after the
+/// teardown's fix-up has run: nothing hands it a unit, and its own
+/// `mmdrop` frees the mm under its MMU. lazymm's fix
+/// (`Machine::kthread_lazy_users_check` + the teardown fence,
+/// `lw-teardown-fence`): removing the teardown half is caught.
+#[test]
+fn kthread_publish_without_users_needs_the_teardown_fence() {
+    let s = scenarios::kthread_use_mm_grab_only(Arch::Arm64);
+    let v = verdict(s, LW, weakened("lw-teardown-fence"));
+    let f = v.failure.unwrap_or_default();
+    assert!(f.contains("use-after-free"), "{f}");
+}

@@ -1,22 +1,35 @@
 //! Architecture profiles: what `mm_cpumask` means, and what the exit-time
 //! TLB flush does (DESIGN.md section 3, kernel-history.md section 6).
 
-/// An architecture profile.
+/// An architecture profile. Each names the kernel it models (issue 9): the
+/// runtime's `switch_mm_irqs_off`, exit flush and hotplug follow Linux
+/// 6.12.117 by default, with the differences kept as named options in
+/// [`crate::schemes::KernelOptions`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arch {
-    /// x86 up to 6.13: bit set on switch to, cleared on switch away; lazy
-    /// CPUs stay set; the page-table-freeing flush at exit IPIs every CPU in
-    /// the mask and lazy ones switch to `init_mm`.
+    /// x86, Linux 6.12 (arch/x86/mm/tlb.c): bit cleared on switch away
+    /// *before* the CR3 write, set (locked RMW) on switch to; lazy CPUs stay
+    /// set; the page-table-freeing flush at exit IPIs every CPU in the mask
+    /// and a lazy one switches only its MMU to `init_mm` (`flush_tlb_func`).
     X86,
-    /// x86 with "Update mm_cpumask lazily": bits set on switch, cleared only
-    /// by flush IPIs (a superset mask until the exit flush).
+    /// x86 after 6.12 (commit 209954cbc7d0, "Update mm_cpumask lazily"):
+    /// bits set on switch (tested first), cleared only by a flush IPI that
+    /// finds another mm loaded (a superset mask). The once-a-second trim of
+    /// `should_trim_cpumask` is not modelled.
     X86LazyCpumask,
-    /// arm64: the mask is never tracked; flushes are hardware broadcast.
+    /// arm64, Linux 6.12: the mask is never tracked; flushes are hardware
+    /// broadcast; `switch_mm` does nothing when `prev == next` and reads no
+    /// `tlb_gen`. A scan of "every online CPU" where the mask is untracked is
+    /// lazymm's extension (6.12 has no such default: shoot-down is only
+    /// selected by powerpc).
     Arm64,
-    /// powerpc Book3S64 radix: set on switch, cleared by flush IPIs and
-    /// hotplug; under shoot-lazies the exit flush IPIs the mask and clears it.
+    /// powerpc Book3S64 radix, Linux 6.12: bit set on switch (`smp_mb()` only
+    /// when newly set), cleared by `exit_lazy_flush_tlb` and hotplug; the
+    /// fullmm exit flush is a `tlbie` broadcast (`flush_type_needed`), the
+    /// IPI form (`exit_flush_lazy_tlbs`) is the option `radix-exit-ipi`.
     PowerpcRadix,
-    /// powerpc hash MMU: set on switch, cleared only by hotplug.
+    /// powerpc hash MMU, Linux 6.12: set on switch, cleared only by hotplug
+    /// (`clear_tasks_mm_cpumask`).
     PowerpcHash,
 }
 
@@ -70,6 +83,11 @@ impl Arch {
     /// Parses a profile name.
     pub fn parse(s: &str) -> Option<Arch> {
         Arch::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// Is this an x86 profile (x86's `switch_mm_irqs_off` shape)?
+    pub fn is_x86(self) -> bool {
+        matches!(self, Arch::X86 | Arch::X86LazyCpumask)
     }
 
     /// Does a switch *to* an mm set this CPU's bit?

@@ -25,7 +25,9 @@ use crate::arch::{Arch, ExitFlush, LazyCpus};
 use crate::ledger::{Ledger, LedgerCounts};
 use crate::mm::{ArenaFull, MmRef, MmTable};
 use crate::platform::{CpuId, LineKind, Platform};
-use crate::schemes::{self, Scheme, SchemeKind, SchemeOptions};
+use crate::schemes::{
+    self, HotplugModel, Scheme, SchemeKind, SchemeOptions, X86FlushLazy, X86Scan, X86SwitchOrder,
+};
 use crate::sync::{CachePadded, OwnerCell, OwnerGuard};
 
 /// The largest machine.
@@ -118,6 +120,11 @@ pub struct CpuLocal {
     /// `current->mm`: `None` for a kernel thread, idle, or a task past
     /// `exit_mm`.
     pub curr: Option<MmRef>,
+    /// Does `current` hold a `users` reference on `current->mm`? True for a
+    /// user task; false for a kernel thread inside `kthread_use_mm`, whose
+    /// caller need hold only an `mmgrab` (kernel/kthread.c kthread_use_mm:
+    /// `users` may be 0, e.g. KVM's Xen code).
+    pub curr_users: bool,
     /// `current->active_mm`: the mm this CPU uses (own or borrowed).
     pub active: MmRef,
     /// What the MMU has loaded (`cpu_tlbstate.loaded_mm`).
@@ -173,6 +180,7 @@ impl CpuLocal {
         CpuLocal {
             id,
             curr: None,
+            curr_users: false,
             active: MmRef::INIT,
             loaded: MmRef::INIT,
             loaded_tlb_gen: 0,
@@ -240,6 +248,10 @@ pub enum Next {
     /// A user task of this mm. The caller (the task) holds a `users`
     /// reference on it.
     User(MmRef),
+    /// A kernel thread inside `kthread_use_mm(mm)` (`tsk->mm` set): switched
+    /// to like a user task, but it may hold only an `mmgrab` (`users` may be
+    /// 0), so nothing may assume a `users` reference for it.
+    Adopted(MmRef),
 }
 
 /// A machine configuration.
@@ -567,7 +579,7 @@ impl<P: Platform> Machine<P> {
     /// [`Machine::switch_to`] with the CPU's state borrowed.
     pub fn switch_local(&self, me: &mut CpuLocal, next: Next) {
         let class = match next {
-            Next::User(m) => Some(class_id(m)),
+            Next::User(m) | Next::Adopted(m) => Some(class_id(m)),
             Next::Kernel => None,
         };
         self.switch_local_as(me, next, class);
@@ -593,10 +605,12 @@ impl<P: Platform> Machine<P> {
                 if me.curr.take().is_some() {
                     // user -> kernel: lazy + mmgrab_lazy_tlb(active)
                     self.grab_lazy(me, active);
+                    // A kernel thread blocking inside kthread_use_mm.
+                    self.kthread_lazy_users_check(me, active);
                 }
                 // kernel -> kernel: the lazy reference is transferred.
             }
-            Next::User(nm) => {
+            Next::User(nm) | Next::Adopted(nm) => {
                 let prev_active = me.active;
                 let was_kernel = me.curr.is_none();
                 // `current` (and so current->active_mm) changes before
@@ -612,6 +626,7 @@ impl<P: Platform> Machine<P> {
                     me.prev_mm = Some(prev_active);
                 }
                 me.curr = Some(nm);
+                me.curr_users = matches!(next, Next::User(_));
             }
         }
         me.irqs_off = false;
@@ -662,6 +677,55 @@ impl<P: Platform> Machine<P> {
         }
     }
 
+    /// A kernel thread that adopted `mm` with `kthread_use_mm` leaves it
+    /// lazily (at `kthread_unuse_mm`, or by blocking): its caller may hold
+    /// only an `mmgrab`, so `users` may be 0 and the hand-off schemes'
+    /// teardown fix-up may have run and missed this CPU (their invariant
+    /// "users == 0: nobody publishes" holds only for user tasks). lazymm's
+    /// fix (issue 9, item 3): after the publish, a full fence and a read of
+    /// `users`; if 0, the CPU leaves lazy mode at once (MMU and `active_mm`
+    /// to `init_mm`, the borrow released, any hand-off picked up). The
+    /// teardown's side of this store-buffering pair is the fence at the
+    /// start of the fix-up (the kernel's fully ordered `mm_users`
+    /// decrement). Cost: a fence and a load per such lazy entry; the user
+    /// task switch path is unchanged.
+    fn kthread_lazy_users_check(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.curr_users
+            || mm.is_init()
+            || !matches!(
+                self.scheme.kind(),
+                SchemeKind::Lightweight | SchemeKind::LightweightV2 | SchemeKind::HazardHandoff
+            )
+        {
+            return;
+        }
+        // Ordering: SeqCst fence pairs with the teardown's fence after
+        // users reached 0 (SB): either its scan reads our publish or we
+        // read users == 0.
+        self.p.fence(me.id, Ordering::SeqCst);
+        if !self.deref(me.id, mm, "kthread lazy entry (read users)") {
+            return;
+        }
+        // Ordering: Relaxed after the SeqCst fence.
+        if self
+            .p
+            .load(me.id, &self.mms.get(mm.idx).users, Ordering::Relaxed)
+            == 0
+        {
+            let saved = me.irqs_off;
+            me.irqs_off = true;
+            self.unlazy_to_init(me);
+            me.irqs_off = saved;
+        }
+    }
+
+    /// The teardown's half of [`Machine::kthread_lazy_users_check`]: a full
+    /// fence after `users` reached 0, before the fix-up scans (the kernel's
+    /// fully ordered `atomic_dec_and_test`; a C11 AcqRel RMW is not one).
+    pub fn users_zero_fence(&self, me: &mut CpuLocal) {
+        self.p.fence(me.id, Ordering::SeqCst);
+    }
+
     /// `mmgrab_lazy_tlb`: the CPU starts borrowing `mm` lazily.
     fn grab_lazy(&self, me: &mut CpuLocal, mm: MmRef) {
         if mm.is_init() {
@@ -698,10 +762,31 @@ impl<P: Platform> Machine<P> {
         let was_lazy = me.is_lazy;
         me.is_lazy = false;
         if prev == next {
+            if !self.arch.is_x86() {
+                // arm64 (arch/arm64/include/asm/mmu_context.h switch_mm:
+                // `if (prev != next) __switch_mm(next)`) and powerpc
+                // (arch/powerpc/mm/mmu_context.c switch_mm_irqs_off:
+                // "Nothing else to do if we aren't actually switching")
+                // return with no tlb_gen read: their flushes are broadcast
+                // or reach lazy CPUs through the mask.
+                return;
+            }
+            if !prev.is_init() {
+                // x86 6.12: WARN_ON_ONCE(!cpumask_test_cpu(cpu,
+                // mm_cpumask(next))) reads the mask on every same-mm
+                // switch.
+                self.deref(cpu, next, "switch_mm (cpumask test)");
+                let nm = self.mms.get(next.idx);
+                // Ordering: Relaxed: a debug check, as the kernel's test_bit.
+                self.p.load(cpu, &nm.cpumask[cpu / 64], Ordering::Relaxed);
+            }
             if !was_lazy {
                 return;
             }
             self.deref(cpu, next, "switch_mm (tlb_gen)");
+            // x86 6.12: smp_mb() before reading tlb_gen ("synchronizes
+            // with the tlb_gen increment in the TLB shootdown code").
+            self.p.fence(cpu, Ordering::SeqCst);
             // Ordering: Acquire pairs with the flusher's AcqRel increment in
             // exit_mmap_flush: if we see the new generation we see the
             // page-table changes it covers.
@@ -713,6 +798,15 @@ impl<P: Platform> Machine<P> {
             }
             me.loaded_tlb_gen = g;
         } else {
+            let kernel_order =
+                self.arch == Arch::X86 && self.opts.kernel.x86_switch == X86SwitchOrder::Linux612;
+            if kernel_order {
+                // Linux 6.12 arch/x86/mm/tlb.c switch_mm_irqs_off(): "Stop
+                // remote flushes for the previous mm" *before* the CR3
+                // write: from here until `loaded` changes below, a mask
+                // scan skips this CPU although its MMU still uses prev.
+                self.clear_prev_cpumask_bit(me, prev, Ordering::SeqCst);
+            }
             if !next.is_init() {
                 self.deref(cpu, next, "switch_mm");
                 let nm = self.mms.get(next.idx);
@@ -724,29 +818,40 @@ impl<P: Platform> Machine<P> {
                     // after changing them (the SB shape of kernel-history 8.9).
                     if self.p.load(cpu, &nm.cpumask[w], Ordering::Relaxed) & b == 0 {
                         self.p.fetch_or(cpu, &nm.cpumask[w], b, Ordering::SeqCst);
-                    } else {
+                    } else if self.arch == Arch::X86 {
+                        // x86 6.12 sets the bit unconditionally
+                        // (cpumask_set_cpu, a locked RMW: a full barrier).
+                        self.p.fetch_or(cpu, &nm.cpumask[w], b, Ordering::SeqCst);
+                    } else if !matches!(self.arch, Arch::PowerpcRadix | Arch::PowerpcHash) {
                         self.p.fence(cpu, Ordering::SeqCst);
                     }
+                    // powerpc (arch/powerpc/mm/mmu_context.c switch_mm_irqs_off):
+                    // smp_mb() only when it newly sets the bit.
                 }
                 // Ordering: Acquire, pairs with the flusher's increment.
                 me.loaded_tlb_gen = self.p.load(cpu, &nm.tlb_gen, Ordering::Acquire);
             }
             me.loaded = next;
             self.ledger.set_loaded(cpu, next);
-            if !prev.is_init() && self.arch.clears_on_switch() {
-                self.deref(cpu, prev, "switch_mm (clear cpumask)");
-                let pm = self.mms.get(prev.idx);
+            if !kernel_order {
                 // Ordering: Release: our use of prev's page tables is done
                 // before a flusher can see our bit clear and skip us.
-                self.p.fetch_and(
-                    cpu,
-                    &pm.cpumask[cpu / 64],
-                    !(1u64 << (cpu % 64)),
-                    Ordering::Release,
-                );
+                self.clear_prev_cpumask_bit(me, prev, Ordering::Release);
             }
         }
         self.scheme.switch_mm_tail(self, me, was_lazy);
+    }
+
+    /// x86's `cpumask_clear_cpu(cpu, mm_cpumask(prev))` in
+    /// `switch_mm_irqs_off` (profiles that clear on switch).
+    fn clear_prev_cpumask_bit(&self, me: &mut CpuLocal, prev: MmRef, ord: Ordering) {
+        if prev.is_init() || !self.arch.clears_on_switch() {
+            return;
+        }
+        self.deref(me.id, prev, "switch_mm (clear cpumask)");
+        let pm = self.mms.get(prev.idx);
+        self.p
+            .fetch_and(me.id, &pm.cpumask[me.id / 64], !(1u64 << (me.id % 64)), ord);
     }
 
     /// Switches this CPU to `init_mm` properly (`active_mm` included) and
@@ -815,6 +920,7 @@ impl<P: Platform> Machine<P> {
         self.ledger.set_active(cpu, new);
         self.switch_mm_irqs_off(&mut me, new);
         me.curr = Some(new);
+        me.curr_users = true;
         me.class_curr = Some(class);
         me.class_last_user = Some(class);
         me.irqs_off = false;
@@ -826,8 +932,11 @@ impl<P: Platform> Machine<P> {
         self.run_deferred(&mut me);
     }
 
-    /// `kthread_use_mm`: the current kernel thread adopts `mm` (the caller
-    /// holds a `users` reference, e.g. from `mmget_not_zero`).
+    /// `kthread_use_mm` (kernel/kthread.c): the current kernel thread adopts
+    /// `mm`. The caller holds a reference to the object: an `mmgrab` is
+    /// enough (`users` may be 0 and the mm torn down already, as with KVM's
+    /// Xen code), or a `users` reference from `mmget_not_zero`. Either way
+    /// the kernel thread is not counted as a user (`curr_users` false).
     pub fn kthread_use_mm(&self, cpu: CpuId, mm: MmRef) {
         let mut me = self.local(cpu);
         debug_assert!(me.curr.is_none());
@@ -838,6 +947,7 @@ impl<P: Platform> Machine<P> {
         self.ledger.set_active(cpu, mm);
         self.switch_mm_irqs_off(&mut me, mm);
         me.curr = Some(mm);
+        me.curr_users = false;
         me.irqs_off = false;
         // "we must still mmgrab(mm) and mmdrop_lazy_tlb(active_mm), because
         // these references are not equivalent"
@@ -856,38 +966,91 @@ impl<P: Platform> Machine<P> {
         me.irqs_off = true;
         self.grab_lazy(&mut me, mm);
         self.enter_lazy_tlb(&mut me, mm);
+        self.kthread_lazy_users_check(&mut me, mm);
         me.irqs_off = false;
         self.mmdrop_local(&mut me, mm);
         self.run_deferred(&mut me);
     }
 
-    /// CPU offline: the CPU (in its idle task) switches to `init_mm`
-    /// properly (`sched_force_init_mm`), releasing its lazy borrow; profiles
-    /// whose hotplug clears `mm_cpumask` clear it from every live mm.
+    /// CPU offline, from the dying CPU's idle task, as the configured
+    /// kernel does it ([`HotplugModel`]).
+    ///
+    /// Linux 6.12: `__cpu_disable` marks the CPU offline (from then on
+    /// `on_each_cpu_mask` skips it); powerpc's `cleanup_cpu_mmu_context`
+    /// runs `clear_tasks_mm_cpumask` (kernel/cpu.c), clearing the bit only in
+    /// mms still attached to a task; `idle_task_exit` (kernel/sched/core.c)
+    /// switches only the MMU to `init_mm`, leaving `active_mm`; then
+    /// `finish_cpu` (kernel/cpu.c), on the control CPU once the dying CPU
+    /// reported dead, sets `idle->active_mm = &init_mm` and does
+    /// `mmdrop_lazy_tlb(mm)`. That last step runs here, after the dying
+    /// CPU's part (the control CPU waits for it), with the dying CPU's
+    /// state.
+    ///
+    /// [`HotplugModel::ForceInitMm`]: the dying CPU switches to `init_mm`
+    /// properly and releases its borrow before it goes offline.
     pub fn cpu_offline(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         debug_assert!(me.curr.is_none(), "offline from the idle task");
-        me.irqs_off = true;
-        self.unlazy_to_init(&mut me);
-        me.irqs_off = false;
-        self.run_deferred(&mut me);
+        let linux612 = self.opts.kernel.hotplug == HotplugModel::Linux612;
+        if linux612 {
+            // __cpu_disable(): set_cpu_online(cpu, false).
+            me.online = false;
+            self.online[cpu].store(false, Ordering::SeqCst);
+        } else {
+            me.irqs_off = true;
+            self.unlazy_to_init(&mut me);
+            me.irqs_off = false;
+            self.run_deferred(&mut me);
+        }
         if self.arch.hotplug_clears() {
-            // clear_tasks_mm_cpumask(): every mm still allocated.
+            // clear_tasks_mm_cpumask(): every mm still attached to a task.
             for idx in 1..=self.mms.capacity() as u32 {
                 if !self.ledger.is_slot_allocated(idx) {
                     continue;
                 }
-                let w = &self.mms.get(idx).cpumask[cpu / 64];
-                // Ordering: Relaxed: this CPU uses no user mm any more
-                // (unlazy_to_init above), so there is nothing to order.
+                let mm = self.mms.get(idx);
+                // find_lock_task_mm(): only mms that still have a task
+                // (users > 0). Ordering: Relaxed: the kernel reads under
+                // task_lock; which mms are cleared decides nothing here
+                // beyond which CPUs a later scan visits (see
+                // for_each_lazy_cpu).
+                if linux612 && self.p.load(cpu, &mm.users, Ordering::Relaxed) == 0 {
+                    continue;
+                }
+                let w = &mm.cpumask[cpu / 64];
+                // Ordering: Relaxed: with ForceInitMm this CPU uses no user
+                // mm any more; under 6.12 a scan also visits offline CPUs.
                 self.p
                     .fetch_and(cpu, w, !(1u64 << (cpu % 64)), Ordering::Relaxed);
             }
         }
+        if linux612 {
+            // idle_task_exit(): switch_mm(mm, &init_mm), active_mm kept.
+            me.irqs_off = true;
+            if me.loaded != MmRef::INIT {
+                self.switch_mm_irqs_off(&mut me, MmRef::INIT);
+            }
+            me.is_lazy = false;
+            me.irqs_off = false;
+        }
         // Serve IPIs already posted to us before leaving.
         self.drain_ipis(&mut me);
-        me.online = false;
-        self.online[cpu].store(false, Ordering::SeqCst);
+        if linux612 {
+            // finish_cpu() on the control CPU: idle->active_mm = &init_mm;
+            // mmdrop_lazy_tlb(mm).
+            let old = me.active;
+            me.active = MmRef::INIT;
+            self.ledger.set_active(cpu, MmRef::INIT);
+            if let Some(p) = me.prev_mm.take() {
+                self.drop_lazy(&mut me, p);
+            }
+            self.drop_lazy(&mut me, old);
+            self.scheme.finish_switch(self, &mut me);
+            self.run_deferred(&mut me);
+        } else {
+            me.online = false;
+            self.online[cpu].store(false, Ordering::SeqCst);
+        }
         self.ledger.clear_cpu(cpu);
     }
 
@@ -944,16 +1107,56 @@ impl<P: Platform> Machine<P> {
     // exit flush and IPIs
     // ------------------------------------------------------------------
 
+    /// The exit flush this machine does (profile, scheme, kernel options).
+    pub fn exit_flush(&self) -> ExitFlush {
+        match self.arch {
+            // Linux 6.12 arch/powerpc/mm/book3s64/radix_tlb.c
+            // flush_type_needed(): "In the fullmm case there's no point doing
+            // the exit_flush_lazy_tlbs": exit_mmap's flush is a tlbie
+            // broadcast. The IPI variant is kept as an option (lazymm's
+            // model before issue 9; the kernel runs exit_flush_lazy_tlbs
+            // only for non-fullmm flushes of a single-user mm).
+            Arch::PowerpcRadix
+                if self.opts.kernel.radix_exit_lazy_ipi
+                    && self.scheme.kind() == SchemeKind::Shootdown =>
+            {
+                ExitFlush::IpiMask { clear_stale: true }
+            }
+            Arch::PowerpcRadix => ExitFlush::Broadcast,
+            a => a.exit_flush(self.scheme.kind() == SchemeKind::Shootdown),
+        }
+    }
+
+    /// Which CPUs a teardown scan must visit (`for_each_possible_lazymm_cpu`)
+    /// on this machine: the profile's choice, except on x86 under Linux
+    /// 6.12's `switch_mm_irqs_off` order or `flush_tlb_func` (issue 9), where
+    /// the mask no longer covers every CPU that can still use the mm.
+    pub fn lazy_cpus(&self) -> LazyCpus {
+        let k = self.opts.kernel;
+        if self.arch == Arch::X86
+            && k.x86_scan == X86Scan::Auto
+            && (k.x86_switch == X86SwitchOrder::Linux612 || k.x86_flush == X86FlushLazy::Linux612)
+        {
+            LazyCpus::AllOnline
+        } else {
+            self.arch.lazy_cpus()
+        }
+    }
+
     /// The page-table-freeing flush of `exit_mmap`.
     fn exit_mmap_flush(&self, me: &mut CpuLocal, mm: MmRef) {
         let m = self.mms.get(mm.idx);
         // Ordering: AcqRel: a flush publishes the page-table change (Release)
         // to CPUs that Acquire-load tlb_gen when they switch.
         self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel);
-        if let ExitFlush::IpiMask { .. } = self
-            .arch
-            .exit_flush(self.scheme.kind() == SchemeKind::Shootdown)
-        {
+        if let ExitFlush::IpiMask { .. } = self.exit_flush() {
+            // powerpc radix exit_flush_lazy_tlbs() is
+            // smp_call_function_many(), which excludes the calling CPU
+            // (kernel/smp.c smp_call_function_many_cond, SCF_RUN_LOCAL
+            // unset): the caller stays lazy with its bit set until
+            // cleanup_lazy_tlbs. x86's on_each_cpu_mask() runs the local
+            // CPU's flush_tlb_func as a direct call.
+            let run_local = self.arch != Arch::PowerpcRadix;
             // Ordering: SeqCst against switch_mm_irqs_off's SeqCst bit set:
             // either we see the CPU's bit or it sees the new tlb_gen.
             self.p.fence(me.id, Ordering::SeqCst);
@@ -965,7 +1168,9 @@ impl<P: Platform> Machine<P> {
                     let cpu = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     if cpu == me.id {
-                        self.flush_handler(me, mm);
+                        if run_local {
+                            self.flush_handler(me, mm);
+                        }
                     } else if self.is_online(cpu) {
                         me.stats.flush_ipis += 1;
                         self.send_ipi(me, cpu, Ipi::ExitFlush(mm));
@@ -977,46 +1182,68 @@ impl<P: Platform> Machine<P> {
 
     /// x86 `flush_tlb_func` / powerpc `exit_lazy_flush_tlb` for an exit flush.
     fn flush_handler(&self, me: &mut CpuLocal, mm: MmRef) {
-        let clear_stale = matches!(
-            self.arch
-                .exit_flush(self.scheme.kind() == SchemeKind::Shootdown),
-            ExitFlush::IpiMask { clear_stale: true }
-        );
+        let clear_stale = matches!(self.exit_flush(), ExitFlush::IpiMask { clear_stale: true });
+        if self.arch == Arch::PowerpcRadix {
+            // arch/powerpc/mm/book3s64/radix_tlb.c exit_lazy_flush_tlb():
+            // a kernel thread with active_mm == mm switches to init_mm
+            // properly (mmdrop_lazy_tlb(mm)); then the bit is cleared.
+            if me.curr != Some(mm) {
+                if me.active == mm {
+                    self.unlazy_to_init(me);
+                }
+                self.clear_own_bit(me, mm);
+            }
+            return;
+        }
+        // x86 (arch/x86/mm/tlb.c flush_tlb_func): with the lazy cpumask
+        // (post-6.12, 209954cbc7d0) a CPU whose loaded mm is another one
+        // clears its bit and returns; the test is made on entry.
+        if clear_stale && me.loaded != mm {
+            self.clear_own_bit(me, mm);
+            return;
+        }
         if me.loaded == mm && me.curr.is_none() {
-            if self.scheme.flush_unlazy_behind_back() {
-                // x86 <= 6.12: switch the MMU to init_mm, leave active_mm
-                // (and the lazy reference) alone.
+            if self.opts.kernel.x86_flush == X86FlushLazy::Linux612
+                || self.scheme.flush_unlazy_behind_back()
+            {
+                // Linux 6.12: switch_mm_irqs_off(NULL, &init_mm, NULL):
+                // the MMU leaves mm; active_mm and the lazy reference stay.
                 self.switch_mm_irqs_off(me, MmRef::INIT);
             } else {
-                // Andy's unlazy_mm_irqs_off(): active_mm and the scheme's
-                // borrow follow the MMU.
+                // Andy's 2022 unlazy_mm_irqs_off(): active_mm and the
+                // scheme's borrow follow the MMU.
                 self.unlazy_to_init(me);
             }
         }
-        if clear_stale && me.loaded != mm {
-            let m = self.mms.get(mm.idx);
-            // Ordering: Relaxed: this CPU no longer uses mm (it never loaded
-            // it, or switched away just above).
-            self.p.fetch_and(
-                me.id,
-                &m.cpumask[me.id / 64],
-                !(1u64 << (me.id % 64)),
-                Ordering::Relaxed,
-            );
-        }
+    }
+
+    fn clear_own_bit(&self, me: &mut CpuLocal, mm: MmRef) {
+        let m = self.mms.get(mm.idx);
+        // Ordering: Relaxed: this CPU no longer uses mm (it never loaded
+        // it, or switched away just before).
+        self.p.fetch_and(
+            me.id,
+            &m.cpumask[me.id / 64],
+            !(1u64 << (me.id % 64)),
+            Ordering::Relaxed,
+        );
     }
 
     /// Sends `ipi` from `me` to `target` and waits for it to be handled
     /// (`smp_call_function_single(..., wait=1)`).
     pub fn send_ipi(&self, me: &mut CpuLocal, target: CpuId, ipi: Ipi) {
-        if let Ipi::Scheme(_) = ipi {
+        // on_each_cpu_mask() runs the calling CPU's function as a direct
+        // call (kernel/smp.c smp_call_function_many_cond, SCF_RUN_LOCAL):
+        // only remote targets count as IPIs.
+        if matches!(ipi, Ipi::Scheme(_)) && target != me.id {
             me.stats.ipis += 1;
         }
         if target == me.id {
-            self.handle_ipi(me, ipi);
+            // The direct call: the handler runs, no IPI is handled.
+            self.handle_ipi(me, ipi, false);
         } else if P::IMMEDIATE_IPI {
             let mut t = self.locals[target].borrow();
-            self.handle_ipi(&mut t, ipi);
+            self.handle_ipi(&mut t, ipi, true);
             // The target's deferred drops run at its next interrupt exit.
             self.run_deferred(&mut t);
         } else {
@@ -1033,16 +1260,16 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    fn handle_ipi(&self, t: &mut CpuLocal, ipi: Ipi) {
+    fn handle_ipi(&self, t: &mut CpuLocal, ipi: Ipi, remote: bool) {
         let saved = t.irqs_off;
         t.irqs_off = true;
         match ipi {
             Ipi::ExitFlush(mm) => {
-                t.stats.flush_ipis_handled += 1;
+                t.stats.flush_ipis_handled += u64::from(remote);
                 self.flush_handler(t, mm);
             }
             Ipi::Scheme(mm) => {
-                t.stats.ipis_handled += 1;
+                t.stats.ipis_handled += u64::from(remote);
                 self.scheme.ipi(self, t, mm);
             }
         }
@@ -1059,7 +1286,7 @@ impl<P: Platform> Machine<P> {
             // Ordering: Acquire pairs with the sender's Release store.
             let w = self.p.load(me.id, slot, Ordering::Acquire);
             if w != 0 {
-                self.handle_ipi(me, Ipi::decode(w));
+                self.handle_ipi(me, Ipi::decode(w), true);
                 // Ordering: Release pairs with the sender's Acquire wait.
                 self.p.store(me.id, slot, 0, Ordering::Release);
             }
@@ -1085,7 +1312,13 @@ impl<P: Platform> Machine<P> {
         mm: MmRef,
         mut f: impl FnMut(&mut CpuLocal, CpuId),
     ) {
-        match self.arch.lazy_cpus() {
+        // Under 6.12's hotplug a CPU is offline (and, on powerpc, out of the
+        // masks of mms that still have a task) before finish_cpu releases its
+        // lazy borrow: the scan visits offline CPUs too, each once (its slot
+        // is NULL again after finish_cpu). Found by loom and the explorer,
+        // see docs/verification.md ("hotplug").
+        let offline_too = self.opts.kernel.hotplug == HotplugModel::Linux612;
+        match self.lazy_cpus() {
             LazyCpus::Cpumask => {
                 let m = self.mms.get(mm.idx);
                 for w in 0..m.cpumask.len() {
@@ -1097,6 +1330,14 @@ impl<P: Platform> Machine<P> {
                     // lazymm-verify loom_schemes.rs fixed_lightweight_exit_while_lazy_x86;
                     // on x86 (TSO) the kernel's plain read is enough.
                     let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Acquire);
+                    if offline_too {
+                        for b in 0..64 {
+                            let cpu = w * 64 + b;
+                            if cpu < self.ncpus && cpu != me.id && !self.is_online(cpu) {
+                                bits |= 1 << b;
+                            }
+                        }
+                    }
                     while bits != 0 {
                         let cpu = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
@@ -1107,7 +1348,7 @@ impl<P: Platform> Machine<P> {
             }
             LazyCpus::AllOnline => {
                 for cpu in 0..self.ncpus {
-                    if self.is_online(cpu) {
+                    if offline_too || self.is_online(cpu) {
                         me.stats.scan_steps += 1;
                         f(me, cpu);
                     }

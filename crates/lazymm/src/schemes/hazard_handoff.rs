@@ -138,8 +138,19 @@ pub const SITES: &[OrderingSite] = &[
         strong: "Release",
         why: "try_cmpxchg(&rq->drop_mm, NULL, mm): our count increment is visible before the owner can \
               see mm and drop the unit (PeterZ: the xchg must be at least RELEASE)",
-        decided_by: "loom: unlazy racing the teardown hand-off; ABA (use-after-free; lazymm-verify \
-                     scenarios, arm64/hash); litmus/relacq-drop+mp-init.litmus",
+        decided_by: "loom, with site hh-teardown-fence also removed: unlazy racing the teardown \
+                     hand-off; ABA (use-after-free; lazymm-verify scenarios, arm64/hash). With the \
+                     issue-9 teardown fence in place (a C11 release fence before the scan) loom no \
+                     longer sees it; the count increment after that fence still needs the Release \
+                     (loom's RMW blind spot, litmus/v1-handoff+cmpxchg-relaxed.litmus: Sometimes)",
+    },
+    OrderingSite {
+        name: "hh-teardown-fence",
+        strong: "SeqCst fence",
+        why: "store-buffering against a kernel thread that publishes lazy_mm at kthread_unuse_mm while \
+              users may be 0 (kthread_use_mm needs only an mmgrab): either the scan reads its lazy_mm or it \
+              reads users == 0 and leaves lazy mode (the kernel's fully ordered mm_users decrement)",
+        decided_by: "loom: lazymm-verify scenarios::kthread_use_mm_grab_only (arm64/hash)",
     },
     OrderingSite {
         name: "hh-steal",
@@ -315,6 +326,11 @@ impl<P: Platform> Scheme<P> for HazardHandoff {
 
     fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // mm_unlazy_mm_count(mm).
+        // The SB pair with Machine::kthread_lazy_users_check (issue 9),
+        // site hh-teardown-fence.
+        if self.opts.fence_kept("hh-teardown-fence") {
+            m.users_zero_fence(me);
+        }
         let w = mm.word();
         let mut drop_count: u64 = 0;
         let acq = self.opts.ord("hh-scan-load", Ordering::Acquire);

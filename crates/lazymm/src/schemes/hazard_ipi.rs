@@ -143,8 +143,22 @@ impl<P: Platform> Scheme<P> for HazardIpi {
             m.p.fence(me.id, Ordering::SeqCst);
         }
         let acq = self.opts.ord("hi-scan-load", Ordering::Acquire);
+        // Under Linux 6.12's hotplug an offline CPU keeps its hazard
+        // pointer until finish_cpu's mmdrop_lazy_tlb clears it (kernel/cpu.c):
+        // it cannot be IPIed (on_each_cpu_mask skips it), so the scan waits
+        // for that instead (found by loom: scenarios::offline_races_teardown).
+        let offline_wait = m.opts.kernel.hotplug == crate::schemes::HotplugModel::Linux612;
         for cpu in 0..m.ncpus {
             if cpu != me.id && !m.is_online(cpu) {
+                if offline_wait {
+                    me.stats.scan_steps += 1;
+                    let slot = &m.percpu[cpu].slot;
+                    // Ordering: Acquire (site hi-scan-load), as below.
+                    while m.p.load(me.id, slot, acq) == w {
+                        m.drain_ipis(me);
+                        m.p.spin();
+                    }
+                }
                 continue;
             }
             me.stats.scan_steps += 1;

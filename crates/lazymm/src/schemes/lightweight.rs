@@ -28,10 +28,12 @@
 //!                           switched away; unlazy in an IPI; exec from a
 //!                           kthread; kthread_use_mm; hotplug): exchange,
 //!                           and mmdrop if bit 0 was set (deferred when
-//!                           interrupts are off). A plain store when the
-//!                           CPU returns to the same mm (SameMm: the task
-//!                           now running holds `users`, so no teardown of
-//!                           mm can have handed anything over).
+//!                           interrupts are off). A plain store when a
+//!                           *user task* of the same mm now runs (SameMm:
+//!                           it holds `users`, so no teardown of mm can have
+//!                           handed anything over; a kernel thread in
+//!                           `kthread_use_mm` may hold only an `mmgrab`:
+//!                           exchange, issue 9 item 3).
 //!   teardown  mm -> mm|1    mm_teardown (users == 0): after one count unit
 //!                           is reserved for this CPU; on failure (the
 //!                           owner got there first) the unit is returned.
@@ -44,8 +46,20 @@
 //! the teardown's final `mmdrop` subtract.
 //!
 //! Invariant the fix-up relies on: `users == 0` implies no CPU can newly
-//! publish `mm` (a CPU publishes only while switching away from a task of
-//! `mm`, which holds a `users` reference; see kernel-history 8.1).
+//! publish `mm` and *stay* lazy on it (a user task publishes while switching
+//! away from a task of `mm`, which holds a `users` reference; see
+//! kernel-history 8.1). A kernel thread that adopted `mm` with only an
+//! `mmgrab` (`kthread_use_mm`, kernel/kthread.c) can publish after
+//! `users` reached 0: the runtime's `kthread_lazy_users_check` re-reads
+//! `users` after a full fence and leaves lazy mode at once if it is 0; the
+//! fence at the start of the fix-up (site `lw-teardown-fence`) is the other
+//! half of that store-buffering pair (issue 9, item 3).
+//!
+//! On x86 under Linux 6.12 the scan visits every online CPU, not the mask
+//! (`Machine::lazy_cpus`): 6.12's `switch_mm_irqs_off` clears a CPU's bit
+//! before its CR3 write, and `flush_tlb_func` leaves a lazy CPU's borrow
+//! while its bit goes (issue 9, items 1 and 4). Under 6.12's hotplug the
+//! scan also visits offline CPUs (their borrow ends in `finish_cpu`).
 
 use core::sync::atomic::Ordering;
 
@@ -103,6 +117,15 @@ pub const SITES: &[OrderingSite] = &[
                      (Never); loom cannot see it (lazymm-verify tests/loom_blind_spot.rs)",
     },
     OrderingSite {
+        name: "lw-teardown-fence",
+        strong: "SeqCst fence",
+        why: "store-buffering against a kernel thread that publishes at kthread_unuse_mm while users may \
+              be 0 (kthread_use_mm needs only an mmgrab): either the scan reads its slot or it reads \
+              users == 0 and leaves lazy mode (the kernel's fully ordered mm_users decrement)",
+        decided_by: "loom: lazymm-verify tests/loom_schemes.rs::kthread_use_mm_grab_only_* \
+                     (scenarios::kthread_use_mm_grab_only fails without it)",
+    },
+    OrderingSite {
         name: "lw-handoff-fail",
         strong: "Acquire",
         why: "a failed hand-off read NULL from the owner's Release exchange: the owner's uses happen-before \
@@ -116,7 +139,12 @@ impl Lightweight {
         let slot = &m.percpu[me.id].slot;
         let plain = match self.opts.unlazy_plain {
             UnlazyPlain::Off => false,
-            UnlazyPlain::SameMm => me.curr == Some(mm),
+            // Only a *user task* of mm proves users > 0: a kernel thread in
+            // kthread_use_mm may hold just an mmgrab (issue 9, item 3: a
+            // teardown handed this CPU mm|1, then kthread_use_mm(mm) on the
+            // same mm would plain-store 0 over the unit: a leak).
+            UnlazyPlain::SameMm => me.curr == Some(mm) && me.curr_users,
+            UnlazyPlain::SameMmAnyTask => me.curr == Some(mm),
             UnlazyPlain::ReadUsers => {
                 // Ordering: Relaxed; the variant is refuted whatever the
                 // ordering (the teardown can start right after this load).
@@ -185,6 +213,16 @@ impl<P: Platform> Scheme<P> for Lightweight {
 
     fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         let w = mm.word();
+        // Ordering: SeqCst fence (site lw-teardown-fence), the other half of
+        // the store-buffering pair with Machine::kthread_lazy_users_check:
+        // either the scan below reads a kernel thread's publish, or that
+        // thread reads users == 0 and leaves lazy mode itself. In the kernel
+        // the fully ordered atomic_dec_and_test(&mm->mm_users) just before
+        // is this barrier (free); C11's AcqRel RMW is not (found by loom:
+        // lazymm-verify scenarios::kthread_use_mm_grab_only).
+        if self.opts.fence_kept("lw-teardown-fence") {
+            m.p.fence(me.id, Ordering::SeqCst);
+        }
         let batched = self.opts.batched_grab;
         let mut reserved: u64 = 0;
         m.for_each_lazy_cpu(me, mm, |me, cpu| {

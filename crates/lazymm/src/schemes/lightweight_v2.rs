@@ -237,6 +237,8 @@ impl<P: Platform> Scheme<P> for LightweightV2 {
     fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // mm_fixup_lazy_refs(mm); for_each_cpu(mm_cpumask) is v2's "XXX:
         // this is wrong on arm64": the profile's iterator is used.
+        // The SB pair with Machine::kthread_lazy_users_check (issue 9).
+        m.users_zero_fence(me);
         let w = mm.word();
         let scan = self.opts.ord("v2-scan-load", Ordering::Acquire);
         let xchg = self.opts.ord("v2-handoff-xchg", Ordering::AcqRel);

@@ -96,6 +96,24 @@ impl SchemeKind {
             _ => None,
         }
     }
+
+    /// [`SchemeKind::known_unsafe`], plus what is unsafe only under a given
+    /// kernel model and only when CPUs go offline (`hotplug`: the run
+    /// offlines CPUs).
+    pub fn known_unsafe_with(self, kernel: &KernelOptions, hotplug: bool) -> Option<&'static str> {
+        if let Some(r) = self.known_unsafe() {
+            return Some(r);
+        }
+        match self {
+            SchemeKind::Shootdown if hotplug && kernel.hotplug == HotplugModel::Linux612 => Some(
+                "Linux 6.12 hotplug: from __cpu_disable until idle_task_exit the dying CPU is offline, so \
+                 cleanup_lazy_tlbs' on_each_cpu_mask skips it while its MMU and idle->active_mm still use \
+                 the mm (loom: lazymm-verify scenarios::offline_races_teardown; fixed by the later \
+                 sched_force_init_mm form, option force-init-mm)",
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl core::fmt::Display for SchemeKind {
@@ -111,15 +129,58 @@ pub enum UnlazyPlain {
     /// Always the atomic exchange (the seed as posted).
     #[default]
     Off,
-    /// A plain store when the CPU returns to the *same* mm: the task now
-    /// running holds a `users` reference, so no teardown of that mm can be
-    /// in progress and the slot cannot hold a hand-off.
+    /// A plain store when a *user task* of the same mm now runs: it holds a
+    /// `users` reference, so no teardown of that mm can be in progress and
+    /// the slot cannot hold a hand-off. (A kernel thread in
+    /// `kthread_use_mm` proves nothing: it may hold only an `mmgrab`.)
     SameMm,
+    /// The rule before issue 9: a plain store whenever `current->mm` is the
+    /// same mm, kernel threads in `kthread_use_mm` included. Refuted: the
+    /// teardown hands the CPU `mm|1`, then `kthread_use_mm(mm)` (users 0,
+    /// only an `mmgrab`) plain-stores 0 and the unit leaks (loom:
+    /// scenarios::kthread_use_mm_grab_only). Kept with its counterexample.
+    SameMmAnyTask,
     /// A plain store whenever a load of `users` reads > 0 (the seed's
     /// literal idea). Refuted: the teardown can start between the load and
     /// the store, and the hand-off is overwritten (leak). Kept as a variant
     /// with its counterexample (see docs/verification.md).
     ReadUsers,
+}
+
+impl KernelOptions {
+    /// Every pre-issue-9 choice at once: lazymm's model before it was made
+    /// faithful to 6.12 (for the verdict-change table).
+    pub const PRE_ISSUE_9: KernelOptions = KernelOptions {
+        x86_switch: X86SwitchOrder::ClearAfterCr3,
+        x86_flush: X86FlushLazy::Unlazy2022,
+        x86_scan: X86Scan::Auto,
+        hotplug: HotplugModel::ForceInitMm,
+        radix_exit_lazy_ipi: true,
+    };
+
+    /// Parses a comma-separated list of non-default choices:
+    /// `clear-after-cr3`, `unlazy2022`, `mask-scan`, `force-init-mm`,
+    /// `radix-exit-ipi`, or `pre-issue-9` (all of them); empty for 6.12.
+    pub fn parse(s: &str) -> Result<KernelOptions, alloc::string::String> {
+        let mut k = KernelOptions::default();
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "clear-after-cr3" => k.x86_switch = X86SwitchOrder::ClearAfterCr3,
+                "unlazy2022" => k.x86_flush = X86FlushLazy::Unlazy2022,
+                "mask-scan" => k.x86_scan = X86Scan::Mask,
+                "force-init-mm" => k.hotplug = HotplugModel::ForceInitMm,
+                "radix-exit-ipi" => k.radix_exit_lazy_ipi = true,
+                "pre-issue-9" => k = KernelOptions::PRE_ISSUE_9,
+                _ => {
+                    return Err(alloc::format!(
+                        "unknown kernel option `{w}` (valid: clear-after-cr3, unlazy2022, \
+                         mask-scan, force-init-mm, radix-exit-ipi, pre-issue-9)"
+                    ))
+                }
+            }
+        }
+        Ok(k)
+    }
 }
 
 /// Scheme options: variants and, for mutation tests, one weakened ordering.
@@ -135,6 +196,84 @@ pub struct SchemeOptions {
     pub unlazy_plain: UnlazyPlain,
     /// Defer frees out of interrupts-off context (to `finish_task_switch`).
     pub defer_free: bool,
+    /// Which kernel the runtime's paths model (issue 9): every choice
+    /// defaults to Linux 6.12.
+    pub kernel: KernelOptions,
+}
+
+/// x86 `switch_mm_irqs_off`: where the previous mm's `mm_cpumask` bit is
+/// cleared relative to the CR3 write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum X86SwitchOrder {
+    /// Linux 6.12 (`arch/x86/mm/tlb.c`, `switch_mm_irqs_off`): clear prev's
+    /// bit, set next's bit, read `tlb_gen`, write CR3. Between the clear and
+    /// the CR3 write a mask scan skips a CPU whose MMU still uses prev.
+    #[default]
+    Linux612,
+    /// lazymm's order before issue 9 (a patch to the kernel, not any
+    /// kernel): set next's bit, write CR3, then clear prev's bit.
+    ClearAfterCr3,
+}
+
+/// x86 exit flush IPI handler (`flush_tlb_func` on a lazy CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum X86FlushLazy {
+    /// Linux 6.12 (`arch/x86/mm/tlb.c`, `flush_tlb_func`):
+    /// `switch_mm_irqs_off(NULL, &init_mm, NULL)`: the MMU leaves the mm,
+    /// `active_mm` and the scheme's lazy borrow stay.
+    #[default]
+    Linux612,
+    /// Andy Lutomirski's January 2022 series (`unlazy_mm_irqs_off`):
+    /// `active_mm` and the lazy borrow follow the MMU to `init_mm`.
+    Unlazy2022,
+}
+
+/// Which CPUs a teardown scan visits on the `x86` profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum X86Scan {
+    /// lazymm's fix (issue 9): every online CPU, unless the profile's mask
+    /// provably covers every CPU that can still use the mm (only with
+    /// [`X86SwitchOrder::ClearAfterCr3`] and [`X86FlushLazy::Unlazy2022`]).
+    #[default]
+    Auto,
+    /// The seed's scan of `mm_cpumask` whatever the order: unsafe under
+    /// 6.12's order and flush (kept for its counterexample).
+    Mask,
+}
+
+/// CPU hotplug.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HotplugModel {
+    /// Linux 6.12 (`kernel/cpu.c` `takedown_cpu`/`clear_tasks_mm_cpumask`,
+    /// `kernel/sched/core.c` `idle_task_exit`, `kernel/cpu.c` `finish_cpu`):
+    /// the dying CPU switches its MMU to `init_mm` and keeps `active_mm`;
+    /// masks are cleared only in mms still attached to a task (powerpc);
+    /// the control CPU later does `mmdrop_lazy_tlb(idle->active_mm)`.
+    #[default]
+    Linux612,
+    /// The newer `sched_force_init_mm` form: the dying CPU switches to
+    /// `init_mm` properly (`active_mm` included) and releases its borrow
+    /// itself before going offline.
+    ForceInitMm,
+}
+
+/// The kernel the runtime models (issue 9): each field says which kernel
+/// or patch its non-default value models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOptions {
+    /// x86 `switch_mm_irqs_off` order.
+    pub x86_switch: X86SwitchOrder,
+    /// x86 `flush_tlb_func` on a lazy CPU.
+    pub x86_flush: X86FlushLazy,
+    /// The teardown scan on x86.
+    pub x86_scan: X86Scan,
+    /// CPU hotplug.
+    pub hotplug: HotplugModel,
+    /// powerpc radix under shoot-down: the exit flush IPIs the mask
+    /// (`exit_flush_lazy_tlbs`, which 6.12 runs only for non-fullmm flushes
+    /// of a single-user mm; lazymm's exit-time model before issue 9).
+    /// Default off: 6.12's fullmm exit flush is a `tlbie` broadcast.
+    pub radix_exit_lazy_ipi: bool,
 }
 
 impl Default for SchemeOptions {
@@ -144,6 +283,7 @@ impl Default for SchemeOptions {
             batched_grab: true,
             unlazy_plain: UnlazyPlain::SameMm,
             defer_free: true,
+            kernel: KernelOptions::default(),
         }
     }
 }

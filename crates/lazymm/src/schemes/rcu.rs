@@ -194,6 +194,14 @@ impl Rcu {
         );
     }
 
+    /// rcu-lazy-aware under Linux 6.12's hotplug: a CPU is offline before
+    /// `finish_cpu` releases its lazy borrow (kernel/cpu.c), so "offline"
+    /// is not quiescent for this variant until its word says the borrow is
+    /// gone (found by loom: scenarios::offline_races_teardown).
+    fn offline_may_borrow<P: Platform>(&self, m: &Machine<P>) -> bool {
+        self.lazy_aware && m.opts.kernel.hotplug == crate::schemes::HotplugModel::Linux612
+    }
+
     fn word_of<P: Platform>(&self, m: &Machine<P>, me: &CpuLocal, c: CpuId) -> u64 {
         if c == me.id {
             return me.scheme_private[0];
@@ -210,7 +218,7 @@ impl Rcu {
     fn passed<P: Platform>(&self, m: &Machine<P>, me: &CpuLocal, c: CpuId, snap: u64) -> bool {
         snap == OFFLINE
             || snap & 1 == 0
-            || (c != me.id && !m.is_online(c))
+            || (c != me.id && !m.is_online(c) && !self.offline_may_borrow(m))
             || self.word_of(m, me, c) != snap
     }
 
@@ -282,7 +290,7 @@ impl<P: Platform> Scheme<P> for Rcu {
         let mut snap = Vec::with_capacity(m.ncpus);
         let mut all = true;
         for c in 0..m.ncpus {
-            let s = if c != me.id && !m.is_online(c) {
+            let s = if c != me.id && !m.is_online(c) && !self.offline_may_borrow(m) {
                 OFFLINE
             } else {
                 me.stats.scan_steps += 1;

@@ -42,8 +42,22 @@
 //! powerpc hash) keep every lazy CPU in it (hotplug clears a CPU only after
 //! it left its lazy mm: the fixed hotplug race of kernel-history 3.4), so the
 //! targets are the online CPUs of the mask. arm64 never tracks the mask: the
-//! documented default is then every online CPU (Andy's "DoS" concern: one
-//! IPI per online CPU per final mmdrop). It never fails.
+//! targets are then every online CPU (Andy's "DoS" concern: one IPI per
+//! online CPU per final mmdrop). That default is **lazymm's extension**: in
+//! 6.12 only powerpc selects `MMU_LAZY_TLB_SHOOTDOWN`, and no "all online
+//! CPUs" fallback exists for an architecture without a mask (issue 9, item
+//! 10). On x86 under 6.12's `switch_mm_irqs_off` order and `flush_tlb_func`
+//! the mask no longer covers every CPU whose MMU or `active_mm` still uses
+//! the mm, so x86 also shoots every online CPU (issue 9, items 1 and 4;
+//! x86 does not select shoot-lazies in 6.12: this too is lazymm's).
+//! The calling CPU's own handler is a direct call, not an IPI (kernel/smp.c).
+//!
+//! **Known-unsafe under 6.12's CPU hotplug** (issue 9, item 2): from
+//! `__cpu_disable` until `idle_task_exit` the dying CPU is offline, so
+//! `on_each_cpu_mask` skips it while its MMU and `idle->active_mm` still use
+//! the mm (explorer seed 5, powerpc-hash; loom `offline_races_teardown`).
+//! The scheme cannot fix it; the later `sched_force_init_mm` form (option
+//! `force-init-mm`) does.
 //!
 //! On powerpc radix the exit flush (`exit_flush_lazy_tlbs`) piggy-backs the
 //! shoot-down and clears the mask (the runtime's exit flush keys off this
@@ -132,7 +146,7 @@ impl<P: Platform> Scheme<P> for Shootdown {
     fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // cleanup_lazy_tlbs(): on_each_cpu_mask(mm_cpumask(mm),
         // do_shoot_lazy_tlb, mm, 1), the local CPU included.
-        match m.arch.lazy_cpus() {
+        match m.lazy_cpus() {
             LazyCpus::Cpumask => {
                 let mask = &m.mms.get(mm.idx).cpumask;
                 for (w, word) in mask.iter().enumerate() {
