@@ -164,12 +164,16 @@ fn exit_cost_by_scheme() {
             e.scheme, e.exit_us, e.ipis, e.flush_ipis, e.scan_steps
         );
     }
-    // powerpc-radix with shoot-down: the exit flush itself shoots the 63
-    // lazy CPUs (exit_lazy_flush_tlb), so __mmdrop's IPIs find none left.
-    assert_eq!((sd.ipis, sd.flush_ipis), (0, 63));
-    // hazard+IPI: scans all 1536 slots, IPIs the 63 holders and the exiting
-    // CPU (lazy on its own mm since exit_mm), one after the other.
-    assert_eq!((hz.ipis, hz.scan_steps), (64, 1536));
+    // powerpc-radix with shoot-down, as 6.12: the fullmm exit flush is a
+    // tlbie broadcast (arch/powerpc/mm/book3s64/radix_tlb.c
+    // flush_type_needed), no IPI, so __mmdrop's shoot-down
+    // (kernel/fork.c cleanup_lazy_tlbs) IPIs the 63 lazy CPUs itself.
+    assert_eq!((sd.ipis, sd.flush_ipis), (63, 0));
+    // hazard+IPI: scans all 1536 slots and IPIs the 63 holders one after the
+    // other; the exiting CPU (lazy on its own mm since exit_mm) is served by
+    // a direct call, not an IPI (kernel/smp.c smp_call_function_many_cond
+    // runs the local CPU's function in place).
+    assert_eq!((hz.ipis, hz.scan_steps), (63, 1536));
     assert_eq!((lw.ipis, lw.flush_ipis), (0, 0));
     assert!(hz.exit_us > sd.exit_us);
     assert!(sd.exit_us > lw.exit_us);
@@ -191,8 +195,10 @@ fn scaled_adds_whole_sockets() {
     assert_eq!(e.scaled(100).cpus(), 192);
 }
 
-/// PeterZ's adversarial exit under load: every ledger clean, hazard+IPI's
-/// all-CPU scan on every exit makes its exits the slowest.
+/// PeterZ's adversarial exit under load: every ledger clean; shoot-down's
+/// IPIs make its exits the slowest. On x86 as 6.12 (issue 9: the mask bit is
+/// cleared before the CR3 write) the hand-off's fix-up visits every online
+/// CPU, as hazard+IPI's scan does, so the two cost the same order.
 #[test]
 fn exit_walk_by_scheme() {
     use lazymm_sim::timing::exit_walk::run;
@@ -204,6 +210,8 @@ fn exit_walk_by_scheme() {
         assert!(r.clean, "{}", r.scheme);
         assert!(r.exits_per_s > 0.0, "{}", r.scheme);
     }
-    assert!(hz.mean_exit_us > lw.mean_exit_us);
-    assert!(hz.exits_per_s < lw.exits_per_s);
+    assert!(sd.mean_exit_us > hz.mean_exit_us);
+    assert!(sd.mean_exit_us > lw.mean_exit_us);
+    assert!(sd.exits_per_s < lw.exits_per_s);
+    assert!(lw.mean_exit_us < 2.0 * hz.mean_exit_us && hz.mean_exit_us < 2.0 * lw.mean_exit_us);
 }
