@@ -2,7 +2,8 @@
 """Convert the guest's tracefs capture to the `perf script` text that
 `lazymm replay` reads (traces/FORMAT.md), plus the kernel-thread sidecar.
 
-Input: the second serial port's capture written by kernel/initramfs/init:
+Input: the serial console log of a `run.sh trace` boot; kernel/initramfs/init
+writes, between other console output:
     #LAZYMM-KTHREADS
     <tid per line>
     #LAZYMM-TRACE
@@ -18,7 +19,9 @@ did not record keeps only its TID (the replay then treats it as its own
 process, and says so). Event fields are the same text in tracefs and perf.
 
 Usage: tracefs2perf.py CAPTURE OUT.perf.txt OUT.kthreads.txt
-Exit status 1, with the file, line and cause, on a line it cannot read.
+Exit status 1, with the file, line and cause, on a bad kernel-thread line,
+an unexpected event or a truncated capture; other lines inside the trace
+(console messages) are skipped and listed on stderr.
 """
 import re
 import sys
@@ -41,6 +44,7 @@ def main(argv):
     section = None
     kthreads = set()
     lines = 0
+    skipped = 0
     with open(src, "rb") as f, open(out_trace, "w") as out:
         for n, raw in enumerate(f, 1):
             text = raw.decode("utf-8", "replace").rstrip("\r\n").rstrip("\r")
@@ -59,8 +63,11 @@ def main(argv):
                 continue
             m = LINE.match(text)
             if not m:
-                print(f"{src}:{n}: not a tracefs event line: {text!r}", file=sys.stderr)
-                return 1
+                # A console message that got between the trace lines.
+                print(f"{src}:{n}: skipped, not a tracefs event line: {text[:100]!r}",
+                      file=sys.stderr)
+                skipped += 1
+                continue
             if m["event"] not in EVENTS:
                 print(f"{src}:{n}: unexpected event {m['event']}", file=sys.stderr)
                 return 1
@@ -80,7 +87,8 @@ def main(argv):
     with open(out_kthreads, "w") as k:
         for t in sorted(kthreads):
             k.write(f"{t}\n")
-    print(f"tracefs2perf: {lines} events, {len(kthreads)} kernel threads -> {out_trace}")
+    print(f"tracefs2perf: {lines} events, {len(kthreads)} kernel threads, "
+          f"{skipped} other lines skipped -> {out_trace}")
     return 0
 
 

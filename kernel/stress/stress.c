@@ -19,6 +19,7 @@
  *        stress exit            (exec target: exits at once)
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -247,34 +248,36 @@ static void settle(void)
 		pthread_join(t[cpu], NULL);
 }
 
-/* TIDs of kernel threads (PF_KTHREAD in /proc/PID/task/TID/stat), one a line. */
+/* TIDs of kernel threads (PF_KTHREAD in /proc/PID/stat), one a line. */
 static int print_kthreads(void)
 {
-	char path[128], buf[1024];
-	int pid, tid;
+	char path[300], buf[1024];
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
 
-	for (pid = 1; pid < 65536; pid++) {
-		for (tid = pid; tid == pid; tid++) {
-			FILE *f;
-			char *p;
-			unsigned long flags;
+	if (!dir)
+		die("opendir /proc");
+	while ((d = readdir(dir))) {
+		unsigned long flags;
+		FILE *f;
+		char *p;
+		int pid = atoi(d->d_name);
 
-			snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-			f = fopen(path, "r");
-			if (!f)
-				break;
-			if (!fgets(buf, sizeof(buf), f)) {
-				fclose(f);
-				break;
-			}
-			fclose(f);
-			p = strrchr(buf, ')');
-			/* ") S ppid pgrp session tty tpgid flags" */
-			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
-			    (flags & 0x00200000))
-				printf("%d\n", pid);
-		}
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		/* ") S ppid pgrp session tty tpgid flags": kernel threads
+		 * are single-threaded, so the PID is the TID. */
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+		    (flags & 0x00200000))
+			printf("%d\n", pid);
 	}
+	closedir(dir);
 	return 0;
 }
 
