@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Convert the guest's tracefs capture to the `perf script` text that
+`lazymm replay` reads (traces/FORMAT.md), plus the kernel-thread sidecar.
+
+Input: the serial console log of a `run.sh trace` boot; kernel/initramfs/init
+writes, between other console output:
+    #LAZYMM-KTHREADS
+    <tid per line>
+    #LAZYMM-TRACE
+    <the text of /sys/kernel/tracing/trace, options/record-tgid on>
+    #LAZYMM-END
+
+A tracefs line (record-tgid):
+    <comm>-<tid> (<tgid>|-------) [<cpu>] <flags> <secs.usecs>: <event>: <fields>
+becomes
+    <comm:>16> <tgid>/<tid> [<cpu:03>] <secs.usecs>: sched:<event>: <fields>
+The idle task (`<idle>-0`) becomes `swapper 0/0`; a task whose TGID tracefs
+did not record keeps only its TID (the replay then treats it as its own
+process, and says so). Event fields are the same text in tracefs and perf.
+
+Usage: tracefs2perf.py CAPTURE OUT.perf.txt OUT.kthreads.txt
+Exit status 1, with the file, line and cause, on a bad kernel-thread line,
+an unexpected event or a truncated capture; other lines inside the trace
+(console messages) are skipped and listed on stderr.
+"""
+import re
+import sys
+
+LINE = re.compile(
+    r"^\s*(?P<comm>.*)-(?P<tid>\d+)\s+\(\s*(?P<tgid>[-\d]+)\)\s+\[(?P<cpu>\d+)\]\s+"
+    r"(?P<flags>\S+)\s+(?P<time>\d+\.\d+):\s+(?P<event>\w+):\s(?P<fields>.*)$"
+)
+EVENTS = {
+    "sched_switch", "sched_process_fork", "sched_process_exec", "sched_process_exit",
+    "sched_process_free", "sched_wakeup_new", "sched_migrate_task",
+}
+
+
+def main(argv):
+    if len(argv) != 4:
+        sys.stderr.write(__doc__)
+        return 2
+    src, out_trace, out_kthreads = argv[1:]
+    section = None
+    kthreads = set()
+    lines = 0
+    skipped = 0
+    with open(src, "rb") as f, open(out_trace, "w") as out:
+        for n, raw in enumerate(f, 1):
+            text = raw.decode("utf-8", "replace").rstrip("\r\n").rstrip("\r")
+            if text.startswith("#LAZYMM-"):
+                section = text[len("#LAZYMM-"):]
+                continue
+            if section == "KTHREADS":
+                if text.strip():
+                    try:
+                        kthreads.add(int(text))
+                    except ValueError:
+                        print(f"{src}:{n}: bad kernel-thread TID {text!r}", file=sys.stderr)
+                        return 1
+                continue
+            if section != "TRACE" or not text.strip() or text.lstrip().startswith("#"):
+                continue
+            m = LINE.match(text)
+            if not m:
+                # A console message that got between the trace lines.
+                print(f"{src}:{n}: skipped, not a tracefs event line: {text[:100]!r}",
+                      file=sys.stderr)
+                skipped += 1
+                continue
+            if m["event"] not in EVENTS:
+                print(f"{src}:{n}: unexpected event {m['event']}", file=sys.stderr)
+                return 1
+            comm, tid, tgid = m["comm"], int(m["tid"]), m["tgid"]
+            if tid == 0:
+                comm, ids = "swapper", "0/0"
+            elif tgid.startswith("-"):
+                ids = f"{tid}"
+            else:
+                ids = f"{int(tgid)}/{tid}"
+            out.write(f"{comm[:15]:>16} {ids} [{int(m['cpu']):03d}] {m['time']}: "
+                      f"sched:{m['event']}: {m['fields']}\n")
+            lines += 1
+    if section != "END":
+        print(f"{src}: capture truncated (no #LAZYMM-END)", file=sys.stderr)
+        return 1
+    with open(out_kthreads, "w") as k:
+        for t in sorted(kthreads):
+            k.write(f"{t}\n")
+    print(f"tracefs2perf: {lines} events, {len(kthreads)} kernel threads, "
+          f"{skipped} other lines skipped -> {out_trace}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
