@@ -17,6 +17,7 @@
 pub mod check;
 pub mod cli;
 pub mod exec;
+pub mod herd;
 pub mod lisa;
 pub mod model;
 pub mod parse;
@@ -27,6 +28,17 @@ pub use parse::{parse, Expected, LitmusError, Test};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// CPU time of the calling thread, seconds (`CLOCK_THREAD_CPUTIME_ID`).
+/// Time limits are on CPU time, so that the load of the machine does not
+/// decide whether a test finishes.
+pub fn thread_cpu_seconds() -> f64 {
+    // SAFETY: an all-zero `timespec` is a valid value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is valid for writes; the clock id is a constant.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
 
 /// Status of one file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
