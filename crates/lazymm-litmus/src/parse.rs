@@ -734,6 +734,16 @@ impl Parser {
                 Ok(Stmt::Decl(decls))
             }
             Tok::Eof => syn(line, "expected a statement, found end of file"),
+            // herd7 expands a macro of `linux-kernel.def` written as an
+            // expression (no `{ }` body: every value-returning one) only
+            // inside an expression; as a statement it says "Unknown macro"
+            Tok::Ident(s) if is_value_macro(&s) && self.peek_at_is(1, "(") => syn(
+                line,
+                format!(
+                    "`{s}(...)` returns a value and cannot be a statement (herd7: \"Unknown macro {s}\"); \
+                     write `r = {s}(...);` or `(void){s}(...);`"
+                ),
+            ),
             _ => {
                 let e = self.expr()?;
                 self.expect_p(";", "after an expression statement")?;
@@ -1065,6 +1075,48 @@ pub fn expected_result(src: &str) -> Option<Expected> {
     let verdict = words.next()?.to_string();
     let datarace = words.any(|w| w == "DATARACE");
     Some(Expected { verdict, datarace })
+}
+
+/// Macros of the 6.12 `linux-kernel.def` defined as an expression (no
+/// `{ }` body), which herd7 refuses as a statement.
+fn is_value_macro(name: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "READ_ONCE",
+        "smp_load_acquire",
+        "rcu_dereference",
+        "spin_trylock",
+        "spin_is_locked",
+        "srcu_read_lock",
+        "srcu_down_read",
+        "atomic_read",
+        "atomic_read_acquire",
+        "atomic_sub_and_test",
+        "atomic_dec_and_test",
+        "atomic_inc_and_test",
+        "atomic_add_negative",
+    ];
+    if FIXED.contains(&name) {
+        return true;
+    }
+    let base = ["_relaxed", "_acquire", "_release"]
+        .iter()
+        .find_map(|sfx| name.strip_suffix(sfx))
+        .unwrap_or(name);
+    matches!(
+        base,
+        "xchg"
+            | "cmpxchg"
+            | "atomic_xchg"
+            | "atomic_cmpxchg"
+            | "atomic_add_return"
+            | "atomic_sub_return"
+            | "atomic_inc_return"
+            | "atomic_dec_return"
+            | "atomic_fetch_add"
+            | "atomic_fetch_sub"
+            | "atomic_fetch_inc"
+            | "atomic_fetch_dec"
+    )
 }
 
 /// Byte offset of the first `{` of `body` outside `(* *)` comments

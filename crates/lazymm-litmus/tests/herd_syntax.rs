@@ -124,3 +124,35 @@ fn texname_and_metadata() {
     assert_eq!(v, Verdict::Sometimes);
     assert_eq!(states, ["1:r1=0", "1:r1=1"]);
 }
+
+/// herd7 refuses a value-returning macro of `linux-kernel.def` used as a
+/// statement ("Unknown macro atomic_dec_and_test"); `(void)` or an
+/// assignment makes it an expression, which herd7 accepts.  lazymm gives
+/// a syntax error naming the line, never a verdict herd7 would not give.
+#[test]
+fn value_macro_as_statement_is_refused_like_herd() {
+    for call in [
+        "atomic_dec_and_test(x)",
+        "xchg(x, 1)",
+        "atomic_dec_return(x)",
+        "atomic_add_negative(1, x)",
+        "cmpxchg_relaxed(x, 1, 2)",
+        "READ_ONCE(*x)",
+    ] {
+        let src = format!(
+            "C t\n{{ x = 1; }}\nP0(atomic_t *x)\n{{\n\tint r0;\n\t{call};\n\tr0 = atomic_read(x);\n}}\nexists (0:r0=0)\n"
+        );
+        let rep = check_source(Path::new("t.litmus"), &src, &Options::default());
+        assert_eq!(rep.status, Status::Error, "{call}: {:?}", rep.outcome);
+        let m = rep.message.unwrap_or_default();
+        assert!(
+            m.contains(":6:") && m.contains("Unknown macro"),
+            "{call}: {m}"
+        );
+    }
+    // herd7: `(void)atomic_dec_and_test(x);` then `atomic_read` gives
+    // `Always`, one state `0:r0=0;`
+    let src = "C t\n{ atomic_t x = ATOMIC_INIT(1); }\nP0(atomic_t *x)\n{\n\tint r0;\n\
+               \t(void)atomic_dec_and_test(x);\n\tr0 = atomic_read(x);\n}\nexists (0:r0=0)\n";
+    assert_eq!(decide(src), (Verdict::Always, false, vec!["0:r0=0".into()]));
+}
