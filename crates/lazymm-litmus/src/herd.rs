@@ -457,7 +457,8 @@ impl From<CachedRun> for HerdRun {
                 _ => None,
             },
             data_race: c.data_race,
-            states: c.states,
+            // re-normalised: the cache may predate a change of `normalize_state`
+            states: c.states.iter().map(|s| normalize_state(s)).collect(),
             message: c.message,
             cpu_seconds: c.cpu_seconds,
             wall_seconds: c.wall_seconds,

@@ -1319,12 +1319,9 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     }
     let (quantifier, cond) = match quant {
         Some(q) => q,
-        None => {
-            return syn(
-                p.line(),
-                "expected a final condition (`exists`, `~exists` or `forall`)",
-            )
-        }
+        // herd7 reads a test without a final condition as `forall (true)`
+        // (e.g. manual/locked/self-deadlock.litmus)
+        None => (Quantifier::Forall, Cond::True),
     };
     if threads.is_empty() {
         return syn(p.line(), "expected at least one thread `P0(...) { ... }`");

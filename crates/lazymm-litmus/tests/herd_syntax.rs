@@ -156,3 +156,15 @@ fn value_macro_as_statement_is_refused_like_herd() {
                \t(void)atomic_dec_and_test(x);\n\tr0 = atomic_read(x);\n}\nexists (0:r0=0)\n";
     assert_eq!(decide(src), (Verdict::Always, false, vec!["0:r0=0".into()]));
 }
+
+/// Without a final condition herd7 checks `forall (true)`: `Always`, one
+/// (empty) state, and a self-deadlocking test is `Never` with no state.
+#[test]
+fn no_final_condition_is_forall_true() {
+    let src = "C nocond\n{}\nP0(int *x)\n{\n\tint r0;\n\tr0 = READ_ONCE(*x);\n}\n\
+               P1(int *x)\n{\n\tWRITE_ONCE(*x, 1);\n}\n";
+    assert_eq!(decide(src), (Verdict::Always, false, vec![String::new()]));
+    let src = "C self-deadlock\n{}\nP0(spinlock_t *sl)\n{\n\tspin_lock(sl);\n\tspin_lock(sl);\n\
+               \tspin_unlock(sl);\n\tspin_unlock(sl);\n}\n";
+    assert_eq!(decide(src), (Verdict::Never, false, vec![]));
+}
