@@ -84,11 +84,11 @@ fn main() {
         });
         println!("{doc}");
     } else {
-        println!("| corpus | files | agree | verdict | race | states | both refuse | herd7 refuses | lazymm unsupported | lazymm errors | herd7 timeouts | lazymm timeouts | herd7 CPU s | lazymm CPU s | ratio |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| corpus | files | agree | verdict | race | states | both refuse | herd7 refuses | lazymm unsupported | lazymm errors | herd7 timeouts | lazymm timeouts | herd7 CPU s | lazymm CPU s | ratio | ratio, both finished |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (p, s) in &sums {
             println!(
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.0}x |",
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.0}x | {:.0}x |",
                 p.display(),
                 s.files,
                 s.agree,
@@ -103,7 +103,8 @@ fn main() {
                 s.lazymm_timeouts,
                 s.herd_cpu_seconds,
                 s.lazymm_cpu_seconds,
-                s.ratio
+                s.ratio,
+                s.ratio_both_finished
             );
         }
         for r in all.iter().filter(|r| r.diff != Diff::Agree) {

@@ -484,6 +484,9 @@ pub struct DiffSummary {
     pub lazymm_cpu_seconds: f64,
     /// herd7 CPU time / lazymm CPU time over the same files.
     pub ratio: f64,
+    /// The same ratio over the files both checkers finished (no timeout of
+    /// either): a timed-out run counts only its limit.
+    pub ratio_both_finished: f64,
 }
 
 /// Sum up rows.
@@ -492,6 +495,7 @@ pub fn diff_summary(rows: &[DiffRow]) -> DiffSummary {
         files: rows.len(),
         ..Default::default()
     };
+    let mut both = (0.0, 0.0);
     for r in rows {
         *match r.diff {
             Diff::Agree => &mut s.agree,
@@ -510,7 +514,12 @@ pub fn diff_summary(rows: &[DiffRow]) -> DiffSummary {
         }
         s.herd_cpu_seconds += r.herd.cpu_seconds;
         s.lazymm_cpu_seconds += r.lazymm_cpu_seconds;
+        if r.herd.status != HerdStatus::Timeout && r.lazymm.status != Status::Timeout {
+            both.0 += r.herd.cpu_seconds;
+            both.1 += r.lazymm_cpu_seconds;
+        }
     }
+    s.ratio_both_finished = if both.1 > 0.0 { both.0 / both.1 } else { 0.0 };
     s.ratio = if s.lazymm_cpu_seconds > 0.0 {
         s.herd_cpu_seconds / s.lazymm_cpu_seconds
     } else {

@@ -111,6 +111,11 @@ fn doc_string_void_cast_implication() {
         decide(src),
         (Verdict::Always, false, vec!["0:r0=1; x=2".into()])
     );
+    // herd7 reads `a \/ b => c` as `a \/ (b => c)`: `Always` here, where
+    // `(a \/ b) => c` would be `Never`
+    let src = src.replace("0:r0=1 /\\ x=2 => 0:r0<>2", "0:r0=1 \\/ x=2 => 0:r0=5");
+    assert!(src.contains("\\/ x=2 => 0:r0=5"));
+    assert_eq!(decide(&src).0, Verdict::Always);
 }
 
 /// `C name (texname)` and herd metadata: herd7 names the test `tname`.
