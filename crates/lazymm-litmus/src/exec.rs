@@ -359,6 +359,19 @@ impl<'a> Interp<'a> {
         Ok(())
     }
 
+    /// The path run so far, with the final register values.
+    fn path(&self, stuck: Option<String>) -> Path {
+        Path {
+            evs: self.evs.clone(),
+            regs: self
+                .reg_order
+                .iter()
+                .map(|r| (r.clone(), self.regs[r].0))
+                .collect(),
+            stuck,
+        }
+    }
+
     /// Values a read of `loc` may return here: the thread's domain plus its
     /// own po-earlier writes to `loc` (never a po-later one: a read from a
     /// po-later write of the same thread breaks coherence), sorted.
@@ -1020,16 +1033,7 @@ fn paths_with(
             }
             match res {
                 Ok(()) => {
-                    let regs = it
-                        .reg_order
-                        .iter()
-                        .map(|r| (r.clone(), it.regs[r].0))
-                        .collect();
-                    let p = Path {
-                        evs: it.evs,
-                        regs,
-                        stuck: None,
-                    };
+                    let p = it.path(None);
                     if seen.insert(p.clone()) {
                         out.push(p);
                     }
@@ -1041,16 +1045,7 @@ fn paths_with(
                     }
                 }
                 Err(Stop::Stuck(why)) => {
-                    let regs = it
-                        .reg_order
-                        .iter()
-                        .map(|r| (r.clone(), it.regs[r].0))
-                        .collect();
-                    let p = Path {
-                        evs: it.evs.clone(),
-                        regs,
-                        stuck: Some(why),
-                    };
+                    let p = it.path(Some(why));
                     if seen.insert(p.clone()) {
                         out.push(p);
                     }

@@ -356,32 +356,10 @@ pub struct DiffOptions {
 /// Run both checkers on every file (in parallel over files, one checker
 /// after the other per file); rows come back in input order.
 pub fn differential(files: &[PathBuf], opts: &DiffOptions) -> Vec<DiffRow> {
-    let jobs = opts.jobs.max(1).min(files.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let rows: std::sync::Mutex<Vec<Option<DiffRow>>> =
-        std::sync::Mutex::new(vec![None; files.len()]);
     let lopts = crate::Options {
         timeout: Some(opts.timeout),
     };
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= files.len() {
-                    break;
-                }
-                let row = diff_one(&files[i], opts, &lopts);
-                if let Ok(mut v) = rows.lock() {
-                    v[i] = Some(row);
-                }
-            });
-        }
-    });
-    rows.into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
+    crate::par_map(files, opts.jobs, |f| diff_one(f, opts, &lopts))
 }
 
 fn diff_one(file: &Path, opts: &DiffOptions, lopts: &crate::Options) -> DiffRow {
