@@ -30,6 +30,10 @@ struct Cli {
     /// Cache herd7's results in this directory (keyed by file content).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Only the files whose herd7 result is already in the cache (e.g. to
+    /// tabulate a run that was stopped); the others are counted as skipped.
+    #[arg(long, requires = "cache")]
+    cached_only: bool,
     /// herd7-lkmm wrapper (default: $HERD7_LKMM or ~/.cache/herd7/bin/herd7-lkmm).
     #[arg(long)]
     herd: Option<PathBuf>,
@@ -61,6 +65,22 @@ fn main() {
                 eprintln!("error: {}: {e}", p.display());
                 std::process::exit(2);
             }
+        };
+        let files: Vec<PathBuf> = if cli.cached_only {
+            let n = files.len();
+            let kept: Vec<PathBuf> = files
+                .into_iter()
+                .filter(|f| herd::is_cached(f, &opts))
+                .collect();
+            eprintln!(
+                "{}: {} of {n} files have a cached herd7 result; the other {} are skipped",
+                p.display(),
+                kept.len(),
+                n - kept.len()
+            );
+            kept
+        } else {
+            files
         };
         let start = std::time::Instant::now();
         let rows = herd::differential(&files, &opts);

@@ -383,16 +383,24 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The cache entry of `file` (same content, same time limit).
+fn cache_key(dir: &Path, file: &Path, timeout: Duration) -> PathBuf {
+    let content = std::fs::read(file).unwrap_or_default();
+    dir.join(format!("{:016x}-{}.json", fnv(&content), timeout.as_secs()))
+}
+
+/// Whether herd7's result for `file` is in the cache of `opts`.
+pub fn is_cached(file: &Path, opts: &DiffOptions) -> bool {
+    opts.cache
+        .as_ref()
+        .is_some_and(|d| cache_key(d, file, opts.timeout).is_file())
+}
+
 fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
     let Some(dir) = &opts.cache else {
         return run_herd(&opts.herd, file, opts.timeout);
     };
-    let content = std::fs::read(file).unwrap_or_default();
-    let key = dir.join(format!(
-        "{:016x}-{}.json",
-        fnv(&content),
-        opts.timeout.as_secs()
-    ));
+    let key = cache_key(dir, file, opts.timeout);
     if let Some(h) = std::fs::read_to_string(&key)
         .ok()
         .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
