@@ -341,6 +341,27 @@ pub struct DiffRow {
     pub lazymm_cpu_seconds: f64,
 }
 
+impl DiffRow {
+    /// One line: how the two checkers' answers differ on this file.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?}: {} (herd7 {:?} {:?} race {} {:?}; lazymm {:?} {:?} {:?})",
+            self.diff,
+            self.file.display(),
+            self.herd.status,
+            self.herd.verdict,
+            self.herd.data_race,
+            self.herd.message,
+            self.lazymm.status,
+            self.lazymm
+                .outcome
+                .as_ref()
+                .map(|o| (o.verdict, o.data_race)),
+            self.lazymm.message,
+        )
+    }
+}
+
 /// Options of a differential run.
 #[derive(Debug, Clone)]
 pub struct DiffOptions {

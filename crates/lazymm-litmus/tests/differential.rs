@@ -29,19 +29,7 @@ fn assert_agree(files: &[PathBuf]) {
     let bad: Vec<String> = rows
         .iter()
         .filter(|r| r.diff != Diff::Agree)
-        .map(|r| {
-            format!(
-                "{:?}: {} (herd7 {:?} {:?} race {} {:?}; lazymm {:?} {:?})",
-                r.diff,
-                r.file.display(),
-                r.herd.status,
-                r.herd.verdict,
-                r.herd.data_race,
-                r.herd.message,
-                r.lazymm.status,
-                r.lazymm.outcome.as_ref().map(|o| (o.verdict, o.data_race)),
-            )
-        })
+        .map(|r| r.describe())
         .collect();
     assert!(
         bad.is_empty(),

@@ -186,20 +186,7 @@ fn generated_tests_agree_with_herd7() {
     let bad: Vec<String> = rows
         .iter()
         .filter(|r| !matches!(r.diff, Diff::Agree | Diff::HerdTimeout))
-        .map(|r| {
-            format!(
-                "{:?}: {} (herd7 {:?} {:?} race {} {}; lazymm {:?} {:?} {:?})",
-                r.diff,
-                r.file.display(),
-                r.herd.status,
-                r.herd.verdict,
-                r.herd.data_race,
-                r.herd.message,
-                r.lazymm.status,
-                r.lazymm.outcome.as_ref().map(|o| (o.verdict, o.data_race)),
-                r.lazymm.message,
-            )
-        })
+        .map(|r| r.describe())
         .collect();
     assert!(
         bad.is_empty(),
