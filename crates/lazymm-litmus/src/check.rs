@@ -5,7 +5,7 @@ use crate::model::{judge, Static};
 use crate::parse::{Cond, InitVal, LitmusError, Quantifier, StateRef, Test};
 use crate::rel::{bits, Rel, Set};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// At most this many final states are listed in an [`Outcome`].
 pub const MAX_LISTED_STATES: usize = 1000;
@@ -73,7 +73,7 @@ impl std::fmt::Display for CheckError {
             CheckError::Litmus(e) => write!(f, "{e}"),
             CheckError::Timeout(d) => write!(
                 f,
-                "timeout: too large to enumerate within {:.1}s (see --timeout)",
+                "timeout: too large to enumerate within {:.1}s of CPU time (see --timeout)",
                 d.as_secs_f64()
             ),
         }
@@ -299,7 +299,9 @@ struct Ctx<'a> {
     test: &'a Test,
     g: &'a Globals,
     observed: Vec<StateRef>,
-    deadline: Option<Instant>,
+    /// CPU-time deadline (seconds of this thread's CPU time).
+    deadline: Option<f64>,
+    leaves: u64,
     timeout: Duration,
     states: BTreeSet<Vec<Val>>,
     positive: u64,
@@ -320,6 +322,56 @@ fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
         Cond::Not(a) => !eval_cond(a, get, g),
         Cond::And(a, b) => eval_cond(a, get, g) && eval_cond(b, get, g),
         Cond::Or(a, b) => eval_cond(a, get, g) || eval_cond(b, get, g),
+    }
+}
+
+/// Final value of a register or location in a candidate execution.
+fn final_value(r: &StateRef, g: &Globals, st: &Static, last: &[usize], paths: &[&Path]) -> Val {
+    match r {
+        StateRef::Loc(n) => match g.index.get(n) {
+            Some(&i) => st.evs[last[i]].val,
+            None => 0,
+        },
+        StateRef::Reg(t, name) => reg_value(paths, *t, name),
+    }
+}
+
+fn reg_value(paths: &[&Path], t: usize, name: &str) -> Val {
+    paths
+        .get(t)
+        .and_then(|p| p.regs.iter().find(|(n, _)| n == name))
+        .map(|(_, v)| *v)
+        .unwrap_or(0)
+}
+
+/// Whether a condition mentions registers only (no shared location).
+fn regs_only(c: &Cond) -> bool {
+    let mut refs = Vec::new();
+    c.refs(&mut refs);
+    refs.iter().all(|r| matches!(r, StateRef::Reg(..)))
+}
+
+/// [`eval_cond`] with unknown values (`None`): `Some(b)` when the known
+/// values decide the condition.
+fn eval_cond3(c: &Cond, get: &dyn Fn(&StateRef) -> Option<Val>, g: &Globals) -> Option<bool> {
+    let v = |x: &InitVal| exec::init_val(g, x);
+    match c {
+        Cond::True => Some(true),
+        Cond::False => Some(false),
+        Cond::Eq(r, x) => get(r).map(|a| a == v(x)),
+        Cond::Ne(r, x) => get(r).map(|a| a != v(x)),
+        Cond::EqRef(a, b, ne) => Some((get(a)? == get(b)?) != *ne),
+        Cond::Not(a) => eval_cond3(a, get, g).map(|b| !b),
+        Cond::And(a, b) => match (eval_cond3(a, get, g), eval_cond3(b, get, g)) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        Cond::Or(a, b) => match (eval_cond3(a, get, g), eval_cond3(b, get, g)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
     }
 }
 
@@ -417,33 +469,28 @@ impl Ctx<'_> {
             self.candidates += 1;
             if self.candidates.is_multiple_of(64) {
                 if let Some(d) = self.deadline {
-                    if Instant::now() > d {
+                    if crate::thread_cpu_seconds() > d {
                         return Err(CheckError::Timeout(self.timeout));
                     }
+                }
+            }
+            // the filter first: a filtered-out execution counts for nothing
+            // (not even the data-race flag), so it need not be judged
+            if let Some(f) = &self.test.filter {
+                let get = |r: &StateRef| final_value(r, self.g, st, last, paths);
+                if !eval_cond(f, &get, self.g) {
+                    return Ok(());
                 }
             }
             let j = judge(st, rf, co);
             if !j.allowed {
                 return Ok(());
             }
-            let get = |r: &StateRef| -> Val {
-                match r {
-                    StateRef::Loc(n) => match self.g.index.get(n) {
-                        Some(&i) => st.evs[last[i]].val,
-                        None => 0,
-                    },
-                    StateRef::Reg(t, name) => paths
-                        .get(*t)
-                        .and_then(|p| p.regs.iter().find(|(n, _)| n == name))
-                        .map(|(_, v)| *v)
-                        .unwrap_or(0),
-                }
-            };
-            if let Some(f) = &self.test.filter {
-                if !eval_cond(f, &get, self.g) {
-                    return Ok(());
-                }
+            if let Some(why) = paths.iter().find_map(|p| p.stuck.as_ref()) {
+                // an allowed execution reaches a construct not modelled
+                return Err(LitmusError::Unsupported(why.clone()).into());
             }
+            let get = |r: &StateRef| final_value(r, self.g, st, last, paths);
             self.data_race |= j.data_race;
             let state: Vec<Val> = self.observed.iter().map(&get).collect();
             self.states.insert(state);
@@ -468,7 +515,7 @@ impl Ctx<'_> {
 
 /// Decide a parsed test under the LKMM.
 pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
-    let start = Instant::now();
+    let start = crate::thread_cpu_seconds();
     let progs = exec::programs(test)?;
     let g = &progs.globals;
     let mut observed = Vec::new();
@@ -497,7 +544,8 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         test,
         g,
         observed,
-        deadline: opts.timeout.map(|t| start + t),
+        deadline: opts.timeout.map(|t| start + t.as_secs_f64()),
+        leaves: 0,
         timeout,
         states: BTreeSet::new(),
         positive: 0,
@@ -573,11 +621,20 @@ fn dfs<'p>(
     sel: &mut Vec<&'p Path>,
 ) -> Result<(), CheckError> {
     if k == paths.len() {
-        if quick_feasible(ctx.g, sel) {
+        // a filter on registers only is decided by the paths alone
+        let filtered_out = ctx.test.filter.as_ref().is_some_and(|f| {
+            let get = |r: &StateRef| match r {
+                StateRef::Reg(t, name) => reg_value(sel, *t, name),
+                StateRef::Loc(_) => 0,
+            };
+            regs_only(f) && !eval_cond(f, &get, ctx.g)
+        });
+        if !filtered_out && quick_feasible(ctx.g, sel) {
             ctx.combination(sel)?;
         }
-        if let Some(d) = ctx.deadline {
-            if Instant::now() > d {
+        ctx.leaves += 1;
+        if let Some(d) = ctx.deadline.filter(|_| ctx.leaves.is_multiple_of(256)) {
+            if crate::thread_cpu_seconds() > d {
                 return Err(CheckError::Timeout(ctx.timeout));
             }
         }
@@ -585,6 +642,18 @@ fn dfs<'p>(
     }
     for p in &paths[k] {
         sel.push(p);
+        // a filter on registers is decided as soon as the threads it names
+        // are chosen (three-valued: unknown while some are not)
+        if let Some(f) = &ctx.test.filter {
+            let get = |r: &StateRef| match r {
+                StateRef::Reg(t, name) if *t < sel.len() => Some(reg_value(sel, *t, name)),
+                _ => None,
+            };
+            if eval_cond3(f, &get, ctx.g) == Some(false) {
+                sel.pop();
+                continue;
+            }
+        }
         let producible = |l: usize, v: Val| {
             ctx.g.init[l] == v
                 || sel.iter().any(|q| {

@@ -21,6 +21,18 @@ pub fn addr_val(loc: usize) -> Val {
     ADDR_BASE + loc as i64 * ADDR_STRIDE
 }
 
+/// If `v` is an address plus a non-zero offset (pointer arithmetic), the
+/// location and the offset.
+pub fn near_loc(v: Val) -> Option<(usize, i64)> {
+    let rel = v.checked_sub(ADDR_BASE - ADDR_STRIDE / 2)?;
+    if rel < 0 {
+        return None;
+    }
+    let l = rel / ADDR_STRIDE;
+    let off = v - addr_val(l as usize);
+    (off != 0).then_some((l as usize, off))
+}
+
 /// If `v` is the address of a location, that location.
 pub fn as_loc(v: Val) -> Option<usize> {
     if v >= ADDR_BASE && (v - ADDR_BASE) % ADDR_STRIDE == 0 {
@@ -112,6 +124,11 @@ pub struct Ev {
 pub struct Path {
     pub evs: Vec<Ev>,
     pub regs: Vec<(String, Val)>,
+    /// The thread stopped here on something the checker does not model
+    /// (e.g. an access through `y + r2`); `evs` is the prefix up to it.  If
+    /// an execution containing this prefix is allowed, the test is
+    /// reported unsupported (never decided without the rest of the thread).
+    pub stuck: Option<String>,
 }
 
 /// The test's shared locations.
@@ -256,6 +273,9 @@ impl crate::parse::Cond {
 enum Stop {
     /// Infeasible with these value choices (e.g. dereferencing a non-pointer).
     Infeasible,
+    /// A construct not modelled, reached with these value choices: the
+    /// path is kept as a prefix, see [`Path::stuck`].
+    Stuck(String),
     Err(LitmusError),
 }
 
@@ -271,6 +291,9 @@ fn unsup<T>(s: impl Into<String>) -> Result<T, Stop> {
 
 struct Interp<'a> {
     g: &'a Globals,
+    /// Values this thread's reads of each location may return from other
+    /// sources than its own po-earlier writes: the initial value, what the
+    /// other threads may write (and, in the literal pass, the literals).
     domains: &'a [Vec<Val>],
     choices: Vec<usize>,
     limits: Vec<usize>,
@@ -336,8 +359,35 @@ impl<'a> Interp<'a> {
         Ok(())
     }
 
+    /// The path run so far, with the final register values.
+    fn path(&self, stuck: Option<String>) -> Path {
+        Path {
+            evs: self.evs.clone(),
+            regs: self
+                .reg_order
+                .iter()
+                .map(|r| (r.clone(), self.regs[r].0))
+                .collect(),
+            stuck,
+        }
+    }
+
+    /// Values a read of `loc` may return here: the thread's domain plus its
+    /// own po-earlier writes to `loc` (never a po-later one: a read from a
+    /// po-later write of the same thread breaks coherence), sorted.
+    fn candidates(&self, loc: usize) -> Vec<Val> {
+        let mut v = self.domains[loc].clone();
+        for e in &self.evs {
+            if e.kind.is_write() && e.loc == loc && !v.contains(&e.val) {
+                v.push(e.val);
+            }
+        }
+        v.sort_unstable();
+        v
+    }
+
     fn read(&mut self, loc: usize, ann: Ann, kind: Kind, adeps: u64) -> Result<(Val, u64), Stop> {
-        let dom = &self.domains[loc];
+        let dom = self.candidates(loc);
         let c = self.choose(dom.len())?;
         let v = dom[c];
         let bit = self.push(self.ev(kind, loc, v, ann, adeps, 0))?;
@@ -368,7 +418,7 @@ impl<'a> Interp<'a> {
         ddeps: u64,
         f: &dyn Fn(Val) -> Option<Val>,
     ) -> Result<(Val, Val, u64), Stop> {
-        let dom = &self.domains[loc];
+        let dom = self.candidates(loc);
         let c = self.choose(dom.len())?;
         let old = dom[c];
         match f(old) {
@@ -412,7 +462,14 @@ impl<'a> Interp<'a> {
     fn loc_of(&self, v: Val) -> Result<usize, Stop> {
         match as_loc(v) {
             Some(l) if l < self.g.names.len() => Ok(l),
-            _ => Err(Stop::Infeasible),
+            _ => match near_loc(v) {
+                // herd7 treats `&y + k` as one more location; not modelled here
+                Some((l, off)) if l < self.g.names.len() => Err(Stop::Stuck(format!(
+                    "pointer arithmetic on a shared location (access to `{}{off:+}`)",
+                    self.g.names[l]
+                ))),
+                _ => Err(Stop::Infeasible),
+            },
         }
     }
 
@@ -936,12 +993,14 @@ fn mark_locks_stmt(s: &Stmt, g: &mut Globals) {
 fn paths_with(
     t: &Test,
     g: &Globals,
-    domains: &[Vec<Val>],
+    domains: &[Vec<Vec<Val>>],
     limit: usize,
-    partial: &mut Vec<Vec<Ev>>,
+    partial: &mut [Vec<Vec<Ev>>],
 ) -> Result<Vec<Vec<Path>>, LitmusError> {
     let mut all = Vec::new();
-    for th in &t.threads {
+    for (ti, th) in t.threads.iter().enumerate() {
+        let domains = &domains[ti];
+        let partial = &mut partial[ti];
         let mut out: Vec<Path> = Vec::new();
         let mut choices: Vec<usize> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -974,12 +1033,7 @@ fn paths_with(
             }
             match res {
                 Ok(()) => {
-                    let regs = it
-                        .reg_order
-                        .iter()
-                        .map(|r| (r.clone(), it.regs[r].0))
-                        .collect();
-                    let p = Path { evs: it.evs, regs };
+                    let p = it.path(None);
                     if seen.insert(p.clone()) {
                         out.push(p);
                     }
@@ -988,6 +1042,12 @@ fn paths_with(
                             "thread P{} has more than {limit} paths",
                             th.id
                         )));
+                    }
+                }
+                Err(Stop::Stuck(why)) => {
+                    let p = it.path(Some(why));
+                    if seen.insert(p.clone()) {
+                        out.push(p);
                     }
                 }
                 Err(Stop::Infeasible) => {
@@ -1048,31 +1108,47 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
     for th in &t.threads {
         th.body.iter().for_each(|s| literals_stmt(s, &mut lits));
     }
-    let mut dom: Vec<BTreeSet<Val>> = (0..nloc).map(|l| BTreeSet::from([g.init[l]])).collect();
+    // written[t][l]: values thread t may write to l (over-approximation).
+    let nt = t.threads.len();
+    let mut written: Vec<Vec<BTreeSet<Val>>> = vec![vec![BTreeSet::new(); nloc]; nt];
+    // The domain of thread `ti`: initial value and the other threads' writes
+    // (its own po-earlier writes are added per path, see `candidates`).
+    let domains = |written: &Vec<Vec<BTreeSet<Val>>>, with_lits: bool| -> Vec<Vec<Vec<Val>>> {
+        (0..nt)
+            .map(|ti| {
+                (0..nloc)
+                    .map(|l| {
+                        let mut s = BTreeSet::from([g.init[l]]);
+                        for (u, w) in written.iter().enumerate() {
+                            if u != ti {
+                                s.extend(w[l].iter().copied());
+                            }
+                        }
+                        if with_lits && !g.is_lock[l] {
+                            s.extend(lits.iter().copied());
+                        }
+                        s.into_iter().collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
     // 1. least fixpoint: values reachable forward from the initial state;
     // 2. one pass with the literals added to every domain, keeping what is
     //    written (values justified by a cycle through a constant).
     for phase in 0..2 {
         let mut rounds = 0;
         loop {
-            let d: Vec<Vec<Val>> = dom
-                .iter()
-                .enumerate()
-                .map(|(l, s)| {
-                    if phase == 1 && !g.is_lock[l] {
-                        s.union(&lits).copied().collect()
-                    } else {
-                        s.iter().copied().collect()
-                    }
-                })
-                .collect();
-            let mut partial = Vec::new();
+            let d = domains(&written, phase == 1);
+            let mut partial = vec![Vec::new(); nt];
             let paths = paths_with(t, &g, &d, MAX_PATHS, &mut partial)?;
             let mut changed = false;
-            for evs in paths.iter().flatten().map(|p| &p.evs).chain(partial.iter()) {
-                for e in evs {
-                    if e.kind.is_write() {
-                        changed |= dom[e.loc].insert(e.val);
+            for ti in 0..nt {
+                for evs in paths[ti].iter().map(|p| &p.evs).chain(partial[ti].iter()) {
+                    for e in evs {
+                        if e.kind.is_write() {
+                            changed |= written[ti][e.loc].insert(e.val);
+                        }
                     }
                 }
             }
@@ -1086,7 +1162,14 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
                         .unwrap_or(0)
                 })
                 .sum::<usize>();
-            if dom.iter().any(|s| s.len() > 64) {
+            if (0..nloc).any(|l| {
+                written
+                    .iter()
+                    .flat_map(|w| w[l].iter())
+                    .collect::<BTreeSet<_>>()
+                    .len()
+                    > 64
+            }) {
                 return Err(LitmusError::Unsupported(
                     "more than 64 distinct values for one location".into(),
                 ));
@@ -1096,8 +1179,8 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
             }
         }
     }
-    let d: Vec<Vec<Val>> = dom.iter().map(|s| s.iter().copied().collect()).collect();
-    let paths = paths_with(t, &g, &d, MAX_PATHS, &mut Vec::new())?;
+    let d = domains(&written, false);
+    let paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
     Ok(Programs { globals: g, paths })
 }
 

@@ -17,6 +17,7 @@
 pub mod check;
 pub mod cli;
 pub mod exec;
+pub mod herd;
 pub mod lisa;
 pub mod model;
 pub mod parse;
@@ -27,6 +28,17 @@ pub use parse::{parse, Expected, LitmusError, Test};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// CPU time of the calling thread, seconds (`CLOCK_THREAD_CPUTIME_ID`).
+/// Time limits are on CPU time, so that the load of the machine does not
+/// decide whether a test finishes.
+pub fn thread_cpu_seconds() -> f64 {
+    // SAFETY: an all-zero `timespec` is a valid value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is valid for writes; the clock id is a constant.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
 
 /// Status of one file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -170,18 +182,27 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Check many files on `jobs` threads; reports come back in input order.
 pub fn check_files(files: &[PathBuf], opts: &Options, jobs: usize) -> Vec<FileReport> {
-    let jobs = jobs.max(1).min(files.len().max(1));
+    par_map(files, jobs, |f| check_file(f, opts))
+}
+
+/// `f` over `items` on `jobs` threads (each takes the next item);
+/// results come back in input order.
+pub fn par_map<T: Sync, R: Send + Clone>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let jobs = jobs.max(1).min(items.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<Option<FileReport>>> =
-        std::sync::Mutex::new(vec![None; files.len()]);
+    let results: std::sync::Mutex<Vec<Option<R>>> = std::sync::Mutex::new(vec![None; items.len()]);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= files.len() {
+                if i >= items.len() {
                     break;
                 }
-                let r = check_file(&files[i], opts);
+                let r = f(&items[i]);
                 if let Ok(mut v) = results.lock() {
                     v[i] = Some(r);
                 }

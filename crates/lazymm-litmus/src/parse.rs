@@ -236,9 +236,10 @@ impl fmt::Display for Tok {
 }
 
 const PUNCTS: &[&str] = &[
-    "/\\", "\\/", "<<=", ">>=", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "->", "++", "--",
-    "+=", "-=", "*=", "|=", "&=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":", "=", "*", "&",
-    "|", "^", "~", "!", "+", "-", "/", "%", "<", ">", "?", ".", "#", "\\", "@", "$", "'",
+    "/\\", "\\/", "<<=", ">>=", "=>", "<>", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "->",
+    "++", "--", "+=", "-=", "*=", "|=", "&=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":",
+    "=", "*", "&", "|", "^", "~", "!", "+", "-", "/", "%", "<", ">", "?", ".", "#", "\\", "@", "$",
+    "'",
 ];
 
 fn lex(src: &str, first_line: usize) -> Result<Vec<(Tok, usize)>, LitmusError> {
@@ -446,6 +447,9 @@ impl Parser {
     fn is_p(&self, p: &str) -> bool {
         matches!(self.peek(), Tok::P(q) if *q == p)
     }
+    fn peek_at_is(&self, k: usize, p: &str) -> bool {
+        matches!(self.peek_at(k), Tok::P(q) if *q == p)
+    }
     fn is_ident(&self, s: &str) -> bool {
         matches!(self.peek(), Tok::Ident(q) if q == s)
     }
@@ -623,7 +627,14 @@ impl Parser {
     fn skip_type(&mut self) {
         loop {
             match self.peek().clone() {
-                Tok::Ident(s) if is_type_word(&s) => {
+                // a type word followed by a name, `*` or `)` (casts); a
+                // type word followed by anything else is the declared name
+                Tok::Ident(s)
+                    if is_type_word(&s)
+                        && (matches!(self.peek_at(1), Tok::Ident(_))
+                            || self.peek_at_is(1, "*")
+                            || self.peek_at_is(1, ")")) =>
+                {
                     self.bump();
                     if s == "struct" {
                         if let Tok::Ident(_) = self.peek() {
@@ -678,15 +689,28 @@ impl Parser {
                 };
                 Ok(Stmt::If(c, Box::new(t), e))
             }
+            // herd7's C lexer reserves only `if`, `else` and `while`: the other
+            // C keywords are ordinary names there (a register may be called
+            // `continue`), so they start a statement only when followed by
+            // what that statement needs.
             Tok::Ident(s)
-                if matches!(
-                    s.as_str(),
-                    "while" | "for" | "do" | "switch" | "goto" | "return" | "break" | "continue"
-                ) =>
+                if s == "while"
+                    || (matches!(s.as_str(), "for" | "switch") && self.peek_at_is(1, "("))
+                    || (s == "do" && self.peek_at_is(1, "{"))
+                    || (matches!(s.as_str(), "break" | "continue") && self.peek_at_is(1, ";"))
+                    || (matches!(s.as_str(), "goto" | "return")
+                        && (self.peek_at_is(1, ";")
+                            || matches!(self.peek_at(1), Tok::Ident(_) | Tok::Int(_)))) =>
             {
                 unsup(format!("`{s}` statement"))
             }
-            Tok::Ident(s) if is_type_word(&s) => {
+            // A type word starts a declaration only when a name (or `*`)
+            // follows: `u8 = 1;` assigns a register called `u8` (herd7 knows
+            // only a few type names; the others are ordinary names there).
+            Tok::Ident(s)
+                if is_type_word(&s)
+                    && (matches!(self.peek_at(1), Tok::Ident(_)) || self.peek_at_is(1, "*")) =>
+            {
                 self.skip_type();
                 let mut decls = Vec::new();
                 loop {
@@ -710,6 +734,16 @@ impl Parser {
                 Ok(Stmt::Decl(decls))
             }
             Tok::Eof => syn(line, "expected a statement, found end of file"),
+            // herd7 expands a macro of `linux-kernel.def` written as an
+            // expression (no `{ }` body: every value-returning one) only
+            // inside an expression; as a statement it says "Unknown macro"
+            Tok::Ident(s) if is_value_macro(&s) && self.peek_at_is(1, "(") => syn(
+                line,
+                format!(
+                    "`{s}(...)` returns a value and cannot be a statement (herd7: \"Unknown macro {s}\"); \
+                     write `r = {s}(...);` or `(void){s}(...);`"
+                ),
+            ),
             _ => {
                 let e = self.expr()?;
                 self.expect_p(";", "after an expression statement")?;
@@ -930,16 +964,26 @@ impl Parser {
     fn cond_and(&mut self) -> PResult<Cond> {
         let saved = self.depth;
         let r = (|| {
-            let mut c = self.cond_atom()?;
+            let mut c = self.cond_impl()?;
             while self.eat_p("/\\") || self.eat_p("&&") {
                 self.deeper()?;
-                let r = self.cond_atom()?;
+                let r = self.cond_impl()?;
                 c = Cond::And(Box::new(c), Box::new(r));
             }
             Ok(c)
         })();
         self.depth = saved;
         r
+    }
+    /// `a => b` (herd7: right-associative, binds tighter than `/\`).
+    fn cond_impl(&mut self) -> PResult<Cond> {
+        let a = self.cond_atom()?;
+        if self.eat_p("=>") {
+            self.deeper()?;
+            let b = self.cond_impl()?;
+            return Ok(Cond::Or(Box::new(Cond::Not(Box::new(a))), Box::new(b)));
+        }
+        Ok(a)
     }
     fn state_ref(&mut self) -> PResult<StateRef> {
         let line = self.line();
@@ -1003,7 +1047,7 @@ impl Parser {
         let r = self.state_ref()?;
         let ne = match self.bump() {
             Tok::P("=") | Tok::P("==") => false,
-            Tok::P("!=") => true,
+            Tok::P("!=") | Tok::P("<>") => true,
             t => return syn(line, format!("expected `=` in the condition, found {t}")),
         };
         if matches!(self.peek(), Tok::Int(_)) && matches!(self.peek_at(1), Tok::P(":")) {
@@ -1033,6 +1077,73 @@ pub fn expected_result(src: &str) -> Option<Expected> {
     Some(Expected { verdict, datarace })
 }
 
+/// Macros of the 6.12 `linux-kernel.def` defined as an expression (no
+/// `{ }` body), which herd7 refuses as a statement.
+fn is_value_macro(name: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "READ_ONCE",
+        "smp_load_acquire",
+        "rcu_dereference",
+        "spin_trylock",
+        "spin_is_locked",
+        "srcu_read_lock",
+        "srcu_down_read",
+        "atomic_read",
+        "atomic_read_acquire",
+        "atomic_sub_and_test",
+        "atomic_dec_and_test",
+        "atomic_inc_and_test",
+        "atomic_add_negative",
+    ];
+    if FIXED.contains(&name) {
+        return true;
+    }
+    let base = ["_relaxed", "_acquire", "_release"]
+        .iter()
+        .find_map(|sfx| name.strip_suffix(sfx))
+        .unwrap_or(name);
+    matches!(
+        base,
+        "xchg"
+            | "cmpxchg"
+            | "atomic_xchg"
+            | "atomic_cmpxchg"
+            | "atomic_add_return"
+            | "atomic_sub_return"
+            | "atomic_inc_return"
+            | "atomic_dec_return"
+            | "atomic_fetch_add"
+            | "atomic_fetch_sub"
+            | "atomic_fetch_inc"
+            | "atomic_fetch_dec"
+    )
+}
+
+/// Byte offset of the first `{` of `body` outside `(* *)` comments
+/// (`body.len()` if there is none).
+fn pre_init_end(body: &str) -> usize {
+    let b = body.as_bytes();
+    let mut i = 0;
+    let mut nest = 0usize;
+    while i < b.len() {
+        if b[i] == b'(' && b.get(i + 1) == Some(&b'*') {
+            nest += 1;
+            i += 2;
+            continue;
+        }
+        if nest > 0 && b[i] == b'*' && b.get(i + 1) == Some(&b')') {
+            nest -= 1;
+            i += 2;
+            continue;
+        }
+        if nest == 0 && b[i] == b'{' {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
 /// Parse a litmus test.  `Err` carries the line and what was expected.
 pub fn parse(src: &str) -> Result<Test, LitmusError> {
     // Header: first non-blank line, `C name`.
@@ -1050,7 +1161,15 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     }
     let mut hw = header.splitn(2, char::is_whitespace);
     let arch = hw.next().unwrap_or("");
-    let name = hw.next().unwrap_or("").trim().to_string();
+    // herd7 (splitter.mll): the name is one word; `(texname)` or a doc
+    // string may follow it.
+    let name = hw
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
     if arch == "LISA" {
         let c = crate::lisa::to_c(src)?;
         return match parse(&c) {
@@ -1085,27 +1204,16 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
         }
     }
     let body = &src[off.min(src.len())..];
-    // herd metadata lines (`Cycle=...`, `Relax=...`) before the initial state.
+    // Between the header and the initial state herd7 (splitter.mll,
+    // `find_init`) skips everything up to the first `{` outside `(* *)`
+    // comments: `key=value` metadata (`Cycle=...`), a doc string, free text
+    // such as a second `C name` line.  Blank it, keeping the line numbers.
+    let pre_end = pre_init_end(body);
     let mut cleaned = String::with_capacity(body.len());
-    let mut in_pre = true;
-    for l in body.split_inclusive('\n') {
-        let t = l.trim_start();
-        if in_pre && t.starts_with('{') {
-            in_pre = false;
-        }
-        let is_meta = in_pre && {
-            let key: String = t
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            !key.is_empty() && t[key.len()..].starts_with('=')
-        };
-        if is_meta {
-            cleaned.push('\n');
-        } else {
-            cleaned.push_str(l);
-        }
+    for c in body[..pre_end].chars() {
+        cleaned.push(if c == '\n' { '\n' } else { ' ' });
     }
+    cleaned.push_str(&body[pre_end..]);
     let toks = lex(&cleaned, first + 2)?;
     let mut p = Parser {
         toks,
@@ -1136,6 +1244,11 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
             Tok::Eof => break,
             Tok::P(";") => {
                 p.bump();
+            }
+            // herd7 accepts `void P0(...)` (and `void *P0(...)`)
+            Tok::Ident(s) if s == "void" => {
+                p.bump();
+                p.eat_p("*");
             }
             Tok::Ident(s)
                 if s.starts_with('P')
@@ -1206,12 +1319,9 @@ pub fn parse(src: &str) -> Result<Test, LitmusError> {
     }
     let (quantifier, cond) = match quant {
         Some(q) => q,
-        None => {
-            return syn(
-                p.line(),
-                "expected a final condition (`exists`, `~exists` or `forall`)",
-            )
-        }
+        // herd7 reads a test without a final condition as `forall (true)`
+        // (e.g. manual/locked/self-deadlock.litmus)
+        None => (Quantifier::Forall, Cond::True),
     };
     if threads.is_empty() {
         return syn(p.line(), "expected at least one thread `P0(...) { ... }`");

@@ -63,11 +63,6 @@ fn syntax_errors_name_line_and_expectation() {
             "expected `;`",
         ),
         (
-            "C X\n{}\nP0(int *x)\n{\n\tWRITE_ONCE(*x, 1);\n}\n",
-            7,
-            "expected a final condition",
-        ),
-        (
             "C X\n{ x = ; }\nP0(int *x) { }\nexists (x=1)\n",
             2,
             "expected an initial value",

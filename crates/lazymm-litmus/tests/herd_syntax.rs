@@ -1,0 +1,175 @@
+//! What herd7 accepts, lazymm must accept with the same answer, or report
+//! `unsupported` — never a verdict herd7 would not give (issue 13 item 2).
+//! Each expected answer below is herd7 7.57's (`herd7-lkmm FILE`, Linux
+//! 6.12 model), recorded from a run; `differential.rs` re-checks them
+//! against herd7 itself when it is built.
+
+use lazymm_litmus::{check_source, Options, Status, Verdict};
+use std::path::Path;
+
+/// (verdict, data race, sorted states) of a test that must be decided.
+fn decide(src: &str) -> (Verdict, bool, Vec<String>) {
+    let rep = check_source(Path::new("t.litmus"), src, &Options::default());
+    assert_eq!(rep.status, Status::Ok, "{:?}", rep.message);
+    let o = rep.outcome.expect("outcome");
+    let mut states: Vec<String> = o
+        .states
+        .iter()
+        .map(|s| lazymm_litmus::herd::normalize_state(s))
+        .collect();
+    states.sort();
+    (o.verdict, o.data_race, states)
+}
+
+/// herd7 reads a pointer plus an offset as one more location and keeps the
+/// execution (`Sometimes`, states `0:r2=-1;` and `0:r2=0;`); lazymm does not
+/// model it and must say so instead of dropping the execution (it used to
+/// answer `Never`).
+#[test]
+fn pointer_arithmetic_is_unsupported_not_never() {
+    let src = "C ptrarith\n{\nint x = 0;\nint y = 0;\n}\n\
+               P0(atomic_t *y, int *x)\n{\n\tint r2;\n\tr2 = READ_ONCE(*x);\n\tatomic_set(y + r2, 1);\n}\n\
+               P1(int *x)\n{\n\tWRITE_ONCE(*x, -1);\n}\nexists (0:r2=-1)\n";
+    let rep = check_source(Path::new("t.litmus"), src, &Options::default());
+    assert_eq!(rep.status, Status::Unsupported, "{:?}", rep.outcome);
+    assert!(
+        rep.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("pointer arithmetic"),
+        "{:?}",
+        rep.message
+    );
+}
+
+/// Pointer arithmetic that no allowed execution reaches does not make the
+/// test unsupported (here `x` is never -1, so `y + r2` is always `y`).
+#[test]
+fn unreached_pointer_arithmetic_is_fine() {
+    let src = "C ptrarith0\n{\n}\n\
+               P0(atomic_t *y, int *x)\n{\n\tint r2;\n\tr2 = READ_ONCE(*x);\n\tif (r2 == 1) atomic_set(y + r2, 1);\n}\n\
+               P1(int *x)\n{\n\tWRITE_ONCE(*x, 2);\n}\nexists (0:r2=2)\n";
+    let (v, race, states) = decide(src);
+    assert_eq!(v, Verdict::Sometimes);
+    assert!(!race);
+    assert_eq!(states, ["0:r2=0", "0:r2=2"]);
+}
+
+/// herd7 drops an execution that dereferences a non-address (here NULL):
+/// `Never`, one state `0:r2=1;`.
+#[test]
+fn null_dereference_drops_the_execution_like_herd() {
+    let src = "C nullderef\n{\nint *p = 0;\nint x = 0;\n}\n\
+               P0(int **p, int *x)\n{\n\tint *r1;\n\tint r2;\n\tr1 = READ_ONCE(*p);\n\tr2 = READ_ONCE(*r1);\n}\n\
+               P1(int **p, int *x)\n{\n\tWRITE_ONCE(*x, 1);\n\tsmp_store_release(p, x);\n}\n\
+               exists (0:r2=0)\n";
+    assert_eq!(decide(src), (Verdict::Never, false, vec!["0:r2=1".into()]));
+}
+
+/// herd7's C lexer reserves only `if`, `else` and `while`: registers may be
+/// called `continue`, `return`, `u8` (not a herd7 type); `void P0(...)` and
+/// a second header line (read as comment before the initial state) are
+/// accepted.  herd7: `Sometimes`, 4 states.
+#[test]
+fn keywords_as_registers_void_threads_second_header() {
+    let src = "C kw\nC second header\n\n{}\n\nvoid P0(int *x, int *y)\n{\n\tint continue;\n\tint u8;\n\n\
+               \tWRITE_ONCE(*x, 1);\n\tcontinue = READ_ONCE(*y);\n\tu8 = continue;\n}\n\n\
+               P1(int *x, int *y)\n{\n\tWRITE_ONCE(*y, 1);\n\tsmp_mb();\n\tint return = READ_ONCE(*x);\n}\n\n\
+               exists (0:continue=0 /\\ 1:return=0)\n";
+    let (v, race, states) = decide(src);
+    assert_eq!((v, race), (Verdict::Sometimes, false));
+    assert_eq!(
+        states,
+        [
+            "0:continue=0; 1:return=0",
+            "0:continue=0; 1:return=1",
+            "0:continue=1; 1:return=0",
+            "0:continue=1; 1:return=1"
+        ]
+    );
+    // the real statements are still reported as unsupported
+    for stmt in [
+        "continue;",
+        "break;",
+        "return r0;",
+        "for (;;) {}",
+        "do {} while (1);",
+    ] {
+        let src = format!("C k\n{{}}\nP0(int *x)\n{{\n\tint r0;\n\t{stmt}\n}}\nexists (0:r0=0)\n");
+        let rep = check_source(Path::new("t.litmus"), &src, &Options::default());
+        assert_eq!(rep.status, Status::Unsupported, "{stmt}: {:?}", rep.message);
+    }
+}
+
+/// A doc string after the header, `(void)` casts, `=>` and `<>` in the
+/// condition.  herd7: `Always`, one state `0:r0=1; [x]=2;`.
+#[test]
+fn doc_string_void_cast_implication() {
+    let src = "C voidcast\n\"a doc string\"\n\n{\n\tx = 1;\n}\n\nP0(int *x)\n{\n\tint r0;\n\n\
+               \tr0 = READ_ONCE(*x);\n\t(void)xchg(x, 2);\n}\n\nexists (0:r0=1 /\\ x=2 => 0:r0<>2)\n";
+    assert_eq!(
+        decide(src),
+        (Verdict::Always, false, vec!["0:r0=1; x=2".into()])
+    );
+    // herd7 reads `a \/ b => c` as `a \/ (b => c)`: `Always` here, where
+    // `(a \/ b) => c` would be `Never`
+    let src = src.replace("0:r0=1 /\\ x=2 => 0:r0<>2", "0:r0=1 \\/ x=2 => 0:r0=5");
+    assert!(src.contains("\\/ x=2 => 0:r0=5"));
+    assert_eq!(decide(&src).0, Verdict::Always);
+}
+
+/// `C name (texname)` and herd metadata: herd7 names the test `tname`.
+#[test]
+fn texname_and_metadata() {
+    let src = "C tname (texname)\nCycle=Rfe PodRR Fre\n{ }\n\nP0(int *x) { WRITE_ONCE(*x, 1); }\n\
+               P1(int *x) { int r1; r1 = READ_ONCE(*x); }\n\nexists (1:r1=1)\n";
+    let t = lazymm_litmus::parse(src).expect("parses");
+    assert_eq!(t.name, "tname");
+    let (v, _, states) = decide(src);
+    assert_eq!(v, Verdict::Sometimes);
+    assert_eq!(states, ["1:r1=0", "1:r1=1"]);
+}
+
+/// herd7 refuses a value-returning macro of `linux-kernel.def` used as a
+/// statement ("Unknown macro atomic_dec_and_test"); `(void)` or an
+/// assignment makes it an expression, which herd7 accepts.  lazymm gives
+/// a syntax error naming the line, never a verdict herd7 would not give.
+#[test]
+fn value_macro_as_statement_is_refused_like_herd() {
+    for call in [
+        "atomic_dec_and_test(x)",
+        "xchg(x, 1)",
+        "atomic_dec_return(x)",
+        "atomic_add_negative(1, x)",
+        "cmpxchg_relaxed(x, 1, 2)",
+        "READ_ONCE(*x)",
+    ] {
+        let src = format!(
+            "C t\n{{ x = 1; }}\nP0(atomic_t *x)\n{{\n\tint r0;\n\t{call};\n\tr0 = atomic_read(x);\n}}\nexists (0:r0=0)\n"
+        );
+        let rep = check_source(Path::new("t.litmus"), &src, &Options::default());
+        assert_eq!(rep.status, Status::Error, "{call}: {:?}", rep.outcome);
+        let m = rep.message.unwrap_or_default();
+        assert!(
+            m.contains(":6:") && m.contains("Unknown macro"),
+            "{call}: {m}"
+        );
+    }
+    // herd7: `(void)atomic_dec_and_test(x);` then `atomic_read` gives
+    // `Always`, one state `0:r0=0;`
+    let src = "C t\n{ atomic_t x = ATOMIC_INIT(1); }\nP0(atomic_t *x)\n{\n\tint r0;\n\
+               \t(void)atomic_dec_and_test(x);\n\tr0 = atomic_read(x);\n}\nexists (0:r0=0)\n";
+    assert_eq!(decide(src), (Verdict::Always, false, vec!["0:r0=0".into()]));
+}
+
+/// Without a final condition herd7 checks `forall (true)`: `Always`, one
+/// (empty) state, and a self-deadlocking test is `Never` with no state.
+#[test]
+fn no_final_condition_is_forall_true() {
+    let src = "C nocond\n{}\nP0(int *x)\n{\n\tint r0;\n\tr0 = READ_ONCE(*x);\n}\n\
+               P1(int *x)\n{\n\tWRITE_ONCE(*x, 1);\n}\n";
+    assert_eq!(decide(src), (Verdict::Always, false, vec![String::new()]));
+    let src = "C self-deadlock\n{}\nP0(spinlock_t *sl)\n{\n\tspin_lock(sl);\n\tspin_lock(sl);\n\
+               \tspin_unlock(sl);\n\tspin_unlock(sl);\n}\n";
+    assert_eq!(decide(src), (Verdict::Never, false, vec![]));
+}
