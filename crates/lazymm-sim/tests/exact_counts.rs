@@ -73,23 +73,29 @@ fn refcount_round_trips_on_two_cpus_bounce_the_count_line() {
     assert_eq!(d.coherence_transfers, 200);
 }
 
+/// A 4-CPU process, each CPU warmed by one lazy round trip, then 50 more
+/// rounds of user -> kernel -> same user on every CPU: their accesses.
+fn warm_round_trips(m: &Machine<CountingPlatform>) -> AccessCounts {
+    let mm = spread_process(m);
+    for c in 0..4 {
+        m.switch_to(c, Next::Kernel);
+        m.switch_to(c, Next::User(mm));
+    }
+    delta(m, || {
+        for _ in 0..50 {
+            for c in 0..4 {
+                m.switch_to(c, Next::Kernel);
+                m.switch_to(c, Next::User(mm));
+            }
+        }
+    })
+}
+
 #[test]
 fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
     for arch in Arch::ALL {
         let m = machine(4, arch, SchemeKind::Lightweight);
-        let mm = spread_process(&m);
-        for c in 0..4 {
-            m.switch_to(c, Next::Kernel);
-            m.switch_to(c, Next::User(mm));
-        }
-        let d = delta(&m, || {
-            for _ in 0..50 {
-                for c in 0..4 {
-                    m.switch_to(c, Next::Kernel);
-                    m.switch_to(c, Next::User(mm));
-                }
-            }
-        });
+        let d = warm_round_trips(&m);
         assert_eq!(d.count_rmws(), 0, "{arch}: no RMW on any count");
         assert_eq!(
             d.coherence_transfers, 0,
@@ -240,19 +246,7 @@ fn membarrier_barrier_of_the_plain_unlazy_without_mm_cid() {
             let mut cfg = MachineConfig::new(4, arch, scheme);
             cfg.options.kernel.no_mm_cid = true;
             let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
-            let mm = spread_process(&m);
-            for c in 0..4 {
-                m.switch_to(c, Next::Kernel);
-                m.switch_to(c, Next::User(mm));
-            }
-            let d = delta(&m, || {
-                for _ in 0..50 {
-                    for c in 0..4 {
-                        m.switch_to(c, Next::Kernel);
-                        m.switch_to(c, Next::User(mm));
-                    }
-                }
-            });
+            let d = warm_round_trips(&m);
             let fences = match arch {
                 Arch::X86 | Arch::X86LazyCpumask => 200, // switch_mm's smp_mb()
                 Arch::Arm64 => 0,                        // __switch_to's dsb
