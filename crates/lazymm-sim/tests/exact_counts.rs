@@ -73,23 +73,29 @@ fn refcount_round_trips_on_two_cpus_bounce_the_count_line() {
     assert_eq!(d.coherence_transfers, 200);
 }
 
+/// A 4-CPU process, each CPU warmed by one lazy round trip, then 50 more
+/// rounds of user -> kernel -> same user on every CPU: their accesses.
+fn warm_round_trips(m: &Machine<CountingPlatform>) -> AccessCounts {
+    let mm = spread_process(m);
+    for c in 0..4 {
+        m.switch_to(c, Next::Kernel);
+        m.switch_to(c, Next::User(mm));
+    }
+    delta(m, || {
+        for _ in 0..50 {
+            for c in 0..4 {
+                m.switch_to(c, Next::Kernel);
+                m.switch_to(c, Next::User(mm));
+            }
+        }
+    })
+}
+
 #[test]
 fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
     for arch in Arch::ALL {
         let m = machine(4, arch, SchemeKind::Lightweight);
-        let mm = spread_process(&m);
-        for c in 0..4 {
-            m.switch_to(c, Next::Kernel);
-            m.switch_to(c, Next::User(mm));
-        }
-        let d = delta(&m, || {
-            for _ in 0..50 {
-                for c in 0..4 {
-                    m.switch_to(c, Next::Kernel);
-                    m.switch_to(c, Next::User(mm));
-                }
-            }
-        });
+        let d = warm_round_trips(&m);
         assert_eq!(d.count_rmws(), 0, "{arch}: no RMW on any count");
         assert_eq!(
             d.coherence_transfers, 0,
@@ -100,8 +106,11 @@ fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
         // x86 6.12 (arch/x86/mm/tlb.c switch_mm_irqs_off): a lazy CPU
         // returning to the same mm does smp_mb() before reading tlb_gen;
         // arm64 and powerpc return early (prev == next): issue 9, item 8/12.
-        let fences = if arch.is_x86() { 200 } else { 0 };
-        assert_eq!(d.fences, fences, "{arch}");
+        // Plus kernel/sched/sched.h switch_mm_cid() on every round trip:
+        // smp_mb__after_mmgrab() on user -> kernel (x86: none; arm64,
+        // powerpc: smp_mb()) and smp_mb() on kernel -> user (issue 9, item
+        // 8): 2 fences per round trip on every profile.
+        assert_eq!(d.fences, 400, "{arch}");
         // Each round trip: one store publishing the slot, one plain store
         // clearing it (same mm: the non-atomic unlazy).
         assert_eq!(d.stores, 400, "{arch}");
@@ -213,5 +222,37 @@ fn batched_grab_costs_one_count_rmw_per_teardown_scan() {
         });
         assert_eq!(d.count_rmws(), expect, "batched = {batched}");
         assert_eq!(m.finish().ledger.frees, 1);
+    }
+}
+
+/// Issue 9, item 9: include/linux/sched/mm.h mmdrop_lazy_tlb() must be a
+/// full barrier for membarrier (kernel/sched/core.c finish_task_switch;
+/// arch/powerpc/include/asm/membarrier.h: the kernel -> user barrier "is
+/// implied by mmdrop()"). Without switch_mm_cid (option `no-mm-cid`, a
+/// kernel without CONFIG_RSEQ), lightweight's plain same-mm unlazy is a
+/// store, so on powerpc it adds one smp_mb() per kernel -> user return;
+/// x86 has its own smp_mb() on the lazy return (switch_mm_irqs_off) and
+/// arm64 the dsb(ish) of __switch_to (arch/arm64/kernel/process.c), so
+/// neither adds one. litmus/membarrier-lazy-unlazy+{no-mb,mb}.litmus:
+/// Sometimes without the barrier, Never with.
+#[test]
+fn membarrier_barrier_of_the_plain_unlazy_without_mm_cid() {
+    for arch in Arch::ALL {
+        for scheme in [
+            SchemeKind::Lightweight,
+            SchemeKind::LightweightV2,
+            SchemeKind::HazardHandoff,
+        ] {
+            let mut cfg = MachineConfig::new(4, arch, scheme);
+            cfg.options.kernel.no_mm_cid = true;
+            let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
+            let d = warm_round_trips(&m);
+            let fences = match arch {
+                Arch::X86 | Arch::X86LazyCpumask => 200, // switch_mm's smp_mb()
+                Arch::Arm64 => 0,                        // __switch_to's dsb
+                Arch::PowerpcHash | Arch::PowerpcRadix => 200, // the scheme's smp_mb()
+            };
+            assert_eq!(d.fences, fences, "{scheme} {arch}");
+        }
     }
 }

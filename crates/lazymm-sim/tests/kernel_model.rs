@@ -4,7 +4,7 @@
 //! ("Verdicts that changed", costs) is printed by
 //! `cargo test --release -p lazymm-sim --test kernel_model -- --ignored --nocapture cost_table`.
 
-use lazymm::schemes::KernelOptions;
+use lazymm::schemes::{HotplugModel, KernelOptions};
 use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, SchemeOptions};
 use lazymm_sim::run::{run, RunConfig, RunReport};
 use lazymm_sim::workloads::WorkloadKind;
@@ -172,5 +172,95 @@ fn hotplug_6_12_drops_the_lazy_reference_in_finish_cpu() {
             (0, 0, 1),
             "{arch}"
         );
+    }
+}
+
+/// Item 7: kernel/sched/core.c finish_task_switch does
+/// mmdrop_lazy_tlb_sched(rq->prev_mm) also when the kernel thread ran on
+/// `init_mm` (after boot, a shoot-down, hotplug): include/linux/sched/mm.h
+/// mmdrop_lazy_tlb_sched is an RMW on init_mm's count under refcount
+/// (mmdrop_sched), smp_mb() under shoot-down. Plus kernel/sched/sched.h
+/// switch_mm_cid's smp_mb() on kernel -> user (item 8), every scheme. A CPU
+/// fresh from boot (active_mm == &init_mm) switching to a user task:
+/// (count-line RMWs, full fences) per scheme, and with `no-mm-cid` the
+/// membarrier barrier lazymm's schemes add on powerpc (item 9).
+#[test]
+fn finish_task_switch_drops_init_mm() {
+    for (arch, scheme, no_mm_cid, want) in [
+        (Arch::Arm64, SchemeKind::Refcount, false, (1, 1)),
+        (Arch::Arm64, SchemeKind::Shootdown, false, (0, 2)),
+        (Arch::Arm64, SchemeKind::Lightweight, false, (0, 1)),
+        (Arch::PowerpcHash, SchemeKind::Lightweight, true, (0, 1)),
+        (Arch::PowerpcHash, SchemeKind::HazardHandoff, true, (0, 1)),
+        (Arch::Arm64, SchemeKind::Lightweight, true, (0, 0)),
+        (Arch::PowerpcHash, SchemeKind::Refcount, true, (1, 0)),
+    ] {
+        let mut cfg = MachineConfig::new(2, arch, scheme);
+        cfg.options.kernel.no_mm_cid = no_mm_cid;
+        let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
+        let mm = m.mm_alloc(1).unwrap();
+        let before = m.p.counts();
+        m.switch_to(0, Next::User(mm));
+        let d = m.p.counts().since(&before);
+        // (powerpc's smp_mb() after newly setting the mm_cpumask bit is
+        // counted with the bit's RMW, not as a fence.)
+        assert_eq!(
+            (d.count_rmws(), d.fences),
+            want,
+            "{scheme} {arch} no_mm_cid={no_mm_cid}"
+        );
+    }
+}
+
+/// The omitted path `free_pgtables` (mm/mmap.c exit_mmap; the lower page
+/// tables are freed by tlb_finish_mmu at __mmput, before __mmdrop) as a
+/// ledger event, with 6.12's hotplug (kernel/cpu.c takedown_cpu:
+/// __cpu_disable, then the dying CPU runs on until idle_task_exit in
+/// kernel/sched/core.c). CPU 1 is lazy on mm and has gone offline; mm's
+/// last task exits on CPU 0. x86's exit flush is an IPI and
+/// on_each_cpu_mask (kernel/smp.c smp_call_function_many_cond) skips the
+/// offline CPU, so its CR3 and paging-structure caches still point at
+/// page tables that free_pgtables freed: its next walk is a use-after-free
+/// of page tables while the mm_struct lives, whatever the scheme. arm64
+/// and powerpc flush by broadcast (reaching the dying CPU too): no such
+/// walk. The later `sched_force_init_mm` form (option `force-init-mm`)
+/// leaves lazy mode before going offline: clean everywhere.
+#[test]
+fn free_pgtables_under_a_dying_cpu() {
+    const SITE: &str = "MMU walk of page tables freed by free_pgtables";
+    for kernel in [
+        KernelOptions::default(),
+        KernelOptions::parse("force-init-mm").unwrap(),
+    ] {
+        for arch in Arch::ALL {
+            // hazard-ipi's scan waits for the offline CPU's finish_cpu
+            // (it cannot be IPIed): not a sequential schedule.
+            for scheme in SchemeKind::ALL
+                .into_iter()
+                .filter(|&k| k != SchemeKind::HazardIpi)
+            {
+                let mut cfg = MachineConfig::new(2, arch, scheme);
+                cfg.options.kernel = kernel;
+                let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
+                let mm = m.mm_alloc(0).unwrap();
+                m.mmget(0, mm);
+                m.switch_to(1, Next::User(mm));
+                m.exit_mm(1); // CPU 1 lazy on mm
+                m.cpu_disable(1);
+                m.switch_to(0, Next::User(mm));
+                m.exit_mm(0); // __mmput: exit_mmap, free_pgtables
+                m.interrupt_point(1); // the dying CPU's MMU walks
+                m.cpu_dead(1);
+                m.cpu_online(1);
+                m.switch_to(0, Next::Kernel);
+                for c in 0..2 {
+                    m.quiesce_cpu(c);
+                }
+                m.finish();
+                let hit = m.ledger.violations().iter().any(|v| v.site == SITE);
+                let want = arch.is_x86() && kernel.hotplug == HotplugModel::Linux612;
+                assert_eq!(hit, want, "{scheme} {arch} {kernel:?}");
+            }
+        }
     }
 }

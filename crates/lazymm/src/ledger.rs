@@ -85,7 +85,10 @@ pub struct Ledger {
     next_gen: AtomicU32,
     /// Per CPU: the published `loaded_mm` and `active_mm`, one padded pair
     /// per CPU (written by its owner on every switch).
-    roots: Vec<CachePadded<[AtomicU64; 2]>>,
+    /// The third word: the mm whose lower page tables `free_pgtables`
+    /// freed while this CPU's MMU still used it and the page-table-freeing
+    /// flush did not reach it (0: none); cleared when the MMU moves.
+    roots: Vec<CachePadded<[AtomicU64; 3]>>,
     uaf: AtomicU64,
     double_free: AtomicU64,
     leaked: AtomicU64,
@@ -113,6 +116,7 @@ impl Ledger {
                     CachePadded([
                         AtomicU64::new(pack(MmRef::INIT)),
                         AtomicU64::new(pack(MmRef::INIT)),
+                        AtomicU64::new(NONE),
                     ])
                 })
                 .collect(),
@@ -225,7 +229,7 @@ impl Ledger {
         }
         let p = pack(m);
         for (c, r) in self.roots.iter().enumerate() {
-            let [l, a] = &r.0;
+            let [l, a, _] = &r.0;
             if l.load(SeqCst) == p {
                 self.record(Violation {
                     kind: ViolationKind::UseAfterFree,
@@ -249,6 +253,36 @@ impl Ledger {
     #[inline]
     pub fn set_loaded(&self, cpu: CpuId, m: MmRef) {
         self.roots[cpu].0[0].store(pack(m), SeqCst);
+        self.roots[cpu].0[2].store(NONE, SeqCst);
+    }
+
+    /// `free_pgtables` (mm/memory.c, from mm/mmap.c exit_mmap, at `__mmput`,
+    /// long before `__mmdrop`) freed `m`'s lower page tables after a flush
+    /// that did not reach `cpu`: if `cpu`'s MMU still uses `m`, its
+    /// paging-structure caches may still point at the freed tables, and its
+    /// next speculative walk ([`Ledger::walk`]) is a use-after-free of page
+    /// tables although the `mm_struct` lives.
+    pub fn pgtables_freed_unreached(&self, cpu: CpuId, m: MmRef) {
+        let r = &self.roots[cpu].0;
+        if r[0].load(SeqCst) == pack(m) {
+            r[2].store(pack(m), SeqCst);
+        }
+    }
+
+    /// `cpu`'s MMU may walk `m` (its loaded mm) now: a use-after-free if
+    /// `m` was freed, or if its lower page tables were freed under this CPU
+    /// (see [`Ledger::pgtables_freed_unreached`]).
+    pub fn walk(&self, cpu: CpuId, m: MmRef, site: &'static str) -> bool {
+        if !m.is_init() && self.roots[cpu].0[2].load(SeqCst) == pack(m) {
+            self.record(Violation {
+                kind: ViolationKind::UseAfterFree,
+                cpu,
+                mm: m,
+                site: "MMU walk of page tables freed by free_pgtables",
+            });
+            return false;
+        }
+        self.touch(cpu, m, site)
     }
 
     /// `cpu`'s `active_mm` is now `m`.
@@ -261,6 +295,7 @@ impl Ledger {
     pub fn clear_cpu(&self, cpu: CpuId) {
         self.roots[cpu].0[0].store(NONE, SeqCst);
         self.roots[cpu].0[1].store(NONE, SeqCst);
+        self.roots[cpu].0[2].store(NONE, SeqCst);
     }
 
     /// After quiesce: every slot not free is a leak. Returns how many.

@@ -159,6 +159,10 @@ pub struct CpuLocal {
     /// the address (as in the kernel); this shadow gives the ledger the
     /// generation the CPU believes it borrowed.
     pub slot_shadow: MmRef,
+    /// The lazy drop now running is one on which membarrier relies for its
+    /// full barrier (set by the runtime around `Scheme::drop_lazy`; a scheme
+    /// whose drop is not a full barrier calls [`Machine::membarrier_mb`]).
+    pub membarrier_mb_needed: bool,
 }
 
 impl CpuLocal {
@@ -194,6 +198,7 @@ impl CpuLocal {
             stats: CpuStats::default(),
             scheme_private: [0; 2],
             slot_shadow: MmRef::INIT,
+            membarrier_mb_needed: false,
         }
     }
 }
@@ -313,6 +318,10 @@ pub struct Machine<P: Platform> {
     locals: Vec<CachePadded<OwnerCell<CpuLocal>>>,
     pinned: AtomicU64,
     pinned_peak: AtomicU64,
+    /// `init_mm.mm_count`: one word on its own line, shared by every CPU
+    /// (finish_task_switch's `mmdrop_lazy_tlb_sched(&init_mm)` under
+    /// refcount). Never reaches 0.
+    init_mm_count: P::Atomic,
     scheme: Box<dyn Scheme<P>>,
 }
 
@@ -355,6 +364,8 @@ impl<P: Platform> Machine<P> {
             )));
         }
         let mms = MmTable::new(&p, cfg.cpus, cfg.max_mms);
+        let init_line = p.line(LineKind::MmCount);
+        let init_mm_count = p.atomic(1 << 40, init_line);
         let ledger = Ledger::new(cfg.max_mms, cfg.cpus);
         let mut percpu = Vec::with_capacity(cfg.cpus);
         for _ in 0..cfg.cpus {
@@ -388,6 +399,7 @@ impl<P: Platform> Machine<P> {
                 .collect(),
             pinned: AtomicU64::new(0),
             pinned_peak: AtomicU64::new(0),
+            init_mm_count,
             scheme,
             p,
         })
@@ -607,6 +619,8 @@ impl<P: Platform> Machine<P> {
                     self.grab_lazy(me, active);
                     // A kernel thread blocking inside kthread_use_mm.
                     self.kthread_lazy_users_check(me, active);
+                    // switch_mm_cid(): smp_mb__after_mmgrab().
+                    self.switch_mm_cid_mb(me, !self.arch.is_x86());
                 }
                 // kernel -> kernel: the lazy reference is transferred.
             }
@@ -625,6 +639,10 @@ impl<P: Platform> Machine<P> {
                     // kernel -> user: "will mmdrop() in finish_task_switch()"
                     me.prev_mm = Some(prev_active);
                 }
+                // switch_mm_cid(): smp_mb() from a kernel thread;
+                // smp_mb__after_switch_mm() between two mms (x86: none).
+                let cid_mb = was_kernel || (me.curr != Some(nm) && !self.arch.is_x86());
+                self.switch_mm_cid_mb(me, cid_mb);
                 me.curr = Some(nm);
                 me.curr_users = matches!(next, Next::User(_));
             }
@@ -663,9 +681,40 @@ impl<P: Platform> Machine<P> {
         self.local(cpu).class_last_user = Some(class);
     }
 
+    /// The barrier of kernel/sched/sched.h `switch_mm_cid()` (called by
+    /// `context_switch` for every scheme, `CONFIG_SCHED_MM_CID`), when
+    /// `needed` for this transition on this architecture.
+    fn switch_mm_cid_mb(&self, me: &mut CpuLocal, needed: bool) {
+        if needed && !self.opts.kernel.no_mm_cid {
+            self.p.fence(me.id, Ordering::SeqCst);
+        }
+    }
+
+    /// The full barrier include/linux/sched/mm.h requires of
+    /// `mmdrop_lazy_tlb()` for membarrier, issued by a scheme whose lazy
+    /// drop is not one (a plain or release store) when the drop now running
+    /// is one membarrier relies on ([`CpuLocal::membarrier_mb_needed`]):
+    /// kernel -> user in `finish_task_switch` on powerpc without
+    /// `switch_mm_cid` (x86's lazy return does `smp_mb()` or writes CR3,
+    /// arm64's `__switch_to` does `dsb(ish)`), and `kthread_use_mm` on
+    /// arm64 and powerpc (no context switch there).
+    /// litmus/membarrier-lazy-unlazy+{no-mb,mb}.litmus: Sometimes without,
+    /// Never with.
+    pub fn membarrier_mb(&self, me: &mut CpuLocal) {
+        if core::mem::take(&mut me.membarrier_mb_needed) {
+            self.p.fence(me.id, Ordering::SeqCst);
+        }
+    }
+
     fn finish_task_switch(&self, me: &mut CpuLocal) {
         if let Some(mm) = me.prev_mm.take() {
+            // kernel -> user: membarrier's barrier after rq->curr is this
+            // drop's on powerpc (arch/powerpc/include/asm/membarrier.h:
+            // "implied by mmdrop()") unless switch_mm_cid gave one.
+            me.membarrier_mb_needed = self.opts.kernel.no_mm_cid
+                && matches!(self.arch, Arch::PowerpcHash | Arch::PowerpcRadix);
             self.drop_lazy(me, mm);
+            me.membarrier_mb_needed = false;
         }
         self.scheme.finish_switch(self, me);
         self.run_deferred(me);
@@ -738,9 +787,31 @@ impl<P: Platform> Machine<P> {
     /// `mmdrop_lazy_tlb`: the CPU stopped borrowing `mm`.
     fn drop_lazy(&self, me: &mut CpuLocal, mm: MmRef) {
         if mm.is_init() {
+            self.drop_lazy_init_mm(me);
             return;
         }
         self.scheme.drop_lazy(self, me, mm);
+    }
+
+    /// `mmdrop_lazy_tlb(&init_mm)` (kernel/sched/core.c finish_task_switch
+    /// when the kernel thread ran on `init_mm`: after boot, a shoot-down, a
+    /// hotplug; also exec and `kthread_use_mm` from such a thread): under
+    /// refcount an RMW on `init_mm.mm_count`, a line every CPU shares
+    /// (`mmdrop_sched`); under shoot-down `smp_mb()`; lazymm's slot schemes
+    /// hold no borrow of `init_mm` (their slot is NULL): only membarrier's
+    /// barrier where needed.
+    fn drop_lazy_init_mm(&self, me: &mut CpuLocal) {
+        match self.scheme.kind() {
+            SchemeKind::Refcount | SchemeKind::Mockup => {
+                // Ordering: AcqRel, as atomic_dec_and_test() (fully
+                // ordered); init_mm is never freed (its count starts at
+                // 2^40, no path reaches 0).
+                self.p
+                    .fetch_sub(me.id, &self.init_mm_count, 1, Ordering::AcqRel);
+            }
+            SchemeKind::Shootdown => self.scheme.drop_lazy(self, me, MmRef::INIT),
+            _ => self.membarrier_mb(me),
+        }
     }
 
     /// x86 `enter_lazy_tlb`.
@@ -954,7 +1025,14 @@ impl<P: Platform> Machine<P> {
         if let Some(p) = me.prev_mm.take() {
             self.drop_lazy(&mut me, p);
         }
+        // kernel/kthread.c kthread_use_mm: "A full memory barrier for
+        // membarrier {PRIVATE,GLOBAL}_EXPEDITED is implicitly provided by
+        // mmdrop_lazy_tlb()": no context switch here (no switch_mm_cid, no
+        // arm64 __switch_to dsb); x86's switch_mm_irqs_off gives one (CR3
+        // write, or smp_mb() on a lazy return).
+        me.membarrier_mb_needed = !self.arch.is_x86();
         self.drop_lazy(&mut me, old_active);
+        me.membarrier_mb_needed = false;
         self.run_deferred(&mut me);
     }
 
@@ -989,6 +1067,18 @@ impl<P: Platform> Machine<P> {
     /// [`HotplugModel::ForceInitMm`]: the dying CPU switches to `init_mm`
     /// properly and releases its borrow before it goes offline.
     pub fn cpu_offline(&self, cpu: CpuId) {
+        self.cpu_disable(cpu);
+        self.cpu_dead(cpu);
+    }
+
+    /// The first half of [`Machine::cpu_offline`]: `takedown_cpu`'s
+    /// `__cpu_disable` (and powerpc's `clear_tasks_mm_cpumask`), after which
+    /// 6.12's dying CPU goes on running (the stopper returns, the CPU
+    /// schedules to its idle task, IRQs enabled: [`Machine::interrupt_point`]
+    /// may run) with its MMU on the last mm until [`Machine::cpu_dead`]
+    /// (`idle_task_exit`). With [`HotplugModel::ForceInitMm`] the CPU leaves
+    /// lazy mode here, before going offline.
+    pub fn cpu_disable(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         debug_assert!(me.curr.is_none(), "offline from the idle task");
         let linux612 = self.opts.kernel.hotplug == HotplugModel::Linux612;
@@ -1024,7 +1114,19 @@ impl<P: Platform> Machine<P> {
                     .fetch_and(cpu, w, !(1u64 << (cpu % 64)), Ordering::Relaxed);
             }
         }
+    }
+
+    /// The second half of [`Machine::cpu_offline`]: `idle_task_exit` on the
+    /// dying CPU, then `finish_cpu` on the control CPU (6.12), or, with
+    /// [`HotplugModel::ForceInitMm`], the CPU goes offline.
+    pub fn cpu_dead(&self, cpu: CpuId) {
+        let mut me = self.local(cpu);
+        let linux612 = self.opts.kernel.hotplug == HotplugModel::Linux612;
         if linux612 {
+            // The dying CPU's MMU may walk its loaded mm until here.
+            let l = me.loaded;
+            self.ledger
+                .walk(cpu, l, "dying CPU's MMU before idle_task_exit");
             // idle_task_exit(): switch_mm(mm, &init_mm), active_mm kept.
             me.irqs_off = true;
             if me.loaded != MmRef::INIT {
@@ -1178,6 +1280,35 @@ impl<P: Platform> Machine<P> {
                 }
             }
         }
+        self.free_pgtables(me, mm);
+    }
+
+    /// mm/mmap.c exit_mmap: `free_pgtables` cleared the upper entries and
+    /// `tlb_finish_mmu` frees the lower page tables after the flush above,
+    /// at `__mmput`, long before `__mmdrop` frees the pgd and the
+    /// `mm_struct`. On arm64 and powerpc the flush is a broadcast
+    /// (`tlbi ... is` / `tlbie`, which also invalidates the walk caches) and
+    /// reaches every CPU, offline ones too (they are still in the coherence
+    /// domain): a later walk finds the cleared entries. On x86 the flush is
+    /// an IPI, and `on_each_cpu_mask` (kernel/smp.c
+    /// smp_call_function_many_cond: `cpumask_and(..., cpu_online_mask)`)
+    /// skips an offline CPU: under 6.12's hotplug, a dying CPU between
+    /// `__cpu_disable` and `idle_task_exit` keeps CR3 (and its
+    /// paging-structure caches) on the mm, and its next speculative walk is
+    /// a use-after-free of page tables although the `mm_struct` lives (the
+    /// ledger's [`crate::ledger::Ledger::walk`]). Only offline CPUs are
+    /// marked: an online CPU that the mask scan skipped is inside
+    /// `switch_mm_irqs_off` with interrupts off (x86 6.12's clear-before-CR3
+    /// window), which the model does not let walk.
+    fn free_pgtables(&self, me: &mut CpuLocal, mm: MmRef) {
+        if !self.arch.is_x86() {
+            return;
+        }
+        for cpu in 0..self.ncpus {
+            if cpu != me.id && !self.is_online(cpu) {
+                self.ledger.pgtables_freed_unreached(cpu, mm);
+            }
+        }
     }
 
     /// x86 `flush_tlb_func` / powerpc `exit_lazy_flush_tlb` for an exit flush.
@@ -1301,7 +1432,11 @@ impl<P: Platform> Machine<P> {
         self.drain_ipis(&mut me);
         self.run_deferred(&mut me);
         let l = me.loaded;
-        self.deref(cpu, l, "MMU walk of loaded_mm");
+        // The ledger also reports a walk of page tables that free_pgtables
+        // freed under this CPU (see exit_mmap_flush).
+        if self.ledger.walk(cpu, l, "MMU walk of loaded_mm") && !l.is_init() {
+            self.p.payload_read(cpu, &self.mms.get(l.idx).pgd);
+        }
     }
 
     /// The CPUs a teardown scan must visit for `mm`, visited in order by

@@ -311,6 +311,9 @@ impl<P: Platform> Scheme<P> for HazardHandoff {
             0,
             self.opts.ord("hh-unlazy-release", Ordering::Release),
         );
+        // A release store is not the full barrier membarrier needs of
+        // mmdrop_lazy_tlb() (include/linux/sched/mm.h): issue 9, item 9.
+        m.membarrier_mb(me);
         me.scheme_private[0] = 0;
         // unlazy_mm_irqs_off() calls mmdrop_lazy(); finish_task_switch
         // calls it right after this hook (finish_switch), so only the

@@ -162,6 +162,10 @@ impl Lightweight {
                 0,
                 self.opts.ord("lw-unlazy-store", Ordering::Release),
             );
+            // A store is not the full barrier membarrier needs of
+            // mmdrop_lazy_tlb() (include/linux/sched/mm.h; the xchg below
+            // is one): issue 9, item 9.
+            m.membarrier_mb(me);
             return;
         }
         // Ordering: AcqRel (site lw-unlazy-xchg). Release pairs with the

@@ -221,6 +221,9 @@ impl<P: Platform> Scheme<P> for LightweightV2 {
             0,
             self.opts.ord("v2-unlazy-release", Ordering::Release),
         );
+        // A release store is not the full barrier membarrier needs of
+        // mmdrop_lazy_tlb() (include/linux/sched/mm.h): issue 9, item 9.
+        m.membarrier_mb(me);
         me.scheme_private[0] = 0;
         // finish_task_switch drains right after this (finish_switch); an
         // unlazy to init_mm (IPI, hotplug: no current->mm) drains here.

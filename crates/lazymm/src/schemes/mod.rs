@@ -156,11 +156,13 @@ impl KernelOptions {
         x86_scan: X86Scan::Auto,
         hotplug: HotplugModel::ForceInitMm,
         radix_exit_lazy_ipi: true,
+        no_mm_cid: false,
     };
 
     /// Parses a comma-separated list of non-default choices:
     /// `clear-after-cr3`, `unlazy2022`, `mask-scan`, `force-init-mm`,
-    /// `radix-exit-ipi`, or `pre-issue-9` (all of them); empty for 6.12.
+    /// `radix-exit-ipi`, `no-mm-cid`, or `pre-issue-9` (the first five);
+    /// empty for 6.12.
     pub fn parse(s: &str) -> Result<KernelOptions, alloc::string::String> {
         let mut k = KernelOptions::default();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -170,11 +172,12 @@ impl KernelOptions {
                 "mask-scan" => k.x86_scan = X86Scan::Mask,
                 "force-init-mm" => k.hotplug = HotplugModel::ForceInitMm,
                 "radix-exit-ipi" => k.radix_exit_lazy_ipi = true,
+                "no-mm-cid" => k.no_mm_cid = true,
                 "pre-issue-9" => k = KernelOptions::PRE_ISSUE_9,
                 _ => {
                     return Err(alloc::format!(
                         "unknown kernel option `{w}` (valid: clear-after-cr3, unlazy2022, \
-                         mask-scan, force-init-mm, radix-exit-ipi, pre-issue-9)"
+                         mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, pre-issue-9)"
                     ))
                 }
             }
@@ -274,6 +277,18 @@ pub struct KernelOptions {
     /// of a single-user mm; lazymm's exit-time model before issue 9).
     /// Default off: 6.12's fullmm exit flush is a `tlbie` broadcast.
     pub radix_exit_lazy_ipi: bool,
+    /// A kernel built without `CONFIG_SCHED_MM_CID` (it needs `CONFIG_RSEQ`,
+    /// default y): no `switch_mm_cid` (kernel/sched/sched.h) and so none of
+    /// its barriers: `smp_mb__after_mmgrab()` on user -> kernel (a no-op on
+    /// x86, `smp_mb()` on arm64 and powerpc), `smp_mb()` on kernel -> user
+    /// (every architecture), `smp_mb__after_switch_mm()` on user -> user of
+    /// another mm (a no-op on x86, `smp_mb()` elsewhere). Without them, the
+    /// full barrier membarrier needs on a kernel -> user switch on powerpc
+    /// comes only from `mmdrop_lazy_tlb()` (include/linux/sched/mm.h), so a
+    /// scheme whose lazy drop is not a full barrier must add one there
+    /// ([`crate::runtime::Machine::membarrier_mb`]). Default off (6.12's
+    /// default configuration).
+    pub no_mm_cid: bool,
 }
 
 impl Default for SchemeOptions {

@@ -273,6 +273,9 @@ impl<P: Platform> Scheme<P> for Rcu {
         if self.lazy_aware && me.scheme_private[0] & 1 == 1 {
             self.report(m, me, 0);
         }
+        // Nothing here is a full barrier; membarrier needs one of
+        // mmdrop_lazy_tlb() (include/linux/sched/mm.h): issue 9, item 9.
+        m.membarrier_mb(me);
     }
 
     fn finish_switch(&self, m: &Machine<P>, me: &mut CpuLocal) {
