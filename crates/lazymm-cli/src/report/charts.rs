@@ -1073,9 +1073,18 @@ pub(super) fn time_scaling_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Fi
         caption: format!(
             "{name} ({}, {} CPUs): will-it-scale context_switch1_threads -t N in simulated time \
              (lazymm_sim::timing::wis), N = CPUs/2 pairs on the machine, one thread per hardware \
-             thread; a contended line serves one transfer at a time, so refcount's mm_count caps \
+             thread{}; a contended line serves one transfer at a time, so refcount's mm_count caps \
              the whole machine. Beyond {} CPUs the machine is an extrapolation: {}.",
-            mt.spec.arch, mt.cpus, mt.cpus, mt.extrapolation
+            mt.spec.arch,
+            mt.cpus,
+            if mt.scaling.iter().any(|p| p.placement == "spread") {
+                " (no SMT here: the pair on neighbouring CPUs, not will-it-scale's binding, \
+                 which would put both threads on one CPU and never go through idle)"
+            } else {
+                ""
+            },
+            mt.cpus,
+            mt.extrapolation
         ),
     }))
 }

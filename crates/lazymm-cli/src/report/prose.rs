@@ -468,6 +468,7 @@ pub(super) fn time_exit_table(cx: &Ctx) -> String {
         "scheme IPIs",
         "flush IPIs",
         "scan steps",
+        "walk: CPUs",
         "walk: exits/s",
         "walk: IPIs/s per CPU",
         "walk: mean exit us",
@@ -490,6 +491,7 @@ pub(super) fn time_exit_table(cx: &Ctx) -> String {
                     e.ipis.to_string(),
                     e.flush_ipis.to_string(),
                     e.scan_steps.to_string(),
+                    w.map(|w| w.cpus.to_string()).unwrap_or_else(|| "–".into()),
                     opt(w.map(|w| w.exits_per_s)),
                     opt(w.map(|w| w.ipis_per_cpu_s)),
                     opt(w.map(|w| w.mean_exit_us)),
@@ -499,8 +501,10 @@ pub(super) fn time_exit_table(cx: &Ctx) -> String {
     }
     format!(
         "<details open><summary>Exit cost in simulated time (each preset at its own size; walk: \
-         PeterZ's adversarial exit under load, processes visiting {} CPUs)</summary>\n{}</details>\n",
+         PeterZ's adversarial exit under load, processes visiting {} CPUs, on at most {} CPUs: \
+         larger presets cut by whole sockets)</summary>\n{}</details>\n",
         timed::WALK,
+        timed::WALK_MAX_CPUS,
         t.html()
     )
 }

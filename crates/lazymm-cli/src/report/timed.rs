@@ -11,8 +11,8 @@
 //! * one exit with every other CPU holding the mm lazily (`exit_cost`) at
 //!   the same CPU counts;
 //! * PeterZ's adversarial exit under load (`exit_walk::run`, processes
-//!   visiting [`WALK`] CPUs) at the machine's own size, for IPIs per CPU
-//!   per second (report only);
+//!   visiting [`WALK`] CPUs) at the machine's own size (at most
+//!   [`WALK_MAX_CPUS`]), for IPIs per CPU per second (report only);
 //! * the break-even in lazy round trips per process lifetime:
 //!   `L* = (exit_us - exit_us(refcount)) / (t_rt(refcount) - t_rt)`, where
 //!   `t_rt` is the CPU time per lazy round trip of the will-it-scale run at
@@ -34,6 +34,10 @@ use super::*;
 
 /// CPUs each process of the exit walk visits before it exits.
 pub(crate) const WALK: usize = 8;
+/// The exit walk runs on at most this many CPUs (larger presets are cut by
+/// whole sockets, `MachineSpec::scaled`): its cost grows with CPUs x exits
+/// x the slot schemes' scans, and 1536-CPU POWER8 took a minute per scheme.
+pub(crate) const WALK_MAX_CPUS: usize = 384;
 /// Simulated window of the exit walk (ns).
 pub(crate) const WALK_WINDOW_NS: f64 = 500_000.0;
 
@@ -50,6 +54,10 @@ pub struct WisPoint {
     pub pairs: usize,
     /// Hardware threads running a benchmark thread (2 × pairs).
     pub cpus_used: usize,
+    /// `as-run` (will-it-scale's binding) or `spread` (the pair on
+    /// neighbouring CPUs: machines without SMT, where the binding puts the
+    /// pair on one CPU and no switch goes through idle).
+    pub placement: &'static str,
     /// Context switches per simulated second, all CPUs.
     pub switches_per_s: f64,
     /// will-it-scale's total (iterations per simulated second).
@@ -92,6 +100,8 @@ pub struct WalkPoint {
     pub scheme: String,
     /// CPUs each process visits.
     pub walk: usize,
+    /// CPUs of the machine it ran on (the preset, cut to [`WALK_MAX_CPUS`]).
+    pub cpus: usize,
     /// Exits per simulated second.
     pub exits_per_s: f64,
     /// IPIs handled per CPU per simulated second.
@@ -210,7 +220,8 @@ fn run_job(specs: &[MachineSpec], j: &Job) -> std::result::Result<Out, String> {
         Job::Wis(m, scheme, cpus) => {
             let (spec, extrapolated) = spec_at(&specs[m], cpus);
             let pairs = (cpus / 2).max(1);
-            let cfg = WisConfig::new(pairs);
+            let mut cfg = WisConfig::new(pairs);
+            cfg.spread = spec.topology.smt.value as usize == 1;
             let r = wis::run(&spec, scheme, &cfg)?;
             let window_s = cfg.window_ns * 1e-9;
             let trips = r.transitions.user_to_kernel as f64;
@@ -223,6 +234,7 @@ fn run_job(specs: &[MachineSpec], j: &Job) -> std::result::Result<Out, String> {
                     extrapolated,
                     pairs,
                     cpus_used: r.cpus_used,
+                    placement: if cfg.spread { "spread" } else { "as-run" },
                     switches_per_s: r.switches_per_s,
                     iterations_per_s: r.iterations_per_s,
                     lazy_round_trips_per_s: trips_per_s,
@@ -259,12 +271,18 @@ fn run_job(specs: &[MachineSpec], j: &Job) -> std::result::Result<Out, String> {
             ))
         }
         Job::Walk(m, scheme) => {
-            let w = exit_walk::run(&specs[m], scheme, WALK, WALK_WINDOW_NS)?;
+            let spec = if specs[m].cpus() > WALK_MAX_CPUS {
+                specs[m].scaled(WALK_MAX_CPUS)
+            } else {
+                specs[m].clone()
+            };
+            let w = exit_walk::run(&spec, scheme, WALK, WALK_WINDOW_NS)?;
             Ok(Out::Walk(
                 m,
                 WalkPoint {
                     scheme: w.scheme,
                     walk: w.walk,
+                    cpus: spec.cpus(),
                     exits_per_s: w.exits_per_s,
                     ipis_per_cpu_s: w.ipis_per_cpu_s,
                     mean_exit_us: w.mean_exit_us,
@@ -501,10 +519,15 @@ pub(crate) fn machine_lines(mt: &MachineTime, eligible: &dyn Fn(&str) -> bool) -
     let mut o = Vec::new();
     let n = mt.cpus;
     o.push(format!(
-        "{}  ({}, {n} CPUs; will-it-scale context_switch1_threads -t {}; one exit, {} CPUs lazy)",
+        "{}  ({}, {n} CPUs; will-it-scale context_switch1_threads -t {}{}; one exit, {} CPUs lazy)",
         mt.spec.name,
         mt.spec.arch,
         n / 2,
+        if mt.scaling.iter().any(|p| p.placement == "spread") {
+            ", pairs on neighbouring CPUs (no SMT)"
+        } else {
+            ""
+        },
         n - 1
     ));
     let schemes: Vec<String> = mt
