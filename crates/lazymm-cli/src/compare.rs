@@ -729,7 +729,7 @@ fn sim_timed(a: &SimArgs, machine: &str) -> Result<u8> {
                     p.cpus_used.to_string(),
                     p.scheme.clone(),
                     timed::rate(p.switches_per_s),
-                    mt.ratio(&p.scheme, p.cpus)
+                    mt.ratio(&p.scheme, p.cpus_used)
                         .map(|r| format!("{}×", sig(r)))
                         .unwrap_or_default(),
                     sig(p.us_per_lazy_round_trip),

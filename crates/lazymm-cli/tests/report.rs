@@ -77,8 +77,9 @@ fn small_set() -> (Vec<RunReport>, Vec<RunReport>) {
     (runs, sweep)
 }
 
-/// Simulated time on two small presets: this machine (2 CPUs, x86; swept
-/// to 8 CPUs, i.e. extrapolated) and the Altra (160 CPUs, arm64).
+/// Simulated time on two small presets: this machine (2 CPUs, x86; its
+/// runtime-level switch figure is never extrapolated) and the Altra (160
+/// CPUs, arm64; swept to 8, plus its own size).
 fn small_machines(sweep_to: Option<usize>) -> Vec<MachineTime> {
     let specs = report::timed::load_machines(&["this-machine".into(), "altra-q80-2s".into()])
         .expect("presets load");
@@ -164,17 +165,20 @@ fn report_folder_is_complete() {
             "the constant cost model's cycles are gone: {gone}"
         );
     }
-    // this-machine swept to 8 CPUs: the points beyond 2 are extrapolated
-    // and the chart says where.
-    let ts = std::fs::read_to_string(dir.join("time-scaling-this-machine.svg")).expect("svg");
-    assert!(ts.contains("beyond: extrapolated"), "extrapolation marked");
+    // this-machine (a runtime-level switch figure) stays at its 2 CPUs;
+    // the Altra is swept to 8 and at its own 160.
     let tm = &machines[0];
-    assert_eq!(
-        tm.scaling.iter().map(|p| p.cpus).max(),
-        Some(8),
-        "swept to 8 CPUs"
-    );
-    assert!(tm.scaling.iter().any(|p| p.extrapolated));
+    assert_eq!(tm.scaling.iter().map(|p| p.cpus).max(), Some(2));
+    assert!(!tm.scaling.iter().any(|p| p.extrapolated));
+    let alt: Vec<usize> = machines[1]
+        .scaling
+        .iter()
+        .filter(|p| p.scheme == "refcount")
+        .map(|p| p.cpus_used)
+        .collect();
+    assert_eq!(alt, [2, 4, 8, 160]);
+    // No SMT on either: the pairs sit on neighbouring CPUs, said so.
+    assert!(machines[1].scaling.iter().all(|p| p.placement == "spread"));
     assert!(
         html.contains("switches/s (preset size)"),
         "decision table in time"

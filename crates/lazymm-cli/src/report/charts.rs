@@ -1030,7 +1030,10 @@ pub(super) fn time_scaling_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Fi
         &schemes,
         &mt.scaling,
         |p| &p.scheme,
-        |p| mt.ratio(&p.scheme, p.cpus).map(|r| (p.cpus_used as f64, r)),
+        |p| {
+            mt.ratio(&p.scheme, p.cpus_used)
+                .map(|r| (p.cpus_used as f64, r))
+        },
     );
     let Some(x) = cpu_axis(&sps) else {
         return Ok(None);

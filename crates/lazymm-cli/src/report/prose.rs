@@ -376,7 +376,7 @@ pub(super) fn summary_html(cx: &Ctx) -> String {
     ]);
     for mt in cx.machines {
         let n = mt.cpus;
-        let max = mt.scaling.iter().map(|p| p.cpus).max().unwrap_or(n);
+        let max = mt.scaling.iter().map(|p| p.cpus_used).max().unwrap_or(n);
         for s in mt.schemes() {
             let w = mt.wis(&s, n);
             let e = mt.exit(&s, n);
@@ -439,7 +439,9 @@ pub(super) fn time_scaling_table(cx: &Ctx) -> String {
                     Some(p) => format!(
                         "{} ({}×)",
                         timed::rate(p.switches_per_s),
-                        mt.ratio(&s, p.cpus).map(sig).unwrap_or_else(|| "–".into())
+                        mt.ratio(&s, p.cpus_used)
+                            .map(sig)
+                            .unwrap_or_else(|| "–".into())
                     ),
                     None => "–".into(),
                 });

@@ -195,6 +195,19 @@ pub fn sweep_counts(native: usize, max: usize) -> Vec<usize> {
     v
 }
 
+/// Whether `spec`'s `switch` figure is a kernel context switch (at least
+/// [`KERNEL_SWITCH_NS`]). `this-machine`'s is the library runtime's own
+/// per-switch work (~10 ns, `lazymm bench`'s threads): such a machine is
+/// simulated at its own size only, never extrapolated to thousands of
+/// CPUs (it would also take hours: hundreds of millions of switches per
+/// simulated window).
+pub fn kernel_switch(spec: &MachineSpec) -> bool {
+    spec.cost_ns.switch.value >= KERNEL_SWITCH_NS
+}
+
+/// The smallest `switch` figure taken as a kernel context switch (ns).
+pub const KERNEL_SWITCH_NS: f64 = 100.0;
+
 enum Job {
     Wis(usize, SchemeKind, usize),
     Exit(usize, SchemeKind, usize),
@@ -307,6 +320,7 @@ pub fn run_machines(
         let native = spec.cpus();
         let counts = match (plan.at, plan.sweep_to) {
             (Some(c), _) => vec![c],
+            (None, Some(max)) if !kernel_switch(spec) => sweep_counts(native, max.min(native)),
             (None, Some(max)) => sweep_counts(native, max),
             (None, None) => vec![native],
         };
@@ -411,7 +425,7 @@ pub fn run_machines(
     }
     for mt in &mut out {
         let order = |s: &str| schemes.iter().position(|k| k.name() == s).unwrap_or(0);
-        mt.scaling.sort_by_key(|p| (p.cpus, order(&p.scheme)));
+        mt.scaling.sort_by_key(|p| (p.cpus_used, order(&p.scheme)));
         mt.exits.sort_by_key(|p| (p.cpus, order(&p.scheme)));
         mt.walk.sort_by_key(|w| order(&w.scheme));
         mt.break_even = time_break_even(mt);
@@ -420,11 +434,11 @@ pub fn run_machines(
 }
 
 impl MachineTime {
-    /// The will-it-scale point of `scheme` at `cpus`.
+    /// The will-it-scale point of `scheme` with `cpus` CPUs busy.
     pub fn wis(&self, scheme: &str, cpus: usize) -> Option<&WisPoint> {
         self.scaling
             .iter()
-            .find(|p| p.scheme == scheme && p.cpus == cpus)
+            .find(|p| p.scheme == scheme && p.cpus_used == cpus)
     }
     /// The exit point of `scheme` at `cpus`.
     pub fn exit(&self, scheme: &str, cpus: usize) -> Option<&ExitPoint> {
@@ -454,7 +468,8 @@ impl MachineTime {
             })
             .collect()
     }
-    /// `scheme`'s will-it-scale switches/s as a ratio to refcount's at `cpus`.
+    /// `scheme`'s will-it-scale switches/s as a ratio to refcount's with
+    /// `cpus` CPUs busy.
     pub fn ratio(&self, scheme: &str, cpus: usize) -> Option<f64> {
         let b = self.wis(BASELINE, cpus)?.switches_per_s;
         let s = self.wis(scheme, cpus)?.switches_per_s;
