@@ -1016,6 +1016,32 @@ fn preset_marker(mt: &MachineTime, lines: &[Line]) -> VLines {
     }
 }
 
+/// A machine's two-panel line chart by CPU count: `(title, y label,
+/// lines)` per panel, the preset's size marked, `notes` under the legend.
+fn machine_panels(
+    cx: &Ctx,
+    mt: &MachineTime,
+    x: &Axis,
+    x_desc: &str,
+    panels: [(String, &str, &[Line]); 2],
+    notes: &[&str],
+) -> Result<String> {
+    let schemes = mt.schemes();
+    let vl = preset_marker(mt, panels[0].2);
+    svg(1240, 560, 230, |main, legend| {
+        let p = main.split_evenly((1, 2));
+        for (k, (title, y, lines)) in panels.iter().enumerate() {
+            line_panel(cx, &p[k], title, x_desc, y, x, lines, &vl)?;
+        }
+        let mut items = scheme_legend(cx, &schemes, true);
+        items.push(note(""));
+        items.extend(notes.iter().map(|n| note(n)));
+        items.extend(coincide_notes(&[panels[0].2, panels[1].2]));
+        items.extend(unsafe_notes(cx, &schemes));
+        draw_legend(legend, "scheme", &items)
+    })
+}
+
 /// will-it-scale in simulated time on one machine: switches/s and the ratio
 /// to refcount by CPU count (x: CPUs busy, one thread per hardware thread).
 pub(super) fn time_scaling_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figure>> {
@@ -1039,37 +1065,25 @@ pub(super) fn time_scaling_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Fi
         return Ok(None);
     };
     let name = &mt.spec.name;
-    let vl = preset_marker(mt, &sps);
-    let s = svg(1240, 560, 230, |main, legend| {
-        let p = main.split_evenly((1, 2));
-        line_panel(
-            cx,
-            &p[0],
-            &format!("{name}: switches per simulated second"),
-            "CPUs busy",
-            "switches / s",
-            &x,
-            &sps,
-            &vl,
-        )?;
-        line_panel(
-            cx,
-            &p[1],
-            &format!("{name}: switches/s / refcount's"),
-            "CPUs busy",
-            "ratio to refcount",
-            &x,
-            &ratio,
-            &vl,
-        )?;
-        let mut items = scheme_legend(cx, &schemes, true);
-        items.push(note(""));
-        items.push(note("will-it-scale -t CPUs/2:"));
-        items.push(note("  every switch via idle"));
-        items.extend(coincide_notes(&[&sps, &ratio]));
-        items.extend(unsafe_notes(cx, &schemes));
-        draw_legend(legend, "scheme", &items)
-    })?;
+    let s = machine_panels(
+        cx,
+        mt,
+        &x,
+        "CPUs busy",
+        [
+            (
+                format!("{name}: switches per simulated second"),
+                "switches / s",
+                &sps,
+            ),
+            (
+                format!("{name}: switches/s / refcount's"),
+                "ratio to refcount",
+                &ratio,
+            ),
+        ],
+        &["will-it-scale -t CPUs/2:", "  every switch via idle"],
+    )?;
     Ok(Some(Figure {
         file: format!("time-scaling-{}.svg", file_part(name)),
         svg: s,
@@ -1111,38 +1125,29 @@ pub(super) fn time_exit_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figur
         return Ok(None);
     };
     let name = &mt.spec.name;
-    let vl = preset_marker(mt, &lat);
-    let s = svg(1240, 560, 230, |main, legend| {
-        let p = main.split_evenly((1, 2));
-        line_panel(
-            cx,
-            &p[0],
-            &format!("{name}: one exit, every other CPU lazy"),
-            "CPUs",
-            "exit latency, us",
-            &x,
-            &lat,
-            &vl,
-        )?;
-        line_panel(
-            cx,
-            &p[1],
-            &format!("{name}: IPIs sent by that exit"),
-            "CPUs",
-            "IPIs (scheme + flush)",
-            &x,
-            &ipis,
-            &vl,
-        )?;
-        let mut items = scheme_legend(cx, &schemes, true);
-        items.push(note(""));
-        items.push(note("exit_mm + __mmput on one"));
-        items.push(note("  CPU while all others"));
-        items.push(note("  hold the mm lazily"));
-        items.extend(coincide_notes(&[&lat, &ipis]));
-        items.extend(unsafe_notes(cx, &schemes));
-        draw_legend(legend, "scheme", &items)
-    })?;
+    let s = machine_panels(
+        cx,
+        mt,
+        &x,
+        "CPUs",
+        [
+            (
+                format!("{name}: one exit, every other CPU lazy"),
+                "exit latency, us",
+                &lat,
+            ),
+            (
+                format!("{name}: IPIs sent by that exit"),
+                "IPIs (scheme + flush)",
+                &ipis,
+            ),
+        ],
+        &[
+            "exit_mm + __mmput on one",
+            "  CPU while all others",
+            "  hold the mm lazily",
+        ],
+    )?;
     Ok(Some(Figure {
         file: format!("time-exit-{}.svg", file_part(name)),
         svg: s,
