@@ -232,7 +232,9 @@ fn run_job(specs: &[MachineSpec], j: &Job) -> std::result::Result<Out, String> {
     match *j {
         Job::Wis(m, scheme, cpus) => {
             let (spec, extrapolated) = spec_at(&specs[m], cpus);
-            let pairs = (cpus / 2).max(1);
+            // One thread per hardware thread of the machine as built
+            // (`scaled` rounds to whole sockets and caps at 4096).
+            let pairs = (cpus.min(spec.cpus()) / 2).max(1);
             let mut cfg = WisConfig::new(pairs);
             cfg.spread = spec.topology.smt.value as usize == 1;
             let r = wis::run(&spec, scheme, &cfg)?;
