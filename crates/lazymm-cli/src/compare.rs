@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::output::{self, Format, OutputArgs};
 use crate::report::format::sig;
+use crate::report::timed::{self, MachineTime, TimedPlan};
 
 fn scheme_names() -> Vec<&'static str> {
     SchemeKind::ALL.iter().map(|s| s.name()).collect()
@@ -65,9 +66,15 @@ pub struct CompareArgs {
     no_traces: bool,
     /// Also write a report folder (index.html with SVG charts), including a
     /// CPU-count sweep of the selected schemes and profiles (up to 4096
-    /// CPUs, or the largest --cpus given).
+    /// CPUs, or the largest --cpus given) and, per machine, simulated time
+    /// from 2 CPUs to 4096 (beyond the preset: extrapolated) and the exit walk.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Machine presets or files whose simulated time the verdict (and the
+    /// report) gives, comma-separated [default: every preset: power8-16s,
+    /// epyc-9654-2s, xeon-8480-2s, altra-q80-2s, this-machine]. `none`: counts only.
+    #[arg(long, value_delimiter = ',', value_name = "NAME|FILE")]
+    machine: Vec<String>,
 }
 
 /// Arguments of `lazymm sim`.
@@ -102,6 +109,13 @@ pub struct SimArgs {
     /// Worker threads (1.., default: available cores).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Simulated time on a machine preset or file instead of counts:
+    /// ctxswitch-threads is will-it-scale context_switch1_threads -t CPUS/2,
+    /// exit-storm one exit with every other CPU lazy, on the machine (grown
+    /// by whole sockets, an extrapolation, when --cpus exceeds it; default
+    /// --cpus: the machine's size). Other workloads are not timed.
+    #[arg(long, value_name = "NAME|FILE")]
+    machine: Option<String>,
 }
 
 /// `--seed`: an unsigned 64-bit integer, said plainly when it is not.
@@ -147,7 +161,8 @@ fn dedup_cpus(cpus: &[u16]) -> Vec<usize> {
 struct Output<'a> {
     runs: &'a [RunReport],
     unexpected_failures: Vec<String>,
-    cost_model: Vec<(String, lazymm_sim::cost::CostTable)>,
+    /// Simulated time per machine (every parameter with its source).
+    machines: &'a [MachineTime],
 }
 
 /// One unit of work of `compare`.
@@ -315,25 +330,14 @@ fn unexpected_failures(runs: &[RunReport]) -> Vec<String> {
 
 /// Prints `runs` in `fmt` (`sweep`: the matrix view of `sim --sweep` for
 /// the default); returns the exit code.
-pub fn emit(runs: &[RunReport], fmt: Format, sweep: bool) -> Result<u8> {
+pub fn emit(runs: &[RunReport], machines: &[MachineTime], fmt: Format, sweep: bool) -> Result<u8> {
     let unexpected = unexpected_failures(runs);
     let mut o = match fmt {
         Format::Json => {
-            let mut archs: Vec<Arch> = runs.iter().filter_map(|r| Arch::parse(&r.arch)).collect();
-            archs.sort();
-            archs.dedup();
             let out = Output {
                 runs,
                 unexpected_failures: unexpected.clone(),
-                cost_model: archs
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.name().to_string(),
-                            lazymm_sim::cost::CostTable::for_arch(*a),
-                        )
-                    })
-                    .collect(),
+                machines,
             };
             serde_json::to_string_pretty(&out)? + "\n"
         }
@@ -341,7 +345,7 @@ pub fn emit(runs: &[RunReport], fmt: Format, sweep: bool) -> Result<u8> {
         Format::Markdown => output::render_markdown(runs),
         Format::Table => table_text(runs),
         Format::Verdict if sweep => sweep_matrix(runs),
-        Format::Verdict => crate::report::verdict::terminal(runs),
+        Format::Verdict => crate::report::verdict::terminal(runs, machines),
     };
     if !matches!(fmt, Format::Json | Format::Csv | Format::Markdown) && !unexpected.is_empty() {
         o.push('\n');
@@ -366,7 +370,8 @@ pub fn table_text(runs: &[RunReport]) -> String {
 }
 
 /// `sim --sweep`: one row per scheme, one column per CPU count; the cell
-/// is cycles/exit for `exit-storm`, else cycles/switch.
+/// is teardown transfers per exit for `exit-storm`, else coherence
+/// transfers per switch (exact counts).
 fn sweep_matrix(runs: &[RunReport]) -> String {
     let exit = runs.iter().all(|r| r.workload == "exit-storm");
     let mut counts: Vec<usize> = runs.iter().map(|r| r.cpus).collect();
@@ -390,8 +395,10 @@ fn sweep_matrix(runs: &[RunReport]) -> String {
             let r = runs.iter().find(|r| r.scheme == *s && r.cpus == *c);
             row.push(match r {
                 Some(r) if exit && !output::per_exit_meaningful(r) => String::new(),
-                Some(r) if exit => sig(r.cycles_per_exit),
-                Some(r) => sig(r.cycles_per_switch),
+                Some(r) if exit => {
+                    sig(r.teardown_access.coherence_transfers as f64 / r.exits as f64)
+                }
+                Some(r) => sig(r.transfers_per_switch),
                 None => String::new(),
             });
             if let Some(r) = r {
@@ -412,11 +419,12 @@ fn sweep_matrix(runs: &[RunReport]) -> String {
         .map(|r| (r.workload.as_str(), r.arch.as_str()))
         .unwrap_or(("", ""));
     let mut o = format!(
-        "{w} on {a}: estimated {} by CPU count (seed {}; --table for every count)\n",
+        "{w} on {a}: {} by CPU count, exact counts (seed {}; --table for every count; \
+         --machine for simulated time)\n",
         if exit {
-            "cycles per exit (blank: fewer than 16 exits)"
+            "teardown cache-line transfers per exit (blank: fewer than 16 exits)"
         } else {
-            "cycles per switch (switch path)"
+            "cache-line transfers per switch (switch path)"
         },
         runs.first().map_or(0, |r| r.seed)
     );
@@ -488,7 +496,29 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
             }
         }
     }
+    let specs = if a.machine.len() == 1 && a.machine[0] == "none" {
+        Vec::new()
+    } else {
+        timed::load_machines(&a.machine)?
+    };
     let runs = run_jobs(jobs, a.jobs, quiet)?;
+    let machines = timed::run_machines(
+        &specs,
+        &schemes,
+        TimedPlan {
+            sweep_to: a.report.as_ref().map(|_| {
+                if a.cpus.is_empty() {
+                    crate::report::SWEEP_MAX_CPUS
+                } else {
+                    cpus_list.iter().copied().max().unwrap_or(64)
+                }
+            }),
+            at: None,
+            walk: a.report.is_some(),
+        },
+        n_jobs(a.jobs),
+        quiet,
+    )?;
     let sweep = match &a.report {
         Some(_) => {
             let max = if a.cpus.is_empty() {
@@ -511,11 +541,12 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
             &crate::report::ReportInput {
                 runs: &runs,
                 sweep: &sweep,
+                machines: &machines,
                 command,
             },
         )?;
     }
-    let code = emit(&runs, fmt, false)?;
+    let code = emit(&runs, &machines, fmt, false)?;
     if let (Some(dir), false) = (&a.report, quiet) {
         println!();
         println!("report: {}", dir.join("index.html").display());
@@ -562,6 +593,9 @@ pub fn trace_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// `lazymm sim`.
 pub fn sim(a: &SimArgs) -> Result<u8> {
+    if let Some(m) = &a.machine {
+        return sim_timed(a, m);
+    }
     let fmt = a.out.format(if a.sweep {
         Format::Verdict
     } else {
@@ -600,5 +634,115 @@ pub fn sim(a: &SimArgs) -> Result<u8> {
         }
     }
     let runs = run_all(cfgs, a.jobs, fmt == Format::Json)?;
-    emit(&runs, fmt, a.sweep)
+    emit(&runs, &[], fmt, a.sweep)
+}
+
+/// Worker threads: `--jobs` or the available cores.
+fn n_jobs(jobs: Option<u16>) -> usize {
+    jobs.map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// `lazymm sim --machine`: simulated time on one machine.
+fn sim_timed(a: &SimArgs, machine: &str) -> Result<u8> {
+    let fmt = a.out.format(Format::Table);
+    let spec = timed::load_machines(&[machine.to_string()])?;
+    if !matches!(a.workload.as_str(), "ctxswitch-threads" | "exit-storm") {
+        anyhow::bail!(
+            "--machine: {} is not timed (simulated time covers ctxswitch-threads, as will-it-scale \
+             context_switch1_threads, and exit-storm, as one exit with every other CPU lazy)",
+            a.workload
+        );
+    }
+    let schemes = parse_all(&a.schemes, &SchemeKind::ALL, SchemeKind::parse);
+    let cpus = a.cpus.map(usize::from);
+    let plan = TimedPlan {
+        sweep_to: a
+            .sweep
+            .then(|| cpus.unwrap_or(crate::report::SWEEP_MAX_CPUS)),
+        at: if a.sweep { None } else { cpus },
+        walk: false,
+    };
+    let quiet = fmt == Format::Json;
+    let machines = timed::run_machines(&spec, &schemes, plan, n_jobs(a.jobs), quiet)?;
+    if fmt == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&machines)?);
+        return Ok(0);
+    }
+    let exit = a.workload == "exit-storm";
+    let mut o = String::new();
+    for mt in &machines {
+        o.push_str(&format!(
+            "{} ({}, {} CPUs): {}, simulated time ({})\n",
+            mt.spec.name,
+            mt.spec.arch,
+            mt.cpus,
+            if exit {
+                "one exit with every other CPU holding the mm lazily"
+            } else {
+                "will-it-scale context_switch1_threads -t CPUs/2"
+            },
+            mt.extrapolation
+        ));
+        let mut t = crate::table::Table::new(if exit {
+            &[
+                "cpus",
+                "scheme",
+                "exit us",
+                "vs refcount",
+                "scheme IPIs",
+                "flush IPIs",
+                "scans",
+                "ledger",
+            ]
+        } else {
+            &[
+                "cpus",
+                "scheme",
+                "switches/s",
+                "vs refcount",
+                "us/lazy round trip",
+                "bottleneck",
+                "ledger",
+            ]
+        });
+        if exit {
+            for p in &mt.exits {
+                let b = mt.exit("refcount", p.cpus).map(|b| b.exit_us);
+                t.row(vec![
+                    p.cpus.to_string(),
+                    p.scheme.clone(),
+                    sig(p.exit_us),
+                    b.filter(|b| *b > 0.0)
+                        .map(|b| format!("{}×", sig(p.exit_us / b)))
+                        .unwrap_or_default(),
+                    p.ipis.to_string(),
+                    p.flush_ipis.to_string(),
+                    p.scan_steps.to_string(),
+                    if p.clean { "ok" } else { "VIOLATION" }.into(),
+                ]);
+            }
+        } else {
+            for p in &mt.scaling {
+                t.row(vec![
+                    p.cpus_used.to_string(),
+                    p.scheme.clone(),
+                    timed::rate(p.switches_per_s),
+                    mt.ratio(&p.scheme, p.cpus_used)
+                        .map(|r| format!("{}×", sig(r)))
+                        .unwrap_or_default(),
+                    sig(p.us_per_lazy_round_trip),
+                    p.bottleneck
+                        .as_ref()
+                        .map(|(l, u)| format!("{l} {:.0}%", u * 100.0))
+                        .unwrap_or_else(|| "-".into()),
+                    if p.clean { "ok" } else { "VIOLATION" }.into(),
+                ]);
+            }
+        }
+        o.push_str(&t.render());
+    }
+    print!("{o}");
+    Ok(0)
 }

@@ -100,11 +100,10 @@ const COLUMNS: &[(&str, u8, Cell)] = &[
     ("double_free", 7, |r| r.double_free.to_string()),
     ("leaked", 7, |r| r.leaked.to_string()),
     ("shared_rmw/sw", 3, |r| ratio(r.shared_rmw_per_switch)),
-    ("transfers/sw", 3, |r| ratio(r.transfers_per_switch)),
-    ("cycles/sw", 1, |r| ratio(r.cycles_per_switch)),
-    ("cycles/exit", 2, |r| {
+    ("transfers/sw", 1, |r| ratio(r.transfers_per_switch)),
+    ("transfers/exit", 2, |r| {
         if per_exit_meaningful(r) {
-            ratio(r.cycles_per_exit)
+            ratio(r.teardown_access.coherence_transfers as f64 / r.exits as f64)
         } else {
             String::new()
         }
@@ -292,7 +291,14 @@ mod tests {
             assert!(t.contains("columns hidden to fit"), "{t}");
             let body = t.split("\n(").next().expect("table");
             let head = body.lines().next().expect("header");
-            for kept in ["scheme", "workload", "arch", "cpus", "cycles/sw", "ledger"] {
+            for kept in [
+                "scheme",
+                "workload",
+                "arch",
+                "cpus",
+                "transfers/sw",
+                "ledger",
+            ] {
                 assert!(head.contains(kept), "{w}: {head}");
             }
         }

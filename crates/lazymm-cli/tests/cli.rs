@@ -36,6 +36,8 @@ fn assert_error(o: &Output, expected: &str) {
 
 const SMALL: &[&str] = &[
     "compare",
+    "--machine",
+    "xeon-8480-2s",
     "--no-traces",
     "--rounds",
     "60",
@@ -211,10 +213,20 @@ fn the_default_view_is_a_verdict() {
         assert!(out.contains(arch), "{out}");
     }
     assert!(
-        out.contains("ctxswitch-threads") && out.contains(" pick "),
+        out.contains("ctxswitch-threads") && out.contains(" fewest "),
         "{out}"
     );
-    assert!(out.contains("break-even vs refcount"), "{out}");
+    // Per machine, in simulated time: the pick, its ratio and PeterZ's
+    // break-even in lazy round trips per process lifetime.
+    assert!(out.contains("xeon-8480-2s  (x86, 224 CPUs"), "{out}");
+    assert!(out.contains("switches/s         pick "), "{out}");
+    assert!(out.contains("× refcount"), "{out}");
+    assert!(
+        out.contains("cheaper than refcount from L = ")
+            || out.contains("no eligible scheme beats its process lifetime"),
+        "{out}"
+    );
+    assert!(!out.contains("cycles"), "{out}");
     // Never "the cheapest" from one workload.
     assert!(!out.to_lowercase().contains("cheapest"), "{out}");
     // Piped: no progress bar, no stray control characters.
@@ -228,12 +240,15 @@ fn table_formats_carry_every_column() {
     let o = run(&args);
     let out = text(&o.stdout);
     let head: Vec<&str> = out.lines().next().expect("header").split(',').collect();
-    assert_eq!(head.len(), 23);
+    assert_eq!(head.len(), 22);
     assert_eq!(head[13], "mm_exits");
     // 9 schemes x 2 workloads x 2 profiles x 2 CPU counts.
     assert_eq!(out.lines().count(), 1 + 72);
     // Per-exit figures are blank for ctxswitch rows.
-    let exit_col = head.iter().position(|h| *h == "cycles/exit").expect("col");
+    let exit_col = head
+        .iter()
+        .position(|h| *h == "transfers/exit")
+        .expect("col");
     for l in out.lines().skip(1) {
         let cells: Vec<&str> = l.split(',').collect();
         if cells[1] == "ctxswitch-threads" {
@@ -344,7 +359,7 @@ fn sim_sweep_prints_schemes_by_cpu_counts() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("ctxswitch-threads on x86: estimated cycles per switch"));
+    assert!(lines[0].starts_with("ctxswitch-threads on x86: cache-line transfers per switch"));
     let head: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(head, ["scheme", "2", "4", "8", "16", "ledger"]);
     assert!(lines[2].starts_with("refcount "));
@@ -384,13 +399,13 @@ fn sim_default_rounds_match_the_report_sweep() {
     assert_eq!(sim_run["switches"].as_u64(), Some(r.switches));
     // Equal up to serde_json's float parsing (without its
     // `float_roundtrip` feature a parsed f64 may be one ulp off).
-    let got = sim_run["cycles_per_switch"]
+    let got = sim_run["transfers_per_switch"]
         .as_f64()
-        .expect("cycles_per_switch");
+        .expect("transfers_per_switch");
     assert!(
-        (got - r.cycles_per_switch).abs() <= 1e-12 * r.cycles_per_switch.abs(),
+        (got - r.transfers_per_switch).abs() <= 1e-12 * r.transfers_per_switch.abs(),
         "{got} vs {}",
-        r.cycles_per_switch
+        r.transfers_per_switch
     );
 }
 
@@ -408,6 +423,8 @@ fn a_filtered_report_sweeps_only_what_was_selected() {
         "2,8",
         "--rounds",
         "40",
+        "--machine",
+        "this-machine",
         "--report",
         d.to_str().expect("utf8"),
     ]);
@@ -423,10 +440,16 @@ fn a_filtered_report_sweeps_only_what_was_selected() {
         assert_eq!(r["arch"], "x86");
         assert!(r["cpus"].as_u64().unwrap_or(0) <= 8);
     }
-    assert!(
-        j["cost_model"]["x86"].is_object(),
-        "cost model in data.json"
-    );
+    // The machine simulated in time, with its parameters and sources
+    // (this machine: its own 2 CPUs only, its switch figure is the
+    // runtime's, never extrapolated).
+    let m = &j["machines"][0];
+    assert_eq!(m["spec"]["name"], "this-machine");
+    assert!(m["spec"]["cost_ns"]["switch"]["source"].is_string());
+    let scaling = m["scaling"].as_array().expect("scaling");
+    // 2 schemes x {2} CPUs.
+    assert_eq!(scaling.len(), 2);
+    assert!(j.get("cost_model").is_none());
     let html = std::fs::read_to_string(d.join("index.html")).expect("html");
     for s in ["mockup", "shootdown", "rcu-lazy-aware"] {
         assert!(
@@ -435,4 +458,31 @@ fn a_filtered_report_sweeps_only_what_was_selected() {
         );
     }
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn sim_machine_prints_simulated_time() {
+    let o = run(&[
+        "sim",
+        "--machine",
+        "xeon-8480-2s",
+        "--schemes",
+        "refcount,lightweight",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.starts_with("xeon-8480-2s (x86, 224 CPUs)"), "{out}");
+    let refcount = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("refcount"))
+        .expect("refcount row");
+    assert!(refcount.starts_with("224 "), "{out}");
+    assert!(refcount.contains("1.00×"), "{out}");
+    let o = run(&["sim", "--machine", "exit-storm-machine"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no such preset or file"));
+    assert!(o.stdout.is_empty());
+    let o = run(&["sim", "--machine", "xeon-8480-2s", "--workload", "hotplug"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("hotplug is not timed"));
 }

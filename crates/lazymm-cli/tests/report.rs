@@ -11,6 +11,7 @@ use lazymm::{Arch, SchemeKind};
 use lazymm_sim::replay::{replay, scan, ReplayConfig};
 use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
 use lazymm_trace::ParseOptions;
+use report::timed::{run_machines, MachineTime, TimedPlan};
 use report::{sweep_configs, write_report, ReportInput};
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -76,6 +77,26 @@ fn small_set() -> (Vec<RunReport>, Vec<RunReport>) {
     (runs, sweep)
 }
 
+/// Simulated time on two small presets: this machine (2 CPUs, x86; its
+/// runtime-level switch figure is never extrapolated) and the Altra (160
+/// CPUs, arm64; swept to 8, plus its own size).
+fn small_machines(sweep_to: Option<usize>) -> Vec<MachineTime> {
+    let specs = report::timed::load_machines(&["this-machine".into(), "altra-q80-2s".into()])
+        .expect("presets load");
+    run_machines(
+        &specs,
+        &SchemeKind::ALL,
+        TimedPlan {
+            sweep_to,
+            at: None,
+            walk: true,
+        },
+        2,
+        true,
+    )
+    .expect("timed runs")
+}
+
 fn svgs_of(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -90,10 +111,12 @@ fn svgs_of(dir: &Path) -> Vec<String> {
 #[test]
 fn report_folder_is_complete() {
     let (runs, sweep) = small_set();
+    let machines = small_machines(Some(8));
     let dir = temp_dir("small");
     let input = ReportInput {
         runs: &runs,
         sweep: &sweep,
+        machines: &machines,
         command: "lazymm compare --report /tmp/x --cpus 8".into(),
     };
     let written = write_report(&dir, &input).expect("write_report");
@@ -121,19 +144,46 @@ fn report_folder_is_complete() {
     );
 
     let svgs = svgs_of(&dir);
-    // Per profile: scaling, exit cost, break-even, traces.
+    // Per profile (exact counts): scaling, exit cost, traces.
     for arch in ["x86", "arm64"] {
-        for kind in [
-            "scaling",
-            "exit-cost",
-            "exit-scaling",
-            "break-even",
-            "traces",
-        ] {
+        for kind in ["scaling", "exit-cost", "exit-scaling", "traces"] {
             let f = format!("{kind}-{arch}.svg");
             assert!(svgs.contains(&f), "{f} missing: {svgs:?}");
         }
     }
+    // Per machine (simulated time): scaling, exit, break-even.
+    for m in ["this-machine", "altra-q80-2s"] {
+        for kind in ["time-scaling", "time-exit", "break-even"] {
+            let f = format!("{kind}-{m}.svg");
+            assert!(svgs.contains(&f), "{f} missing: {svgs:?}");
+        }
+    }
+    // No cost-model cycles anywhere: time or exact counts.
+    for gone in ["cycles/", "est. cycles", "cycles per", "cycles / "] {
+        assert!(
+            !html.contains(gone),
+            "the constant cost model's cycles are gone: {gone}"
+        );
+    }
+    // this-machine (a runtime-level switch figure) stays at its 2 CPUs;
+    // the Altra is swept to 8 and at its own 160.
+    let tm = &machines[0];
+    assert_eq!(tm.scaling.iter().map(|p| p.cpus).max(), Some(2));
+    assert!(!tm.scaling.iter().any(|p| p.extrapolated));
+    let alt: Vec<usize> = machines[1]
+        .scaling
+        .iter()
+        .filter(|p| p.scheme == "refcount")
+        .map(|p| p.cpus_used)
+        .collect();
+    assert_eq!(alt, [2, 4, 8, 160]);
+    // No SMT on either: the pairs sit on neighbouring CPUs, said so.
+    assert!(machines[1].scaling.iter().all(|p| p.placement == "spread"));
+    assert!(
+        html.contains("switches/s (preset size)"),
+        "decision table in time"
+    );
+    assert!(html.contains("walk: IPIs/s per CPU"), "exit walk table");
     for s in &svgs {
         assert!(
             written.iter().any(|w| w.ends_with(s)),
@@ -181,9 +231,13 @@ fn report_folder_is_complete() {
         be.contains("L* = (e_j − e_i) / (a_i − a_j)"),
         "formula stated"
     );
-    assert!(be.contains("N = 8 CPUs"), "CPU count stated");
-    // The fake trace is marked on the break-even chart.
-    let bx = std::fs::read_to_string(dir.join("break-even-x86.svg")).expect("svg");
+    assert!(be.contains("this-machine (N = 2 CPUs)"), "CPU count stated");
+    assert!(
+        be.contains("altra-q80-2s (N = 160 CPUs)"),
+        "CPU count stated"
+    );
+    // The fake trace is marked on the break-even chart of an x86 machine.
+    let bx = std::fs::read_to_string(dir.join("break-even-this-machine.svg")).expect("svg");
     assert!(
         bx.contains("fake (L="),
         "trace marker on the break-even chart"
@@ -203,8 +257,22 @@ fn report_folder_is_complete() {
             );
         }
     }
-    // Cost model table.
-    assert!(html.contains("ipi_handle"));
+    // Machine parameters with their sources, in the page and data.json.
+    assert!(html.contains("cost_ns.ipi_handler"));
+    assert!(
+        html.contains("AnandTech"),
+        "Altra latencies cite their source"
+    );
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).expect("data.json"))
+            .expect("json");
+    let m = &data["machines"][1];
+    assert_eq!(m["spec"]["name"], "altra-q80-2s");
+    assert!(m["spec"]["latency_ns"]["socket"]["source"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(m["scaling"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(data.get("cost_model").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -231,16 +299,20 @@ fn all_clean_line_and_no_sweep() {
         .collect();
     assert!(runs.iter().all(|r| r.clean()));
     let dir = temp_dir("clean");
+    let machines = small_machines(None);
     let input = ReportInput {
         runs: &runs,
         sweep: &[],
+        machines: &machines[..1],
         command: "lazymm compare".into(),
     };
     let written = write_report(&dir, &input).expect("write_report");
     let html = std::fs::read_to_string(dir.join("index.html")).expect("index");
     assert!(html.contains("All clean"));
-    assert!(written.iter().any(|p| p.ends_with("break-even-x86.svg")));
-    assert!(html.contains("N = 8 CPUs"));
+    assert!(written
+        .iter()
+        .any(|p| p.ends_with("break-even-this-machine.svg")));
+    assert!(html.contains("this-machine (N = 2 CPUs)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -328,12 +400,32 @@ fn full_report() {
     let dir = std::env::var_os("LAZYMM_REPORT_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| temp_dir("full"));
+    let t2 = Instant::now();
+    let specs = report::timed::load_machines(&[]).expect("presets");
+    let machines = run_machines(
+        &specs,
+        &SchemeKind::ALL,
+        TimedPlan {
+            sweep_to: Some(4096),
+            at: None,
+            walk: true,
+        },
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        false,
+    )
+    .expect("timed");
+    println!(
+        "simulated time: {} machines in {:.2} s",
+        machines.len(),
+        t2.elapsed().as_secs_f64()
+    );
     let t1 = Instant::now();
     let written = write_report(
         &dir,
         &ReportInput {
             runs: &runs,
             sweep: &sweep,
+            machines: &machines,
             command: "lazymm compare --report DIR".into(),
         },
     )

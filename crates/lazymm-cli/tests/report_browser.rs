@@ -112,7 +112,8 @@ fn the_report_renders_in_chromium_with_data_and_no_overflow() {
     let dir = std::env::temp_dir().join(format!("lazymm-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // A small but complete report: two profiles (one with a flush IPI, one
-    // without), the traces, a sweep to 256 CPUs.
+    // without), the traces, a sweep to 256 CPUs, two machines in simulated
+    // time (one extrapolated beyond its 2 CPUs).
     let o = bin()
         .args([
             "compare",
@@ -122,6 +123,8 @@ fn the_report_renders_in_chromium_with_data_and_no_overflow() {
             "2,8,64,256",
             "--arch",
             "x86,arm64",
+            "--machine",
+            "altra-q80-2s,this-machine",
             "--report",
         ])
         .arg(&dir)

@@ -437,8 +437,41 @@ pub(super) fn coincide_notes(panels: &[&[Line]]) -> Vec<LegendItem> {
     if !groups.is_empty() {
         v.push(note("same values (lines coincide):"));
         for g in groups {
-            v.push(note(&format!("  {}", g.join(" = "))));
+            // Wrapped to the legend's width.
+            let mut line = String::from(" ");
+            for (k, name) in g.iter().enumerate() {
+                let piece = if k == 0 {
+                    format!(" {name}")
+                } else {
+                    format!(" = {name}")
+                };
+                if line.len() + piece.len() > 34 && line.len() > 2 {
+                    v.push(note(&line));
+                    line = String::from("   ");
+                }
+                line.push_str(&piece);
+            }
+            v.push(note(&line));
         }
+    }
+    v
+}
+
+/// `text` as legend notes of at most `width` characters, broken at spaces,
+/// indented by two.
+pub(super) fn wrapped_notes(text: &str, width: usize) -> Vec<LegendItem> {
+    let mut v = Vec::new();
+    let mut line = String::from(" ");
+    for w in text.split_whitespace() {
+        if line.len() + 1 + w.len() > width && line.len() > 2 {
+            v.push(note(&line));
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(w);
+    }
+    if line.len() > 2 {
+        v.push(note(&line));
     }
     v
 }
@@ -678,8 +711,8 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         }
         v
     };
-    let cyc = metric(cx.q.per_switch, true);
-    let tr = metric(|r| r.transfers_per_switch, true);
+    let cyc = metric(|r| r.shared_rmw_per_switch, true);
+    let tr = metric(cx.q.per_switch, true);
     if cyc.iter().all(|l| l.dashed) && cyc.is_empty() {
         return Ok(None);
     }
@@ -699,14 +732,14 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         .filter(|s| cyc.iter().any(|l| &l.scheme == *s))
         .cloned()
         .collect();
-    let s = svg(1240, 470, 230, |main, legend| {
+    let s = svg(1240, 560, 230, |main, legend| {
         let panels = main.split_evenly((1, 2));
         line_panel(
             cx,
             &panels[0],
-            &format!("{arch}: {} per switch", cx.q.name),
+            &format!("{arch}: shared-line RMWs per switch"),
             "CPUs",
-            &format!("{} / switch", cx.q.unit),
+            "shared RMW / switch",
             &x,
             &cyc,
             &Vec::new(),
@@ -714,9 +747,9 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         line_panel(
             cx,
             &panels[1],
-            &format!("{arch}: coherence transfers per switch"),
+            &format!("{arch}: {} per switch", cx.q.name),
             "CPUs",
-            "transfers / switch",
+            &format!("{} / switch", cx.q.unit),
             &x,
             &tr,
             &Vec::new(),
@@ -861,7 +894,7 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             items.push(note("  adversarial exit (each"));
             items.push(note("  process walks every CPU)"));
             items.push(note("traces: as captured"));
-            items.push(note("cycles include all IPIs"));
+            items.push(note("IPIs: own panels"));
             items.extend(unsafe_notes(cx, &schemes));
             draw_legend(legend, "scheme", &items)
         })?;
@@ -931,6 +964,202 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
     Ok(figs)
 }
 
+/// Lines of `f` over a machine's timed points, one per scheme.
+fn machine_lines<P>(
+    schemes: &[String],
+    pts: &[P],
+    scheme_of: impl Fn(&P) -> &str,
+    f: impl Fn(&P) -> Option<(f64, f64)>,
+) -> Vec<Line> {
+    schemes
+        .iter()
+        .filter_map(|s| {
+            let points: Vec<(f64, f64)> = pts
+                .iter()
+                .filter(|p| scheme_of(p) == s)
+                .filter_map(&f)
+                .collect();
+            (!points.is_empty()).then(|| Line {
+                scheme: s.clone(),
+                dashed: false,
+                mark_every: 1,
+                points,
+            })
+        })
+        .collect()
+}
+
+fn cpu_axis(lines: &[Line]) -> Option<Axis> {
+    let xs: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .collect();
+    if xs.is_empty() {
+        return None;
+    }
+    let xmin = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let xmax = xs.iter().copied().fold(0.0, f64::max);
+    Some(Axis::log2(xmin, xmax.max(xmin * 2.0)))
+}
+
+fn preset_marker(mt: &MachineTime, lines: &[Line]) -> VLines {
+    let beyond = lines
+        .iter()
+        .any(|l| l.points.iter().any(|p| p.0 > mt.cpus as f64));
+    if beyond {
+        vec![(
+            mt.cpus as f64,
+            format!("{} CPUs; beyond: extrapolated", mt.cpus),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A machine's two-panel line chart by CPU count: `(title, y label,
+/// lines)` per panel, the preset's size marked, `notes` under the legend.
+fn machine_panels(
+    cx: &Ctx,
+    mt: &MachineTime,
+    x: &Axis,
+    x_desc: &str,
+    panels: [(String, &str, &[Line]); 2],
+    notes: &[&str],
+) -> Result<String> {
+    let schemes = mt.schemes();
+    let vl = preset_marker(mt, panels[0].2);
+    svg(1240, 560, 230, |main, legend| {
+        let p = main.split_evenly((1, 2));
+        for (k, (title, y, lines)) in panels.iter().enumerate() {
+            line_panel(cx, &p[k], title, x_desc, y, x, lines, &vl)?;
+        }
+        let mut items = scheme_legend(cx, &schemes, true);
+        items.push(note(""));
+        items.extend(notes.iter().map(|n| note(n)));
+        items.extend(coincide_notes(&[panels[0].2, panels[1].2]));
+        items.extend(unsafe_notes(cx, &schemes));
+        draw_legend(legend, "scheme", &items)
+    })
+}
+
+/// will-it-scale in simulated time on one machine: switches/s and the ratio
+/// to refcount by CPU count (x: CPUs busy, one thread per hardware thread).
+pub(super) fn time_scaling_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figure>> {
+    let schemes = mt.schemes();
+    let sps = machine_lines(
+        &schemes,
+        &mt.scaling,
+        |p| &p.scheme,
+        |p| Some((p.cpus_used as f64, p.switches_per_s)),
+    );
+    let ratio = machine_lines(
+        &schemes,
+        &mt.scaling,
+        |p| &p.scheme,
+        |p| {
+            mt.ratio(&p.scheme, p.cpus_used)
+                .map(|r| (p.cpus_used as f64, r))
+        },
+    );
+    let Some(x) = cpu_axis(&sps) else {
+        return Ok(None);
+    };
+    let name = &mt.spec.name;
+    let s = machine_panels(
+        cx,
+        mt,
+        &x,
+        "CPUs busy",
+        [
+            (
+                format!("{name}: switches per simulated second"),
+                "switches / s",
+                &sps,
+            ),
+            (
+                format!("{name}: switches/s / refcount's"),
+                "ratio to refcount",
+                &ratio,
+            ),
+        ],
+        &["will-it-scale -t CPUs/2:", "  every switch via idle"],
+    )?;
+    Ok(Some(Figure {
+        file: format!("time-scaling-{}.svg", file_part(name)),
+        svg: s,
+        caption: format!(
+            "{name} ({}, {} CPUs): will-it-scale context_switch1_threads -t N in simulated time \
+             (lazymm_sim::timing::wis), N = CPUs/2 pairs on the machine, one thread per hardware \
+             thread{}; a contended line serves one transfer at a time, so refcount's mm_count caps \
+             the whole machine. Beyond {} CPUs the machine is an extrapolation: {}.",
+            mt.spec.arch,
+            mt.cpus,
+            if mt.scaling.iter().any(|p| p.placement == "spread") {
+                " (no SMT here: the pair on neighbouring CPUs, not will-it-scale's binding, \
+                 which would put both threads on one CPU and never go through idle)"
+            } else {
+                ""
+            },
+            mt.cpus,
+            mt.extrapolation
+        ),
+    }))
+}
+
+/// One exit with every other CPU lazy, by CPU count: latency and IPIs.
+pub(super) fn time_exit_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figure>> {
+    let schemes = mt.schemes();
+    let lat = machine_lines(
+        &schemes,
+        &mt.exits,
+        |p| &p.scheme,
+        |p| Some((p.cpus as f64, p.exit_us)),
+    );
+    let ipis = machine_lines(
+        &schemes,
+        &mt.exits,
+        |p| &p.scheme,
+        |p| Some((p.cpus as f64, (p.ipis + p.flush_ipis) as f64)),
+    );
+    let Some(x) = cpu_axis(&lat) else {
+        return Ok(None);
+    };
+    let name = &mt.spec.name;
+    let s = machine_panels(
+        cx,
+        mt,
+        &x,
+        "CPUs",
+        [
+            (
+                format!("{name}: one exit, every other CPU lazy"),
+                "exit latency, us",
+                &lat,
+            ),
+            (
+                format!("{name}: IPIs sent by that exit"),
+                "IPIs (scheme + flush)",
+                &ipis,
+            ),
+        ],
+        &[
+            "exit_mm + __mmput on one",
+            "  CPU while all others",
+            "  hold the mm lazily",
+        ],
+    )?;
+    Ok(Some(Figure {
+        file: format!("time-exit-{}.svg", file_part(name)),
+        svg: s,
+        caption: format!(
+            "{name}: PeterZ's worst exit in simulated time (lazymm_sim::timing::exit_cost): the \
+             last thread exits while every other CPU holds the mm lazily; latency includes the \
+             scheme's and the exit flush's IPIs. Beyond {} CPUs: extrapolated.",
+            mt.cpus
+        ),
+    }))
+}
+
 pub(super) const L_MIN: f64 = 0.1;
 
 pub(super) fn l_max(traces: &[(String, f64)]) -> f64 {
@@ -938,26 +1167,24 @@ pub(super) fn l_max(traces: &[(String, f64)]) -> f64 {
     10f64.powf((m * 10.0).log10().ceil().max(5.0))
 }
 
-pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
-    let Some((cpus, inputs)) = cx.lifetime_inputs(arch) else {
-        return Ok(None);
-    };
+/// PeterZ's break-even on one machine, in time, relative to refcount.
+pub(super) fn break_even_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figure>> {
+    let inputs = mt.trips();
     if inputs.is_empty() {
         return Ok(None);
     }
-    let traces = cx.trace_l(arch);
+    let name = &mt.spec.name;
+    let cpus = mt.cpus;
+    let traces = cx.trace_l(&mt.spec.arch);
     let lmax = l_max(&traces);
     let x = Axis::log10(L_MIN, lmax);
     let ls: Vec<f64> = (0..=80)
         .map(|i| 10f64.powf(x.lo + (x.hi - x.lo) * i as f64 / 80.0))
         .collect();
-    // Relative to refcount when it was run: refcount is the line y = 1 and
-    // each scheme crosses it at its break-even L (marked).
     let base = inputs.iter().find(|i| i.0 == BASELINE).cloned();
-    let cost = |a: f64, e: f64, l: f64| lifetime(a, e, l);
     let rel = |a: f64, e: f64, l: f64| match &base {
-        Some(b) => cost(a, e, l) / cost(b.1, b.2, l),
-        None => cost(a, e, l),
+        Some(b) => lifetime(a, e, l) / lifetime(b.1, b.2, l),
+        None => lifetime(a, e, l),
     };
     let mut lines: Vec<Line> = inputs
         .iter()
@@ -968,7 +1195,7 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             points: ls.iter().map(|&l| (l, rel(*a, *e, l))).collect(),
         })
         .collect();
-    let in_range = |l: f64| l >= L_MIN && l <= lmax;
+    let in_range = |l: f64| (L_MIN..=lmax).contains(&l);
     let mut crossings = Vec::new();
     if let Some(b) = &base {
         for i in inputs.iter().filter(|i| i.0 != b.0) {
@@ -996,8 +1223,8 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         inputs.iter().find(|i| i.0 == "shootdown"),
     );
     let mut pair_note = None;
-    if let (Some(x), Some(y)) = pair {
-        match break_even(x, y) {
+    if let (Some(a), Some(b)) = pair {
+        match break_even(a, b) {
             (Some(l), _) if in_range(l) => {
                 vlines.push((l, format!("lightweight = shootdown (L={})", short(l))));
                 pair_note = Some(format!("lightweight = shootdown at L={}", short(l)));
@@ -1006,21 +1233,18 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         }
     }
     let y_desc = if base.is_some() {
-        format!("{} per process lifetime / refcount's", cx.q.unit)
+        "time per process lifetime / refcount's"
     } else {
-        format!("{} per process lifetime", cx.q.unit)
+        "us per process lifetime"
     };
     let schemes: Vec<String> = inputs.iter().map(|i| i.0.clone()).collect();
-    let s = svg(1240, 560, 230, |main, legend| {
+    let s = svg(1240, 700, 230, |main, legend| {
         line_panel(
             cx,
             main,
-            &format!(
-                "{arch}: process lifetime cost{} vs lazy round trips ({cpus} CPUs)",
-                if base.is_some() { " / refcount's" } else { "" }
-            ),
+            &format!("{name}: process lifetime time vs lazy round trips ({cpus} CPUs)"),
             "L = lazy round trips per process lifetime",
-            &y_desc,
+            y_desc,
             &x,
             &lines,
             &vlines,
@@ -1028,13 +1252,15 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         let mut items = scheme_legend(cx, &schemes, true);
         items.push(note(""));
         items.push(note("cost(L) = L x a + e"));
-        items.push(note("a: switch-path cycles per"));
-        items.push(note("  lazy round trip"));
-        items.push(note(&format!("  (ctxswitch-threads@{cpus})")));
-        items.push(note("e: cycles per exit"));
-        items.push(note(&format!("  (exit-storm@{cpus})")));
-        items.push(note("dashed grey: bundled traces"));
-        items.push(note("  (their lazy enters per exit)"));
+        items.push(note("a: us of CPU per lazy"));
+        items.push(note("  round trip (will-it-scale"));
+        items.push(note(&format!("  -t {})", cpus / 2)));
+        items.push(note("e: us per exit, every"));
+        items.push(note("  other CPU lazy"));
+        if !traces.is_empty() {
+            items.push(note("dashed grey: bundled traces"));
+            items.push(note("  (their lazy enters per exit)"));
+        }
         if base.is_some() {
             items.push(note("y = 1: refcount; a marker"));
             items.push(note("  on it: a break-even"));
@@ -1042,19 +1268,19 @@ pub(super) fn break_even_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         if let Some(n) = &pair_note {
             items.push(note("PeterZ's pair: xchg per"));
             items.push(note("  unlazy vs IPI per exit:"));
-            items.push(note(&format!("  {n}")));
+            items.extend(wrapped_notes(n, 30));
         }
         items.extend(coincide_notes(&[&lines]));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
     Ok(Some(Figure {
-        file: format!("break-even-{}.svg", file_part(arch)),
+        file: format!("break-even-{}.svg", file_part(name)),
         svg: s,
         caption: format!(
-            "{arch}: PeterZ's question — an xchg on every unlazy versus work once per process \
-             exit. Lifetime cost of one process as a function of L, its lazy round trips, at \
-             {cpus} CPUs{}. Break-evens against refcount: {}.",
+            "{name}: PeterZ's question in simulated time — an xchg on every unlazy versus work \
+             once per process exit. Lifetime time of one process as a function of L, its lazy \
+             round trips, at {cpus} CPUs{}. Break-evens against refcount: {}.",
             if base.is_some() {
                 ", as a ratio to refcount's (refcount is the line y = 1)"
             } else {
@@ -1103,9 +1329,9 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             .filter(|b| b.values.iter().any(Option::is_some))
             .collect()
     };
-    let cyc = bars(&|r| Some((cx.q.per_switch)(r)));
+    let cyc = bars(&|r| per(r.count_rmw, r.switches));
     let shared = bars(&|r| Some(r.shared_rmw_per_switch));
-    let transfers = bars(&|r| Some(r.transfers_per_switch));
+    let transfers = bars(&|r| Some((cx.q.per_switch)(r)));
     let ipis = bars(&|r| per(r.ipis + r.flush_ipis, r.exits));
     let schemes: Vec<String> = cyc.iter().map(|b| b.scheme.clone()).collect();
     let cpus: BTreeSet<usize> = rows
@@ -1118,8 +1344,8 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         bar_panel(
             cx,
             &p[0],
-            "est. cycles per switch",
-            "cycles / switch",
+            "mm count RMWs per switch",
+            "count RMW / switch",
             &groups,
             &cyc,
         )?;
@@ -1134,8 +1360,8 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         bar_panel(
             cx,
             &p[2],
-            "coherence transfers per switch",
-            "transfers / switch",
+            &format!("{} per switch", cx.q.name),
+            &format!("{} / switch", cx.q.unit),
             &groups,
             &transfers,
         )?;

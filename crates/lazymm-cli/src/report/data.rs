@@ -30,25 +30,17 @@ pub(super) struct Quantity {
     pub(super) per_exit: fn(&RunReport) -> f64,
 }
 
-/// The constant cost model's estimated cycles (`lazymm_sim::cost`).
-pub(super) const COST_MODEL_CYCLES: Quantity = Quantity {
-    name: "est. cycles",
-    unit: "cycles",
-    per_switch: |r| r.cycles_per_switch,
-    per_exit: |r| r.cycles_per_exit,
+/// Exact counts: cache-line transfers between CPUs (the constant cost
+/// model's cycles are gone; time comes from the timing simulator, per
+/// machine, in [`super::timed`]).
+pub(super) const TRANSFERS: Quantity = Quantity {
+    name: "coherence transfers",
+    unit: "transfers",
+    per_switch: |r| r.transfers_per_switch,
+    per_exit: |r| per(r.teardown_access.coherence_transfers, r.exits).unwrap_or(0.0),
 };
 
-/// Switch-path cost per lazy round trip, in `q`.
-pub(super) fn round_trip_cost(q: &Quantity, r: &RunReport) -> f64 {
-    let per_switch = (q.per_switch)(r);
-    if r.lazy_enters > 0 {
-        per_switch * r.switches as f64 / r.lazy_enters as f64
-    } else {
-        2.0 * per_switch
-    }
-}
-
-/// (scheme, a = switch-path cycles per lazy round trip, e = cycles per exit).
+/// (scheme, a = switch-path us per lazy round trip, e = us per exit).
 pub(super) type Trip = (String, f64, f64);
 
 pub(super) struct Ctx<'a> {
@@ -61,8 +53,10 @@ pub(super) struct Ctx<'a> {
     /// Schemes with a ledger violation in a run while not declared unsafe.
     pub(super) failed: BTreeSet<String>,
     pub(super) traces: Vec<String>,
-    /// The y quantity of the cost charts.
+    /// The y quantity of the count charts.
     pub(super) q: Quantity,
+    /// Simulated time per machine preset.
+    pub(super) machines: &'a [MachineTime],
 }
 
 impl<'a> Ctx<'a> {
@@ -98,7 +92,8 @@ impl<'a> Ctx<'a> {
             known_unsafe,
             failed,
             traces,
-            q: COST_MODEL_CYCLES,
+            q: TRANSFERS,
+            machines: input.machines,
         }
     }
 
@@ -107,6 +102,7 @@ impl<'a> Ctx<'a> {
         let input = ReportInput {
             runs,
             sweep: &[],
+            machines: &[],
             command: String::new(),
         };
         Ctx::new(&input)
@@ -204,22 +200,6 @@ impl<'a> Ctx<'a> {
             }
         }
         None
-    }
-
-    /// Per scheme: (cycles per lazy round trip, cycles per exit) on `arch`.
-    pub(super) fn lifetime_inputs(&self, arch: &str) -> Option<(usize, Vec<Trip>)> {
-        let (cpus, src) = self.break_even_cpus(arch)?;
-        let mut v = Vec::new();
-        for s in &self.schemes {
-            let t = self.find(src, THREADS, arch, s, cpus);
-            let e = self.find(src, EXIT_STORM, arch, s, cpus);
-            if let (Some(t), Some(e)) = (t, e) {
-                if e.exits > 0 {
-                    v.push((s.clone(), round_trip_cost(&self.q, t), (self.q.per_exit)(e)));
-                }
-            }
-        }
-        Some((cpus, v))
     }
 
     /// Each trace's lazy round trips per exit on `arch` (traces with exits).

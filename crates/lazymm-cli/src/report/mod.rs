@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use lazymm::{Arch, SchemeKind};
-use lazymm_sim::cost::CostTable;
 use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
@@ -23,12 +22,14 @@ mod charts;
 mod data;
 pub(crate) mod format;
 mod prose;
+pub(crate) mod timed;
 pub(crate) mod verdict;
 
 use charts::*;
 use data::*;
 use format::*;
 use prose::*;
+use timed::MachineTime;
 use verdict::*;
 
 /// What the report is made of.
@@ -37,6 +38,8 @@ pub struct ReportInput<'a> {
     pub runs: &'a [RunReport],
     /// The extra runs of [`sweep_configs`] (CPU-count sweep, exit-storm).
     pub sweep: &'a [RunReport],
+    /// Simulated time per machine preset (`timed::run_machines`).
+    pub machines: &'a [MachineTime],
     /// The exact command line that produced the report.
     pub command: String,
 }
@@ -46,7 +49,7 @@ pub(crate) const SWEEP_MAX_CPUS: usize = 4096;
 /// Largest CPU count of the exit-storm sweep (an exit-storm wave walks every
 /// process across every CPU: N^2 work per wave).
 const EXIT_SWEEP_MAX_CPUS: usize = 256;
-/// CPU count at which the break-even model takes its two inputs.
+/// CPU count at which the exit table takes exit-storm.
 const BREAK_EVEN_CPUS: usize = 64;
 const MIN_ROUNDS: u64 = 512;
 
@@ -151,11 +154,19 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
         figs.entry("exit")
             .or_default()
             .extend(exit_charts(&cx, arch)?);
-        if let Some(f) = break_even_chart(&cx, arch)? {
-            figs.entry("break-even").or_default().push(f);
-        }
         if let Some(f) = traces_chart(&cx, arch)? {
             figs.entry("traces").or_default().push(f);
+        }
+    }
+    for mt in input.machines {
+        figs.entry("time-scaling")
+            .or_default()
+            .extend(time_scaling_chart(&cx, mt)?);
+        figs.entry("time-exit")
+            .or_default()
+            .extend(time_exit_chart(&cx, mt)?);
+        if let Some(f) = break_even_chart(&cx, mt)? {
+            figs.entry("break-even").or_default().push(f);
         }
     }
     // Everything is rendered before the first file is written; a failed
@@ -180,50 +191,47 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// `data.json`: the runs every chart and table is drawn from, the cost
-/// model that turned their counts into cycles, and the parameters of the
-/// sweep and of the derived figures, so that a reader can redraw them.
-fn data_json(cx: &Ctx, input: &ReportInput) -> Result<String> {
+/// `data.json`: the runs every chart and table is drawn from (exact
+/// counts), the simulated time per machine with every machine parameter and
+/// its source, and the parameters of the sweep and of the derived figures,
+/// so that a reader can redraw them.
+fn data_json(_cx: &Ctx, input: &ReportInput) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Parameters {
         sweep_max_cpus: usize,
         exit_sweep_max_cpus: usize,
-        break_even_cpus: usize,
+        exit_table_cpus: usize,
         default_rounds: &'static str,
-        cycles_per_switch: &'static str,
-        cycles_per_exit: &'static str,
-        round_trip_cycles: &'static str,
-        lifetime_cost: &'static str,
+        time_scaling: &'static str,
+        us_per_lazy_round_trip: &'static str,
+        exit_us: &'static str,
+        exit_walk: String,
+        break_even: &'static str,
     }
     #[derive(serde::Serialize)]
     struct Data<'a> {
         command: &'a str,
         version: &'static str,
         parameters: Parameters,
-        cost_model: BTreeMap<String, CostTable>,
+        machines: &'a [MachineTime],
         runs: &'a [RunReport],
         sweep: &'a [RunReport],
     }
-    let cost_model = cx
-        .archs
-        .iter()
-        .filter_map(|a| Arch::parse(a))
-        .map(|a| (a.name().to_string(), CostTable::for_arch(a)))
-        .collect();
     Ok(serde_json::to_string(&Data {
         command: &input.command,
         version: env!("CARGO_PKG_VERSION"),
         parameters: Parameters {
             sweep_max_cpus: input.sweep.iter().map(|r| r.cpus).max().unwrap_or(0),
             exit_sweep_max_cpus: EXIT_SWEEP_MAX_CPUS,
-            break_even_cpus: BREAK_EVEN_CPUS,
+            exit_table_cpus: BREAK_EVEN_CPUS,
             default_rounds: "ctxswitch-*: max(512, 90000 / cpus); exit-storm: max(256, 4 * cpus); others: 1500 (each run's rounds are not in RunReport: see the command's --rounds)",
-            cycles_per_switch: "cost_model[arch] applied to the switch path's access counts (RunReport.cycles_per_switch)",
-            cycles_per_exit: "cost_model[arch] applied to teardown accesses and IPIs, divided by exits (RunReport.cycles_per_exit)",
-            round_trip_cycles: "ctxswitch-threads at break_even_cpus: cycles_per_switch * switches / lazy_enters",
-            lifetime_cost: "L * round_trip_cycles + exit-storm cycles_per_exit at break_even_cpus",
+            time_scaling: "machines[].scaling: lazymm_sim::timing::wis::run, -t cpus/2 (one thread per hardware thread, every switch through idle), window machines[].wis_window_ns after wis_warmup_ns; cpus beyond the preset on MachineSpec::scaled (machines[].extrapolation)",
+            us_per_lazy_round_trip: "cpus_used / lazy_round_trips_per_s (lazy round trips: user -> idle switches in the window)",
+            exit_us: "lazymm_sim::timing::exit_cost: one exit with cpus - 1 CPUs holding the mm lazily, IPIs included",
+            exit_walk: format!("lazymm_sim::timing::exit_walk::run, walk {}, window {} ns, at the preset's size", timed::WALK, timed::WALK_WINDOW_NS),
+            break_even: "at the preset's size: L* = (exit_us - exit_us(refcount)) / (us_per_lazy_round_trip(refcount) - us_per_lazy_round_trip)",
         },
-        cost_model,
+        machines: input.machines,
         runs: input.runs,
         sweep: input.sweep,
     })?)

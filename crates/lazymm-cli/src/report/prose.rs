@@ -165,13 +165,15 @@ pub(super) fn build_html(
          <title>lazymm report</title>\n<style>{STYLE}</style></head><body>\n\
          <h1>lazymm: lazy-TLB mm reference counting — which scheme to ship</h1>\n\
          <p>Produced by <code>{cmd}</code> (lazymm {ver}). Counts are exact and deterministic \
-         for the seed; <em>cycles</em> are estimates from the cost model \
-         (<a href=\"#cost-model\">below</a>). {nruns} runs from <code>compare</code> and \
-         {nsweep} sweep runs. Schemes: {schemes}. Profiles: {archs}.</p>\n",
+         for the seed; <em>time</em> is simulated on machine presets whose every parameter \
+         has a source (<a href=\"#machines\">below</a>). {nruns} runs from <code>compare</code>, \
+         {nsweep} count-sweep runs, {nmach} machine(s) in simulated time. Schemes: {schemes}. \
+         Profiles: {archs}.</p>\n",
         cmd = esc(&input.command),
         ver = env!("CARGO_PKG_VERSION"),
         nruns = input.runs.len(),
         nsweep = input.sweep.len(),
+        nmach = input.machines.len(),
         schemes = esc(&cx.schemes.join(", ")),
         archs = esc(&cx.archs.join(", ")),
     );
@@ -183,7 +185,7 @@ pub(super) fn build_html(
          <li><a href=\"#break-even\">3. Break-even: xchg per unlazy vs work per exit</a></li>\
          <li><a href=\"#traces\">4. Real traces</a></li>\
          <li><a href=\"#ledger\">5. Ledger</a></li>\
-         <li><a href=\"#cost-model\">6. Cost model and command</a></li>\
+         <li><a href=\"#machines\">6. Machines and command</a></li>\
          <li><a href=\"#all-runs\">All runs</a></li>\
          </ul></nav>\n",
     );
@@ -194,17 +196,25 @@ pub(super) fn build_html(
 
     // ---- 1. Scaling ----
     h.push_str(
-        "<h2 id=\"scaling\">1. Scaling with CPU count (ctxswitch-threads vs ctxswitch-processes)</h2>\n\
+        "<h2 id=\"scaling\">1. Scaling with CPU count</h2>\n\
+         <h3>In simulated time, per machine</h3>\n\
          <p>The published shape: on a shared mm, classic refcounting puts two RMWs on one \
-         cache line per idle round trip, so its switch path pays a line transfer per switch \
-         once more than two CPUs share the mm; schemes without shared-line traffic stay flat. \
-         The model charges each transfer a fixed cost (no queueing), so the collapse shows as \
-         the step to ~1 transfer per switch; on real machines those transfers also serialise \
-         on the one line, which is what turns the step into a throughput collapse at high \
-         CPU counts. Every sweep run gives each CPU at least ~350 switches; the slot schemes' \
-         small rise up to a few hundred CPUs is one-off per-CPU work (first touch of each \
-         CPU's line, the final teardown) spread over fewer switches per CPU, not \
-         contention.</p>\n",
+         cache line per idle round trip; that line serves one transfer at a time, so refcount's \
+         switches per second stop growing once its demand exceeds the line, while schemes \
+         without shared-line traffic keep scaling with the CPUs (POWER8, 1536 threads: 1.83 M \
+         vs ~118 M iterations/s published).</p>\n",
+    );
+    for f in figs.get("time-scaling").into_iter().flatten() {
+        h.push_str(&figure_html(f));
+    }
+    h.push_str(&time_scaling_table(cx));
+    h.push_str(
+        "<h3>Exact counts, per profile (ctxswitch-threads solid, ctxswitch-processes dashed)</h3>\n\
+         <p>Where the traffic is: shared-line RMWs and cache-line transfers per switch, counted \
+         exactly by the deterministic executor. Every sweep run gives each CPU at least ~350 \
+         switches; the slot schemes' small rise up to a few hundred CPUs is one-off per-CPU \
+         work (first touch of each CPU's line, the final teardown) spread over fewer switches \
+         per CPU, not contention.</p>\n",
     );
     for f in figs.get("scaling").into_iter().flatten() {
         h.push_str(&figure_html(f));
@@ -212,7 +222,12 @@ pub(super) fn build_html(
     h.push_str(&scaling_table(cx));
 
     // ---- 2. Exit ----
-    h.push_str("<h2 id=\"exit\">2. Exit cost</h2>\n");
+    h.push_str("<h2 id=\"exit\">2. Exit cost</h2>\n<h3>In simulated time, per machine</h3>\n");
+    for f in figs.get("time-exit").into_iter().flatten() {
+        h.push_str(&figure_html(f));
+    }
+    h.push_str(&time_exit_table(cx));
+    h.push_str("<h3>Exact counts, per profile</h3>\n");
     for f in figs.get("exit").into_iter().flatten() {
         h.push_str(&figure_html(f));
     }
@@ -234,8 +249,8 @@ pub(super) fn build_html(
     // ---- 5. Ledger ----
     h.push_str(&ledger_html(cx));
 
-    // ---- 6. Cost model ----
-    h.push_str(&cost_html(cx, input));
+    // ---- 6. Machines ----
+    h.push_str(&machines_html(cx, input));
 
     // ---- All runs ----
     h.push_str(
@@ -261,8 +276,7 @@ pub(super) fn build_html(
         "uaf",
         "double_free",
         "leaked",
-        "cycles/sw",
-        "cycles/exit",
+        "transfers/exit",
         "ipis/exit",
     ]);
     for r in cx.runs {
@@ -294,8 +308,7 @@ pub(super) fn build_html(
                 r.uaf.to_string(),
                 r.double_free.to_string(),
                 r.leaked.to_string(),
-                num(r.cycles_per_switch),
-                num(r.cycles_per_exit),
+                opt(per(r.teardown_access.coherence_transfers, r.exits)),
                 num(r.ipis_per_exit),
             ],
         );
@@ -307,140 +320,195 @@ pub(super) fn build_html(
 
 pub(super) fn summary_html(cx: &Ctx) -> String {
     let mut h = String::new();
-    let mut items = Vec::new();
+    let eligible = |s: &str| !cx.unsafe_or_failed(s);
+    if cx.machines.is_empty() {
+        h.push_str("<p>No machine was simulated in time (<code>--machine</code>).</p>\n");
+    } else {
+        h.push_str(
+            "<p>Per machine preset, in simulated time (will-it-scale at one thread per hardware \
+             thread, one exit with every other CPU lazy; picked among schemes whose ledger is \
+             clean and that are not known unsafe; L: lazy round trips per process lifetime):</p>\n",
+        );
+        for mt in cx.machines {
+            let _ = writeln!(
+                h,
+                "<pre class=\"verdict\">{}</pre>",
+                esc(&timed::machine_lines(mt, &eligible).join("\n"))
+            );
+        }
+    }
     let verdict_cx = Ctx::new_runs(cx.runs);
     let verdicts = verdicts(&verdict_cx);
     let has_baseline = cx.schemes.iter().any(|s| s == BASELINE);
-    for arch in &cx.archs {
-        let safe = |s: &str| !cx.unsafe_or_failed(s);
-        let mut line = format!("<li><b>{}</b>: ", esc(arch));
-        // The verdict of `compare`'s runs: a scheme is named the pick only
-        // per workload, and with its worst ratio elsewhere (never "the
-        // cheapest" from one workload).
-        if let Some(v) = verdicts.iter().find(|v| &v.arch == arch) {
+    if !verdicts.is_empty() {
+        h.push_str(
+            "<p>Per profile, in exact counts (cache-line transfers of a run, switch path plus \
+             teardown, IPIs apart; the round-based workloads and the traces are counted, not \
+             timed):</p>\n<ul>\n",
+        );
+        for v in &verdicts {
             let lines = arch_lines(v, has_baseline);
-            let _ = write!(
-                line,
-                "<pre class=\"verdict\">{}</pre>",
+            let _ = writeln!(
+                h,
+                "<li><b>{}</b>: <pre class=\"verdict\">{}</pre></li>",
+                esc(&v.arch),
                 esc(&lines[1..].join("\n"))
             );
         }
-        if let Some((cpus, inputs)) = cx.lifetime_inputs(arch) {
-            let safe_in: Vec<&Trip> = inputs.iter().filter(|i| safe(&i.0)).collect();
-            let cheap_exit = safe_in.iter().min_by(|a, b| a.2.total_cmp(&b.2));
-            let cheap_trip = safe_in.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some(be) = cheap_exit {
-                let _ = write!(
-                    line,
-                    "Cheapest exit (exit-storm@{cpus}): <b>{}</b> at {} cycles/exit. ",
-                    esc(&be.0),
-                    num(be.2)
-                );
-            }
-            if let (Some(x), Some(t)) = (cheap_exit, cheap_trip) {
-                if x.0 != t.0 {
-                    if let (Some(l), _) = break_even(x, t) {
-                        let _ = write!(
-                            line,
-                            "{} (cheapest lazy round trip, {} cycles) beats {} from L = {} \
-                             lazy round trips per process lifetime. ",
-                            esc(&t.0),
-                            num(t.1),
-                            esc(&x.0),
-                            short(l)
-                        );
-                    }
-                }
-            }
-            let traces = cx.trace_l(arch);
-            let mut per_trace = Vec::new();
-            for (n, l) in &traces {
-                if let Some(w) = safe_in
-                    .iter()
-                    .min_by(|a, b| lifetime(a.1, a.2, *l).total_cmp(&lifetime(b.1, b.2, *l)))
-                {
-                    per_trace.push(format!("{} (L={}): {}", esc(n), short(*l), esc(&w.0)));
-                }
-            }
-            if !per_trace.is_empty() {
-                let _ = write!(
-                    line,
-                    "Cheapest per process lifetime at each trace's L: {}.",
-                    per_trace.join("; ")
-                );
-            }
-        }
-        line.push_str("</li>");
-        items.push(line);
+        h.push_str("</ul>\n");
     }
-    h.push_str(
-        "<p>Per profile, among schemes whose ledger is clean and that are not known unsafe:</p>\n<ul>\n",
-    );
-    for i in items {
-        h.push_str(&i);
-        h.push('\n');
+    // Decision table in time.
+    if cx.machines.is_empty() {
+        return h;
     }
-    h.push_str("</ul>\n");
-
-    // Decision table.
     let mut t = Table::new(&[
-        "arch",
+        "machine",
         "scheme",
-        "cycles/sw threads (min CPUs)",
-        "cycles/sw threads (max CPUs)",
-        "transfers/sw threads (max CPUs)",
-        "cycles/sw processes (max CPUs)",
-        "round trip a",
-        "exit e",
-        "IPIs/exit (exit-storm)",
+        "switches/s (preset size)",
+        "vs refcount",
+        "vs refcount (largest CPUs)",
+        "a: us / lazy round trip",
+        "e: exit us",
+        "IPIs / exit",
+        "exit walk IPIs/s per CPU",
+        "break-even vs refcount",
         "ledger",
     ]);
-    for arch in &cx.archs {
-        let be = cx.lifetime_inputs(arch);
-        for s in &cx.schemes {
-            let thr = cx.by_cpus(THREADS, arch, s, |r| Some(r.cycles_per_switch));
-            let thr_t = cx.by_cpus(THREADS, arch, s, |r| Some(r.transfers_per_switch));
-            let pro = cx.by_cpus(PROCESSES, arch, s, |r| Some(r.cycles_per_switch));
-            let inp = be
-                .as_ref()
-                .and_then(|(_, v)| v.iter().find(|i| &i.0 == s).cloned());
-            let ipis = be.as_ref().and_then(|(cpus, _)| {
-                let (_, src) = cx.break_even_cpus(arch)?;
-                let r = cx.find(src, EXIT_STORM, arch, s, *cpus)?;
-                per(r.ipis + r.flush_ipis, r.exits)
-            });
-            if thr.is_empty() && inp.is_none() {
-                continue;
-            }
-            let at = |v: &Vec<(f64, f64)>, first: bool| {
-                let p = if first { v.first() } else { v.last() };
-                p.map(|(c, x)| format!("{} @{}", num(*x), *c as usize))
-                    .unwrap_or_else(|| "–".into())
-            };
+    for mt in cx.machines {
+        let n = mt.cpus;
+        let max = mt.scaling.iter().map(|p| p.cpus_used).max().unwrap_or(n);
+        for s in mt.schemes() {
+            let w = mt.wis(&s, n);
+            let e = mt.exit(&s, n);
+            let walk = mt.walk.iter().find(|p| p.scheme == s);
+            let be = mt.break_even.iter().find(|b| b.scheme == s);
             push_row(
                 &mut t,
-                class(cx, s),
+                class(cx, &s),
                 vec![
-                    arch.clone(),
+                    format!("{} ({n})", mt.spec.name),
                     s.clone(),
-                    at(&thr, true),
-                    at(&thr, false),
-                    at(&thr_t, false),
-                    at(&pro, false),
-                    opt(inp.as_ref().map(|i| i.1)),
-                    opt(inp.as_ref().map(|i| i.2)),
-                    opt(ipis),
-                    status(cx, s),
+                    w.map(|w| timed::rate(w.switches_per_s))
+                        .unwrap_or_else(|| "–".into()),
+                    opt(mt.ratio(&s, n)),
+                    mt.ratio(&s, max)
+                        .map(|r| format!("{} @{max}", num(r)))
+                        .unwrap_or_else(|| "–".into()),
+                    opt(w.map(|w| w.us_per_lazy_round_trip)),
+                    opt(e.map(|e| e.exit_us)),
+                    opt(e.map(|e| (e.ipis + e.flush_ipis) as f64)),
+                    opt(walk.map(|w| w.ipis_per_cpu_s)),
+                    be.map(|b| b.verdict.clone()).unwrap_or_else(|| "–".into()),
+                    status(cx, &s),
                 ],
             );
         }
     }
     h.push_str(
-        "<p>Decision table (a: switch-path cycles per lazy round trip, e: cycles per exit, both \
-         at the break-even CPU count of <a href=\"#break-even\">section 3</a>):</p>\n",
+        "<p>Decision table in simulated time (at each preset's own size unless said; the break-even \
+         model is in <a href=\"#break-even\">section 3</a>):</p>\n",
     );
     h.push_str(&t.html());
     h
+}
+
+/// Per machine: switches/s by CPU count, each scheme, with the ratio to
+/// refcount.
+pub(super) fn time_scaling_table(cx: &Ctx) -> String {
+    let mut h = String::new();
+    for mt in cx.machines {
+        let counts: BTreeSet<usize> = mt.scaling.iter().map(|p| p.cpus_used).collect();
+        let mut head = vec!["scheme".to_string()];
+        head.extend(counts.iter().map(|c| {
+            if *c > mt.cpus {
+                format!("{c} CPUs (extrap.)")
+            } else {
+                format!("{c} CPUs")
+            }
+        }));
+        let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
+        let mut t = Table::new(&head_ref);
+        for s in mt.schemes() {
+            let mut row = vec![s.clone()];
+            for c in &counts {
+                let p = mt
+                    .scaling
+                    .iter()
+                    .find(|p| p.scheme == s && p.cpus_used == *c);
+                row.push(match p {
+                    Some(p) => format!(
+                        "{} ({}×)",
+                        timed::rate(p.switches_per_s),
+                        mt.ratio(&s, p.cpus_used)
+                            .map(sig)
+                            .unwrap_or_else(|| "–".into())
+                    ),
+                    None => "–".into(),
+                });
+            }
+            push_row(&mut t, class(cx, &s), row);
+        }
+        let _ = write!(
+            h,
+            "<details><summary>{}: switches per simulated second (ratio to refcount), by CPUs \
+             busy</summary>\n{}</details>\n",
+            esc(&mt.spec.name),
+            t.html()
+        );
+    }
+    h
+}
+
+/// Per machine: one exit with every other CPU lazy, and the exit walk.
+pub(super) fn time_exit_table(cx: &Ctx) -> String {
+    let mut t = Table::new(&[
+        "machine",
+        "CPUs",
+        "scheme",
+        "exit us",
+        "vs refcount",
+        "scheme IPIs",
+        "flush IPIs",
+        "scan steps",
+        "walk: CPUs",
+        "walk: exits/s",
+        "walk: IPIs/s per CPU",
+        "walk: mean exit us",
+    ]);
+    for mt in cx.machines {
+        let n = mt.cpus;
+        for s in mt.schemes() {
+            let Some(e) = mt.exit(&s, n) else { continue };
+            let base = mt.exit(BASELINE, n).map(|b| b.exit_us);
+            let w = mt.walk.iter().find(|p| p.scheme == s);
+            push_row(
+                &mut t,
+                class(cx, &s),
+                vec![
+                    mt.spec.name.clone(),
+                    n.to_string(),
+                    s.clone(),
+                    num(e.exit_us),
+                    opt(base.filter(|b| *b > 0.0).map(|b| e.exit_us / b)),
+                    e.ipis.to_string(),
+                    e.flush_ipis.to_string(),
+                    e.scan_steps.to_string(),
+                    w.map(|w| w.cpus.to_string()).unwrap_or_else(|| "–".into()),
+                    opt(w.map(|w| w.exits_per_s)),
+                    opt(w.map(|w| w.ipis_per_cpu_s)),
+                    opt(w.map(|w| w.mean_exit_us)),
+                ],
+            );
+        }
+    }
+    format!(
+        "<details open><summary>Exit cost in simulated time (each preset at its own size; walk: \
+         PeterZ's adversarial exit under load, processes visiting {} CPUs, on at most {} CPUs: \
+         larger presets cut by whole sockets)</summary>\n{}</details>\n",
+        timed::WALK,
+        timed::WALK_MAX_CPUS,
+        t.html()
+    )
 }
 
 pub(super) fn scaling_table(cx: &Ctx) -> String {
@@ -468,7 +536,7 @@ pub(super) fn scaling_table(cx: &Ctx) -> String {
                     .source(w)
                     .iter()
                     .filter(|r| r.workload == w && &r.arch == arch && &r.scheme == s)
-                    .map(|r| (r.cpus, (r.cycles_per_switch, r.transfers_per_switch)))
+                    .map(|r| (r.cpus, (r.shared_rmw_per_switch, r.transfers_per_switch)))
                     .collect();
                 if pts.is_empty() {
                     continue;
@@ -486,8 +554,8 @@ pub(super) fn scaling_table(cx: &Ctx) -> String {
         }
         let _ = write!(
             h,
-            "<details><summary>{what}: est. cycles per switch (coherence transfers per switch), \
-             by CPU count</summary>\n{}</details>\n",
+            "<details><summary>{what}: shared-line RMWs per switch (coherence transfers per \
+             switch), exact counts by CPU count</summary>\n{}</details>\n",
             t.html()
         );
     }
@@ -504,7 +572,7 @@ pub(super) fn exit_table(cx: &Ctx) -> String {
         "scheme IPIs/exit",
         "flush IPIs/exit",
         "scan steps/exit",
-        "cycles/exit",
+        "transfers/exit",
         "lazy enters/exit",
         "peak pinned",
         "frees deferred",
@@ -536,7 +604,7 @@ pub(super) fn exit_table(cx: &Ctx) -> String {
                     opt(per(r.ipis, r.exits)),
                     opt(per(r.flush_ipis, r.exits)),
                     opt((r.exits > 0).then_some(r.scan_steps_per_exit)),
-                    opt((r.exits > 0).then_some(r.cycles_per_exit)),
+                    opt(per(r.teardown_access.coherence_transfers, r.exits)),
                     opt((r.exits > 0).then_some(r.lazy_enters_per_exit)),
                     r.peak_pinned.to_string(),
                     r.frees_deferred.to_string(),
@@ -560,40 +628,38 @@ pub(super) fn break_even_html(cx: &Ctx, figs: Option<&Vec<Figure>>) -> String {
         "<h2 id=\"break-even\">3. Break-even: an xchg on every unlazy vs work once per exit</h2>\n\
          <p>PeterZ, in the seed thread: <q>You do the xchg() on every unlazy, while the IPI would \
          be once per process exit.</q> Which is cheaper depends on how many lazy round trips a \
-         process makes in its lifetime. The model:</p>\n\
+         process makes in its lifetime. The model, per machine preset, in simulated time:</p>\n\
          <pre>cost(L) = L × a + e\n\
-         a = switch-path cycles per lazy round trip\n  \
-         = cycles_per_switch × switches / lazy_enters   of ctxswitch-threads at N CPUs\n\
-         e = cycles per exit (teardown work incl. scheme and flush IPIs)\n  \
-         = cycles_per_exit                              of exit-storm at the same N CPUs\n\
-         break-even between schemes i and j:  L* = (e_j − e_i) / (a_i − a_j), when L* &gt; 0</pre>\n\
-         <p>exit-storm is the adversarial exit (each process visited every CPU before it \
-         exits), so e is an upper bound for ordinary exits; the per-trace L is the trace's \
-         lazy enters per exit.</p>\n",
+         a = us of CPU per lazy round trip  = cpus_used / lazy round trips per s\n    \
+         of will-it-scale context_switch1_threads -t CPUs/2 (every switch through idle)\n\
+         e = us of one exit while every other CPU holds the mm lazily (IPIs included)\n\
+         break-even between schemes i and j:  L* = (e_j − e_i) / (a_i − a_j), when L* &gt; 0\n\
+         vs refcount: L* = (exit_us − exit_us(refcount)) / (switch path saved per lazy round trip)</pre>\n\
+         <p>The exit is the adversarial one (the process was on every CPU), so e is an upper \
+         bound for ordinary exits; the per-trace L is the trace's lazy enters per exit.</p>\n",
     );
-    for arch in &cx.archs {
-        let Some((cpus, inputs)) = cx.lifetime_inputs(arch) else {
-            continue;
-        };
+    for mt in cx.machines {
+        let inputs = mt.trips();
         if inputs.is_empty() {
             continue;
         }
-        let _ = writeln!(h, "<h3>{} (N = {cpus} CPUs)</h3>", esc(arch));
+        let cpus = mt.cpus;
+        let _ = writeln!(h, "<h3>{} (N = {cpus} CPUs)</h3>", esc(&mt.spec.name));
         if let Some(f) = figs
             .into_iter()
             .flatten()
-            .find(|f| f.file == format!("break-even-{}.svg", file_part(arch)))
+            .find(|f| f.file == format!("break-even-{}.svg", file_part(&mt.spec.name)))
         {
             h.push_str(&figure_html(f));
         }
-        let traces = cx.trace_l(arch);
+        let traces = cx.trace_l(&mt.spec.arch);
         let mut head: Vec<String> = vec![
             "scheme".into(),
-            "a: cycles / lazy round trip".into(),
-            "e: cycles / exit".into(),
+            "a: us / lazy round trip".into(),
+            "e: us / exit".into(),
         ];
         for (n, l) in &traces {
-            head.push(format!("cost at {n} (L={})", short(*l)));
+            head.push(format!("us at {n} (L={})", short(*l)));
         }
         head.push("ledger".into());
         let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
@@ -633,6 +699,9 @@ pub(super) fn break_even_html(cx: &Ctx, figs: Option<&Vec<Figure>>) -> String {
             h.push_str(&p.html());
         }
     }
+    if cx.machines.is_empty() {
+        h.push_str("<p>No machine was simulated in time (<code>--machine</code>).</p>\n");
+    }
     h
 }
 
@@ -648,11 +717,11 @@ pub(super) fn traces_table(cx: &Ctx) -> String {
         "switches",
         "lazy enters",
         "exits",
-        "cycles/switch",
+        "count RMW/switch",
         "shared RMW/switch",
         "transfers/switch",
         "IPIs/exit",
-        "cycles/exit",
+        "transfers/exit",
         "ledger",
     ]);
     for tr in &cx.traces {
@@ -672,11 +741,11 @@ pub(super) fn traces_table(cx: &Ctx) -> String {
                         r.switches.to_string(),
                         r.lazy_enters.to_string(),
                         r.exits.to_string(),
-                        num(r.cycles_per_switch),
+                        opt(per(r.count_rmw, r.switches)),
                         num(r.shared_rmw_per_switch),
                         num(r.transfers_per_switch),
                         opt(per(r.ipis + r.flush_ipis, r.exits)),
-                        opt((r.exits > 0).then_some(r.cycles_per_exit)),
+                        opt(per(r.teardown_access.coherence_transfers, r.exits)),
                         if r.clean() { "ok" } else { "VIOLATION" }.to_string(),
                     ],
                 );
@@ -843,53 +912,41 @@ pub(super) fn ledger_html(cx: &Ctx) -> String {
     h
 }
 
-pub(super) fn cost_html(cx: &Ctx, input: &ReportInput) -> String {
+pub(super) fn machines_html(cx: &Ctx, input: &ReportInput) -> String {
     let mut h = String::from(
-        "<h2 id=\"cost-model\">6. Cost model and command</h2>\n\
-         <p>Estimated cycles = plain accesses × access + remote loads × remote_load + RMWs × \
-         local_rmw + coherence transfers × transfer + full fences × fence + IPIs × (ipi_send + \
-         ipi_handle). Per-switch figures count the switch path only (teardown work excluded); \
-         per-exit figures count the teardown work and all IPIs (scheme + exit flush). Round \
-         numbers of the right order for each machine class \
-         (<code>lazymm_sim::cost::CostTable::for_arch</code>); substitute your own.</p>\n",
+        "<h2 id=\"machines\">6. Machines and command</h2>\n\
+         <p>Simulated time comes from <code>lazymm_sim::timing</code> (see docs/timing.md): the \
+         same scheme code on per-CPU clocks, each cache line with an owner and sharers, a \
+         transfer costing the topology distance, one transfer at a time per line. Every \
+         parameter of every machine, with its source (ESTIMATE where no measurement of that \
+         machine was published):</p>\n",
     );
-    let mut t = Table::new(&[
-        "arch",
-        "access",
-        "local_rmw",
-        "transfer",
-        "remote_load",
-        "fence",
-        "ipi_send",
-        "ipi_handle",
-    ]);
-    for a in &cx.archs {
-        let Some(arch) = Arch::parse(a) else {
-            t.row(vec![a.clone(), "unknown profile".into()]);
-            continue;
-        };
-        let c = CostTable::for_arch(arch);
-        t.row(vec![
-            a.clone(),
-            num(c.access),
-            num(c.local_rmw),
-            num(c.transfer),
-            num(c.remote_load),
-            num(c.fence),
-            num(c.ipi_send),
-            num(c.ipi_handle),
-        ]);
+    for mt in cx.machines {
+        let mut t = Table::new(&["parameter", "value", "source"]);
+        for (k, f) in mt.figures() {
+            t.row(vec![k, num(f.value), f.source.clone()]);
+        }
+        let _ = write!(
+            h,
+            "<details><summary>{} — {} ({}, {} CPUs; from {})</summary>\n{}<p>{}</p></details>\n",
+            esc(&mt.spec.name),
+            esc(&mt.spec.description),
+            esc(&mt.spec.arch),
+            mt.cpus,
+            esc(&mt.spec.origin),
+            t.html(),
+            esc(&mt.extrapolation)
+        );
     }
-    h.push_str(&t.html());
     let _ = write!(
         h,
         "<p>Command:</p>\n<pre>{}</pre>\n\
-         <p>Sweep (<code>report::sweep_configs</code>, same seed): every scheme and profile; \
+         <p>Count sweep (<code>report::sweep_configs</code>, same seed): every scheme and profile; \
          ctxswitch-threads and ctxswitch-processes at 2, 4, …, {SWEEP_MAX_CPUS} CPUs with \
-         max({MIN_ROUNDS}, 90000 / CPUs) rounds (at least ~60k switches per run, at least ~350 \
-         switches per CPU); exit-storm at 2, 4, …, \
-         {EXIT_SWEEP_MAX_CPUS} CPUs with max(256, 4 × CPUs) rounds. The break-even model uses \
-         {BREAK_EVEN_CPUS} CPUs when those runs exist.</p>\n",
+         max({MIN_ROUNDS}, 90000 / CPUs) rounds; exit-storm at 2, 4, …, \
+         {EXIT_SWEEP_MAX_CPUS} CPUs with max(256, 4 × CPUs) rounds; the exit table uses \
+         {BREAK_EVEN_CPUS} CPUs when those runs exist. Time sweep: per machine, 2, 4, … CPUs \
+         and the preset's own size, then the scaled machine up to the same largest count.</p>\n",
         esc(&input.command)
     );
     h

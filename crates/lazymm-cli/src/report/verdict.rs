@@ -1,5 +1,9 @@
-//! The verdict: per profile and workload family, the scheme to pick, as a
-//! ratio to `refcount`, the break-even against `refcount` and the ledger.
+//! The verdict. Per machine preset, in simulated time
+//! ([`super::timed::machine_lines`]): the pick by switch throughput and by
+//! exit latency as ratios to `refcount`, the one scheme with the smallest
+//! worst ratio and its break-even. Per profile, in exact counts: per
+//! workload family the scheme with the fewest cache-line transfers (switch
+//! path plus teardown) as a ratio to `refcount`, and the ledger.
 //!
 //! A scheme is only ever called the pick *for a workload*; the one pick
 //! named for a whole profile is the scheme whose worst ratio over every
@@ -11,8 +15,8 @@ use super::*;
 /// The baseline every ratio is taken against.
 pub(crate) const BASELINE: &str = "refcount";
 
-/// The cost of a whole run in `q`: switch path plus teardown (IPIs
-/// included). The cost a workload family is judged by.
+/// The count of a whole run in `q`: switch path plus teardown (IPIs are
+/// counted apart). The count a workload family is ranked by.
 pub(super) fn run_cost(q: &Quantity, r: &RunReport) -> f64 {
     (q.per_switch)(r) * r.switches as f64 + (q.per_exit)(r) * r.exits as f64
 }
@@ -24,14 +28,14 @@ pub(crate) struct Family {
     /// The CPU count judged (the largest one run).
     pub(crate) cpus: usize,
     /// Eligible schemes (clean ledger, not known unsafe) with their run's
-    /// estimated cycles, cheapest first.
+    /// transfers (exact count), fewest first.
     pub(crate) costs: Vec<(String, f64)>,
-    /// The baseline's cycles, when it was run.
+    /// The baseline's transfers, when it was run.
     pub(crate) baseline: Option<f64>,
 }
 
 impl Family {
-    /// `scheme`'s cost as a ratio to the baseline (or absolute cycles when
+    /// `scheme`'s cost as a ratio to the baseline (or absolute transfers when
     /// the baseline was not run).
     pub(crate) fn ratio(&self, scheme: &str) -> Option<f64> {
         let c = self.costs.iter().find(|(s, _)| s == scheme)?.1;
@@ -50,8 +54,6 @@ pub(crate) struct ArchVerdict {
     /// The scheme other than the baseline with the smallest worst-case
     /// ratio over every family, that ratio and the family it is reached on.
     pub(crate) overall: Option<(String, f64, String)>,
-    /// Break-even of `overall` against the baseline: CPU count and text.
-    pub(crate) break_even: Option<(usize, String)>,
     /// Runs with a clean ledger, known-unsafe violations, unexpected ones.
     pub(crate) ledger: (usize, usize, usize),
 }
@@ -127,15 +129,6 @@ pub(super) fn verdicts(cx: &Ctx) -> Vec<ArchVerdict> {
                 }
             }
         }
-        let break_even = overall.as_ref().and_then(|(pick, _, _)| {
-            let (cpus, inputs) = cx.lifetime_inputs(arch)?;
-            let p = inputs.iter().find(|i| &i.0 == pick)?;
-            let b = inputs.iter().find(|i| i.0 == BASELINE)?;
-            if p.0 == b.0 {
-                return None;
-            }
-            Some((cpus, break_even(p, b).1))
-        });
         let mut ledger = (0, 0, 0);
         for r in cx.runs.iter().filter(|r| &r.arch == arch) {
             if r.clean() {
@@ -150,7 +143,6 @@ pub(super) fn verdicts(cx: &Ctx) -> Vec<ArchVerdict> {
             arch: arch.clone(),
             families,
             overall,
-            break_even,
             ledger,
         });
     }
@@ -162,24 +154,41 @@ fn times(x: f64) -> String {
     format!("{}×", sig(x))
 }
 
-/// The short terminal view of `runs`: a few lines per profile.
-pub(crate) fn terminal(runs: &[RunReport]) -> String {
+/// The short terminal view: per machine the verdict in simulated time,
+/// then per profile the exact counts and the ledger.
+pub(crate) fn terminal(runs: &[RunReport], machines: &[MachineTime]) -> String {
     let input = ReportInput {
         runs,
         sweep: &[],
+        machines,
         command: String::new(),
     };
     let cx = Ctx::new(&input);
     let mut o = String::new();
+    if !machines.is_empty() {
+        let _ = writeln!(
+            o,
+            "Simulated time per machine preset (--machine), as ratios to refcount; picked among schemes\n\
+             with a clean ledger that are not known unsafe; L: lazy round trips per process lifetime."
+        );
+        let eligible = |s: &str| !cx.unsafe_or_failed(s);
+        for mt in machines {
+            let _ = writeln!(o);
+            for l in timed::machine_lines(mt, &eligible) {
+                let _ = writeln!(o, "{l}");
+            }
+        }
+        let _ = writeln!(o);
+    }
     let has_baseline = cx.schemes.iter().any(|s| s == BASELINE);
     let _ = writeln!(
         o,
-        "Cost: estimated cycles of a run (switch path + teardown, IPIs included){}.\n\
-         Picked only among schemes with a clean ledger that are not known unsafe; --table for every run.",
+        "Exact counts per profile: cache-line transfers of a run (switch path + teardown; IPIs\n\
+         apart){}; --table for every run.",
         if has_baseline {
-            " as a ratio to refcount (below 1× is cheaper)"
+            " as a ratio to refcount (below 1× is fewer)"
         } else {
-            " (refcount not run: absolute cycles)"
+            " (refcount not run: absolute transfers)"
         }
     );
     for v in verdicts(&cx) {
@@ -224,7 +233,7 @@ pub(crate) fn known_unsafe_lines(runs: &[RunReport]) -> String {
 }
 
 /// The verdict of one profile as text lines: a heading, one line per
-/// workload family, the pick over every family and the break-even.
+/// workload family, the one scheme over every family.
 pub(crate) fn arch_lines(v: &ArchVerdict, has_baseline: bool) -> Vec<String> {
     let mut o = String::new();
     let (ok, known, fail) = v.ledger;
@@ -252,12 +261,12 @@ pub(crate) fn arch_lines(v: &ArchVerdict, has_baseline: bool) -> Vec<String> {
                 if has_baseline {
                     times(x)
                 } else {
-                    format!("{} cycles", sig(x))
+                    format!("{} transfers", sig(x))
                 }
             })
         };
         let mut line = format!(
-            "  {:<wf$}  {:>4} CPUs  pick {:<ws$}  {:>9}",
+            "  {:<wf$}  {:>4} CPUs  fewest {:<ws$}  {:>9}",
             f.workload,
             f.cpus,
             pick,
@@ -282,14 +291,14 @@ pub(crate) fn arch_lines(v: &ArchVerdict, has_baseline: bool) -> Vec<String> {
         Some((s, w, fam)) if has_baseline && *w <= 1.0 => {
             let _ = writeln!(
                 o,
-                "  => {s}: never costlier than refcount on these workloads (at worst {} on {fam})",
+                "  => {s}: never more transfers than refcount on these workloads (at worst {} on {fam})",
                 times(*w)
             );
         }
         Some((s, w, fam)) if has_baseline => {
             let _ = writeln!(
                     o,
-                    "  => no scheme is as cheap as refcount on every workload; the smallest worst case is {s}: {} on {fam}",
+                    "  => no scheme has as few transfers as refcount on every workload; the smallest worst case is {s}: {} on {fam}",
                     times(*w)
                 );
         }
@@ -299,12 +308,6 @@ pub(crate) fn arch_lines(v: &ArchVerdict, has_baseline: bool) -> Vec<String> {
         None => {
             let _ = writeln!(o, "  => no eligible scheme was run on every workload");
         }
-    }
-    if let Some((cpus, text)) = &v.break_even {
-        let _ = writeln!(
-                o,
-                "  break-even vs refcount ({cpus} CPUs; L: lazy round trips per process lifetime): {text}"
-            );
     }
     o.lines().map(str::to_string).collect()
 }
