@@ -78,11 +78,27 @@ fn errors_name_file_line_and_cause() {
         "m.toml: missing `cost_ns.wakeup` (a { value = .., source = \"..\" } table)"
     );
     // An unknown arch.
-    let bad = t.replacen("arch = \"powerpc-radix\"", "arch = \"vax\"", 1);
+    let bad = t.replacen("arch = \"powerpc-hash\"", "arch = \"vax\"", 1);
     assert!(
         parse_err(&bad).starts_with("m.toml:12: unknown arch `vax`"),
         "{}",
         parse_err(&bad)
+    );
+    // An unknown kernel option, and a kernel without its source.
+    let bad = t.replacen("kernel = \"no-mm-cid\"", "kernel = \"no-such\"", 1);
+    assert!(
+        parse_err(&bad).starts_with("m.toml:15: `kernel`: unknown kernel option `no-such`"),
+        "{}",
+        parse_err(&bad)
+    );
+    let bad: String = t
+        .lines()
+        .filter(|l| !l.starts_with("kernel_source ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        parse_err(&bad),
+        "m.toml:15: `kernel` needs a `kernel_source`"
     );
     // A key given twice.
     let bad = format!("{t}\n[cost_ns]\nfence = {{ value = 1, source = \"x\" }}\n");

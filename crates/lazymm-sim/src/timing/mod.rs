@@ -84,6 +84,9 @@ pub fn timed_machine(
     let model = Model::new(Params::of(spec), n);
     let mut mc = MachineConfig::new(n, spec.arch(), scheme);
     mc.max_mms = (4 * n).max(1024);
+    // The kernel the machine's figures were measured on (validated when the
+    // file was read).
+    mc.options.kernel = lazymm::schemes::KernelOptions::parse(&spec.kernel)?;
     Machine::new(CountingPlatform::timed(model), mc).map_err(|e| e.0)
 }
 

@@ -95,6 +95,12 @@ pub struct MachineSpec {
     pub latency_ns: Latencies,
     /// Operation costs.
     pub cost_ns: Costs,
+    /// The kernel the machine's published figures were measured on, as
+    /// lazymm kernel options (`KernelOptions::parse`: e.g. `no-mm-cid` for a
+    /// kernel before `SCHED_MM_CID`); empty: Linux 6.12 as lazymm models it.
+    pub kernel: String,
+    /// Where `kernel` comes from (required when `kernel` is set).
+    pub kernel_source: String,
 }
 
 /// A parse or validation error: `file:line: cause`.
@@ -382,6 +388,14 @@ impl Reader<'_> {
         }
     }
 
+    fn opt_string(&mut self, key: &str) -> Result<Option<String>, SpecError> {
+        if self.e.contains_key(key) {
+            self.string(key).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn fig(&mut self, key: &str, min: f64, integer: bool) -> Result<Figure, SpecError> {
         let file = self.file;
         let e = self.e.get_mut(key).ok_or_else(|| {
@@ -463,6 +477,17 @@ impl MachineSpec {
             wakeup: r.fig("cost_ns.wakeup", 0.0, false)?,
             switch: r.fig("cost_ns.switch", 0.0, false)?,
         };
+        let kernel = r.opt_string("kernel")?.unwrap_or_default();
+        let kernel_source = r.opt_string("kernel_source")?.unwrap_or_default();
+        if !kernel.is_empty() {
+            let line = r.e["kernel"].line;
+            if let Err(e) = lazymm::schemes::KernelOptions::parse(&kernel) {
+                return Err(err(file, line, format!("`kernel`: {e}")));
+            }
+            if kernel_source.trim().is_empty() {
+                return Err(err(file, line, "`kernel` needs a `kernel_source`"));
+            }
+        }
         if let Some((k, e)) = r.e.iter().find(|(_, e)| !e.used) {
             return Err(err(file, e.line, format!("unknown key `{k}`")));
         }
@@ -474,6 +499,8 @@ impl MachineSpec {
             topology,
             latency_ns,
             cost_ns,
+            kernel,
+            kernel_source,
         };
         let n = spec.cpus();
         if n > lazymm::runtime::MAX_CPUS {
