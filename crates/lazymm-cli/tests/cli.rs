@@ -486,3 +486,26 @@ fn sim_machine_prints_simulated_time() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("hotplug is not timed"));
 }
+
+/// Issue 12 item 7: a litmus file that cannot be parsed is an error on
+/// stderr (exit 2, nothing on stdout), its binary bytes escaped and the
+/// excerpt bounded, never echoed raw.
+#[test]
+fn litmus_errors_go_to_stderr_escaped() {
+    let d = temp("litmus-bin");
+    let f = d.join("rnd.litmus");
+    let bytes: Vec<u8> = (0..600u32).map(|i| (i * 151 + 7) as u8).collect();
+    std::fs::write(&f, &bytes).unwrap();
+    let o = run(&["litmus", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "", "stdout must be empty on error");
+    let err = text(&o.stderr);
+    assert!(err.contains("rnd.litmus:1: "), "{err}");
+    assert!(
+        o.stderr
+            .iter()
+            .all(|&b| b == b'\n' || (0x20..0x7f).contains(&b)),
+        "raw bytes on stderr: {err}"
+    );
+    assert!(err.len() < 600, "excerpt not bounded: {} bytes", err.len());
+}

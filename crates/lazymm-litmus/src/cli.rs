@@ -148,7 +148,7 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
                     Status::Error => String::new(),
                     _ => format!("{f}: "),
                 },
-                r.message.as_deref().unwrap_or("error")
+                printable(r.message.as_deref().unwrap_or("error"))
             ));
             if !quiet {
                 s.push('\n');
@@ -156,6 +156,25 @@ pub fn render(r: &FileReport, quiet: bool) -> String {
         }
     }
     s
+}
+
+/// A message as a terminal may show it: control characters and bytes that
+/// were not UTF-8 (read as U+FFFD) escaped, at most 160 characters (a
+/// binary file's first "line" can be kilobytes).
+pub fn printable(msg: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in msg.chars().enumerate() {
+        if n == 160 {
+            out.push_str("...");
+            break;
+        }
+        match c {
+            '\u{fffd}' => out.push_str("\\x??"),
+            c if c.is_control() && c != '\n' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Run the `litmus` subcommand.  Returns the process exit code: 0 when every
@@ -185,8 +204,17 @@ pub fn run(args: &LitmusArgs) -> anyhow::Result<i32> {
         let doc = serde_json::json!({ "reports": reports, "summary": sum });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
+        // A file that could not be read or parsed is an error: said on
+        // stderr, once, never echoed raw; verdicts (and `unsupported`, a
+        // verdict about the checker) go to stdout.
+        let mut err = std::io::stderr().lock();
         for r in &reports {
-            out.write_all(render(r, args.quiet).as_bytes())?;
+            let text = render(r, args.quiet);
+            if matches!(r.status, Status::Error) {
+                err.write_all(text.as_bytes())?;
+            } else {
+                out.write_all(text.as_bytes())?;
+            }
         }
         if reports.len() > 1 || args.quiet {
             writeln!(

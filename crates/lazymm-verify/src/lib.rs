@@ -1,5 +1,5 @@
 //! Verification harness for lazymm: loom models of every scheme, mutation
-//! evidence, and the scenarios of DESIGN.md section 7.
+//! evidence, and the scenarios of docs/design.md section 7.
 //!
 //! * [`VLoom`]: the loom backend ([`lazymm::LoomPlatform`]) with a trace of
 //!   every access on the side, so that a failing model prints the interleaving
@@ -406,7 +406,7 @@ pub type M = Machine<VLoom>;
 /// idle with every task it ran exited; the runner then quiesces the CPU.
 #[derive(Clone, Copy)]
 pub struct Scenario {
-    /// Name (DESIGN.md section 7 wording).
+    /// Name (docs/design.md section 7 wording).
     pub name: &'static str,
     /// CPUs = loom threads (CPU 0 is the model's main thread).
     pub cpus: usize,

@@ -1,4 +1,4 @@
-//! The loom scenarios of DESIGN.md section 7.
+//! The loom scenarios of docs/design.md section 7.
 //!
 //! Conventions (the kernel's, kept by every script):
 //!

@@ -1,5 +1,5 @@
 //! Issue 3, part 1: loom, every scheme that exists, every scenario of
-//! DESIGN.md section 7 that applies, on three profiles (arm64: no mask;
+//! docs/design.md section 7 that applies, on three profiles (arm64: no mask;
 //! powerpc-hash: mask never cleared; x86: mask cleared on switch away, exit
 //! flush IPIs). The ledger (and loom's causality check of the page-table
 //! payload) is the assertion.

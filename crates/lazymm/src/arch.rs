@@ -1,5 +1,5 @@
 //! Architecture profiles: what `mm_cpumask` means, and what the exit-time
-//! TLB flush does (DESIGN.md section 3, kernel-history.md section 6).
+//! TLB flush does (docs/design.md section 3, kernel-history.md section 6).
 
 /// An architecture profile. Each names the kernel it models (issue 9): the
 /// runtime's `switch_mm_irqs_off`, exit flush and hotplug follow Linux

@@ -22,7 +22,7 @@ pub mod rcu;
 pub mod refcount;
 pub mod shootdown;
 
-/// Every scheme of the catalogue (DESIGN.md section 2) that is implemented.
+/// Every scheme of the catalogue (docs/design.md section 2) that is implemented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SchemeKind {
     /// Classic `active_mm` refcounting (Linux <= 6.3).
