@@ -97,9 +97,6 @@ impl Axis {
             }
         }
     }
-    pub(super) fn floor(&self) -> f64 {
-        self.lo
-    }
     pub(super) fn value(&self, t: f64) -> f64 {
         match self.scale {
             Scale::Lin => t,
@@ -300,7 +297,7 @@ pub(super) struct Line {
 
 pub(super) enum LegendKind {
     Line { dashed: bool, marker: usize },
-    Bar,
+    Dot { marker: usize },
     Note,
 }
 
@@ -327,12 +324,8 @@ pub(super) fn draw_legend(area: &Area, title: &str, items: &[LegendItem]) -> Res
                 }
                 with_marker!(m, (30, y), it.color, !dashed, |e| area.draw(&e).map_err(de))?;
             }
-            LegendKind::Bar => {
-                area.draw(&Rectangle::new(
-                    [(14, y - 7), (46, y + 7)],
-                    it.color.filled(),
-                ))
-                .map_err(de)?;
+            LegendKind::Dot { marker: m } => {
+                with_marker!(m, (30, y), it.color, true, |e| area.draw(&e).map_err(de))?;
             }
             LegendKind::Note => {}
         }
@@ -367,7 +360,7 @@ pub(super) fn scheme_legend(cx: &Ctx, schemes: &[String], lines: bool) -> Vec<Le
                     marker: cx.idx(s),
                 }
             } else {
-                LegendKind::Bar
+                LegendKind::Dot { marker: cx.idx(s) }
             },
         })
         .collect()
@@ -390,6 +383,16 @@ pub(super) fn unsafe_notes(cx: &Ctx, schemes: &[String]) -> Vec<LegendItem> {
         v.push(note("! ledger FAILED (see ledger)"));
     }
     v
+}
+
+/// How to read a [`dot_panel`].
+pub(super) fn dot_notes() -> Vec<LegendItem> {
+    vec![
+        note("x: workload; a dot's height"),
+        note("  is its value; no dot: no data"),
+        note("log axis: zeros on the row"),
+        note("  \"0\" under the dashed break"),
+    ]
 }
 
 /// Legend notes naming schemes whose lines coincide on every panel (one
@@ -576,20 +579,27 @@ pub(super) fn line_panel(
     Ok(y)
 }
 
-pub(super) struct Bars {
+/// One scheme's values, one per category (`None`: no data).
+pub(super) struct Dots {
     pub(super) scheme: String,
     pub(super) values: Vec<Option<f64>>,
 }
 
-pub(super) fn bar_panel(
+/// A dot plot by category (workloads have no order, so no lines): a marker
+/// per scheme at its value, schemes side by side within a category. A
+/// dot's position, not a bar's length, carries the value, so a log axis
+/// does not distort it. Zeros on a log axis sit on a row of their own,
+/// labelled "0" and set off by a dashed break; on a linear axis they are
+/// at 0 like any value.
+pub(super) fn dot_panel(
     cx: &Ctx,
     area: &Area,
     title: &str,
     y_desc: &str,
     groups: &[String],
-    bars: &[Bars],
+    dots: &[Dots],
 ) -> Result<()> {
-    let y = Axis::auto(bars.iter().flat_map(|b| b.values.iter().flatten().copied()));
+    let y = Axis::auto(dots.iter().flat_map(|b| b.values.iter().flatten().copied()));
     let g = groups.len().max(1);
     let xb: Vec<f64> = (0..g).map(|i| i as f64 + 0.5).collect();
     let (yb, yl) = y.ticks();
@@ -623,40 +633,39 @@ pub(super) fn bar_panel(
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(de)?;
-    let n = bars.len().max(1);
-    let w = 0.84 / n as f64;
-    for (k, b) in bars.iter().enumerate() {
-        let color = cx.color(&b.scheme);
-        for (i, v) in b.values.iter().enumerate() {
+    let grey = RGBColor(150, 150, 150);
+    // Category separators.
+    for i in 1..g {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(i as f64, y.lo), (i as f64, y.hi)],
+                grey.stroke_width(1),
+            )))
+            .map_err(de)?;
+    }
+    if y.zero_floor {
+        // The break between the zero row and the smallest decade.
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, y.lo + 0.5), (g as f64, y.lo + 0.5)],
+                6,
+                4,
+                grey.stroke_width(1),
+            ))
+            .map_err(de)?;
+    }
+    let n = dots.len().max(1);
+    let w = 0.8 / n as f64;
+    for (k, d) in dots.iter().enumerate() {
+        let color = cx.color(&d.scheme);
+        let m = cx.idx(&d.scheme);
+        for (i, v) in d.values.iter().enumerate() {
             let Some(v) = *v else { continue };
-            let x0 = i as f64 + 0.08 + k as f64 * w;
-            let x1 = x0 + w * 0.9;
-            let top = y.t(v);
-            if top > y.floor() {
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(x0, y.floor()), (x1, top)],
-                        color.filled(),
-                    )))
-                    .map_err(de)?;
-            } else {
-                // A zero: a short stub and "0", so "no data" and "zero" differ.
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(x0, y.floor()), (x1, y.floor())],
-                        color.stroke_width(3),
-                    )))
-                    .map_err(de)?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        "0",
-                        ((x0 + x1) / 2.0, y.floor()),
-                        font(10.0)
-                            .color(&color)
-                            .pos(Pos::new(HPos::Center, VPos::Bottom)),
-                    )))
-                    .map_err(de)?;
-            }
+            let at = (i as f64 + 0.1 + (k as f64 + 0.5) * w, y.t(v));
+            with_marker!(m, at, color, true, |e| chart
+                .draw_series(std::iter::once(e))
+                .map(|_| ())
+                .map_err(de))?;
         }
     }
     Ok(())
@@ -819,11 +828,11 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
     let cyc_lines = exit_lines(&|r| (r.exits > 0).then(|| (cx.q.per_exit)(r)));
     let ipi_lines = exit_lines(&|r| per(r.ipis + r.flush_ipis, r.exits));
 
-    let bars = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
+    let dots = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Dots> {
         cx.schemes
             .iter()
             .enumerate()
-            .map(|(k, s)| Bars {
+            .map(|(k, s)| Dots {
                 scheme: s.clone(),
                 values: rows
                     .iter()
@@ -833,10 +842,10 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             .filter(|b| b.values.iter().any(Option::is_some))
             .collect()
     };
-    let scheme_ipis = bars(&|r| per(r.ipis, r.exits));
-    let flush_ipis = bars(&|r| per(r.flush_ipis, r.exits));
-    let scans = bars(&|r| Some(r.scan_steps_per_exit));
-    let cycles = bars(&|r| Some((cx.q.per_exit)(r)));
+    let scheme_ipis = dots(&|r| per(r.ipis, r.exits));
+    let flush_ipis = dots(&|r| per(r.flush_ipis, r.exits));
+    let scans = dots(&|r| Some(r.scan_steps_per_exit));
+    let cycles = dots(&|r| Some((cx.q.per_exit)(r)));
     let schemes: Vec<String> = cx
         .schemes
         .iter()
@@ -854,7 +863,7 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
     let cost_axis = format!("{} / exit", cx.q.unit);
     // Panels whose values are all zero say nothing a sentence cannot: they
     // are dropped and the caption says so.
-    let all: [(&str, &str, &Vec<Bars>); 4] = [
+    let all: [(&str, &str, &Vec<Dots>); 4] = [
         ("scheme IPIs per exit", "IPIs / exit", &scheme_ipis),
         (
             "exit-flush IPIs per exit (the architecture's)",
@@ -868,7 +877,7 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
         ),
         (&cost_title, &cost_axis, &cycles),
     ];
-    let nonzero = |b: &Vec<Bars>| {
+    let nonzero = |b: &Vec<Dots>| {
         b.iter()
             .any(|b| b.values.iter().any(|v| v.is_some_and(|v| v != 0.0)))
     };
@@ -883,13 +892,12 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
         let height = if rows_n == 1 { 470 } else { 860 };
         let s = svg(1400, height, 230, |main, legend| {
             let p = main.split_evenly((rows_n, cols_n));
-            for (k, (title, ylabel, bars)) in panels.iter().map(|p| **p).enumerate() {
-                bar_panel(cx, &p[k], title, ylabel, &groups, bars)?;
+            for (k, (title, ylabel, dots)) in panels.iter().map(|p| **p).enumerate() {
+                dot_panel(cx, &p[k], title, ylabel, &groups, dots)?;
             }
             let mut items = scheme_legend(cx, &schemes, false);
             items.push(note(""));
-            items.push(note("x: workload; \"0\" marks a"));
-            items.push(note("  zero, a gap marks no data"));
+            items.extend(dot_notes());
             items.push(note("exit-storm: PeterZ's"));
             items.push(note("  adversarial exit (each"));
             items.push(note("  process walks every CPU)"));
@@ -1318,21 +1326,21 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         return Ok(None);
     }
     let groups: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let bars = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Bars> {
+    let dots = |f: &dyn Fn(&RunReport) -> Option<f64>| -> Vec<Dots> {
         cx.schemes
             .iter()
             .enumerate()
-            .map(|(k, s)| Bars {
+            .map(|(k, s)| Dots {
                 scheme: s.clone(),
                 values: rows.iter().map(|row| row.1[k].and_then(f)).collect(),
             })
             .filter(|b| b.values.iter().any(Option::is_some))
             .collect()
     };
-    let cyc = bars(&|r| per(r.count_rmw, r.switches));
-    let shared = bars(&|r| Some(r.shared_rmw_per_switch));
-    let transfers = bars(&|r| Some((cx.q.per_switch)(r)));
-    let ipis = bars(&|r| per(r.ipis + r.flush_ipis, r.exits));
+    let cyc = dots(&|r| per(r.count_rmw, r.switches));
+    let shared = dots(&|r| Some(r.shared_rmw_per_switch));
+    let transfers = dots(&|r| Some((cx.q.per_switch)(r)));
+    let ipis = dots(&|r| per(r.ipis + r.flush_ipis, r.exits));
     let schemes: Vec<String> = cyc.iter().map(|b| b.scheme.clone()).collect();
     let cpus: BTreeSet<usize> = rows
         .iter()
@@ -1341,7 +1349,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
     let cpus: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
     let s = svg(1400, 820, 230, |main, legend| {
         let p = main.split_evenly((2, 2));
-        bar_panel(
+        dot_panel(
             cx,
             &p[0],
             "mm count RMWs per switch",
@@ -1349,7 +1357,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             &groups,
             &cyc,
         )?;
-        bar_panel(
+        dot_panel(
             cx,
             &p[1],
             "shared-line RMWs per switch",
@@ -1357,7 +1365,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             &groups,
             &shared,
         )?;
-        bar_panel(
+        dot_panel(
             cx,
             &p[2],
             &format!("{} per switch", cx.q.name),
@@ -1365,7 +1373,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
             &groups,
             &transfers,
         )?;
-        bar_panel(
+        dot_panel(
             cx,
             &p[3],
             "IPIs per exit (scheme + flush)",
@@ -1377,6 +1385,7 @@ pub(super) fn traces_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         items.push(note(""));
         items.push(note(&format!("real perf traces, {} CPUs", cpus.join("/"))));
         items.push(note("switch path only"));
+        items.extend(dot_notes());
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
     })?;
