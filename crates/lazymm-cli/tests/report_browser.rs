@@ -1,7 +1,7 @@
 //! The report rendered in a real browser: headless Chromium (Debian's
 //! `chromium` package, or `$LAZYMM_CHROMIUM`) loads `index.html` with a
 //! checking script and reports, per chart, whether it has data and whether
-//! any text sticks out of its SVG; per page, whether anything is wider than
+//! any text sticks out of its SVG or is crossed by a series' line; per page, whether anything is wider than
 //! the window.
 //!
 //! Where Chromium is absent the test prints why it checked nothing and
@@ -35,6 +35,28 @@ const CHECK_JS: &str = r##"
     const colours = Object.keys(counts);
     if (colours.length === 0) out.push("NODATA " + id);
     colours.forEach(function (p) { if (counts[p] < 2) out.push("LEGENDONLY " + id + " " + p); });
+    // Segments of the lines drawn over the data: every polyline but the
+    // axes and ticks (black) and the grid (light grey).
+    const segs = [];
+    svg.querySelectorAll("polyline").forEach(function (e) {
+      if (["#000000", "#D7D7D7", "#F0F0F0"].indexOf((e.getAttribute("stroke") || "").toUpperCase()) >= 0) return;
+      const p = e.points;
+      for (let i = 1; i < p.numberOfItems; i++)
+        segs.push([p.getItem(i - 1).x, p.getItem(i - 1).y, p.getItem(i).x, p.getItem(i).y]);
+    });
+    // Does segment s cross rectangle r = [x0, y0, x1, y1]? (Liang-Barsky.)
+    function crosses(s, r) {
+      const dx = s[2] - s[0], dy = s[3] - s[1];
+      const ps = [-dx, dx, -dy, dy], qs = [s[0] - r[0], r[2] - s[0], s[1] - r[1], r[3] - s[1]];
+      let t0 = 0, t1 = 1;
+      for (let i = 0; i < 4; i++) {
+        if (ps[i] === 0) { if (qs[i] < 0) return false; continue; }
+        const t = qs[i] / ps[i];
+        if (ps[i] < 0) { if (t > t1) return false; if (t > t0) t0 = t; }
+        else { if (t < t0) return false; if (t < t1) t1 = t; }
+      }
+      return true;
+    }
     // Text inside the SVG's box.
     let texts = 0;
     let minFont = 1e9;
@@ -48,6 +70,11 @@ const CHECK_JS: &str = r##"
           const s = p.matrixTransform(svg.getCTM().inverse().multiply(m)); return [s.x, s.y]; });
       const bad = pts.some(function (q) { return q[0] < vb.x - 0.5 || q[1] < vb.y - 0.5 || q[0] > vb.x + vb.width + 0.5 || q[1] > vb.y + vb.height + 0.5; });
       if (bad) out.push("OVERFLOW " + id + " " + JSON.stringify(t.textContent.trim()));
+      // No series line through a label (its box shrunk by a pixel).
+      const xs = pts.map(function (q) { return q[0]; }), ys = pts.map(function (q) { return q[1]; });
+      const r = [Math.min.apply(null, xs) + 1, Math.min.apply(null, ys) + 1, Math.max.apply(null, xs) - 1, Math.max.apply(null, ys) - 1];
+      if (t.textContent.trim() && segs.some(function (s) { return crosses(s, r); }))
+        out.push("STRUCK " + id + " " + JSON.stringify(t.textContent.trim()));
       const fs = parseFloat(t.getAttribute("font-size") || "0") * svg.getBoundingClientRect().width / vb.width;
       if (fs > 0 && fs < minFont) minFont = fs;
     });
@@ -184,9 +211,16 @@ fn the_report_renders_in_chromium_with_data_and_no_overflow() {
     let problems: Vec<&&str> = lines
         .iter()
         .filter(|l| {
-            ["NOSVG", "NODATA", "LEGENDONLY", "OVERFLOW", "PAGEOVERFLOW"]
-                .iter()
-                .any(|p| l.starts_with(p))
+            [
+                "NOSVG",
+                "NODATA",
+                "LEGENDONLY",
+                "OVERFLOW",
+                "STRUCK",
+                "PAGEOVERFLOW",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
         })
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");

@@ -479,8 +479,32 @@ pub(super) fn wrapped_notes(text: &str, width: usize) -> Vec<LegendItem> {
     v
 }
 
-/// Vertical markers of a line panel: (x value, label).
+/// Vertical markers of a line panel: (x value, label). Each is tagged by
+/// its number (left to right) above the plot; [`vline_notes`] lists the
+/// labels in the legend.
 pub(super) type VLines = Vec<(f64, String)>;
+
+/// The markers left to right: the order of their tags.
+fn sorted_vlines(vlines: &VLines) -> Vec<(f64, &str)> {
+    let mut v: Vec<(f64, &str)> = vlines.iter().map(|(x, l)| (*x, l.as_str())).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
+/// Legend notes: what each marker's tag stands for.
+pub(super) fn vline_notes(x: &Axis, vlines: &VLines) -> Vec<LegendItem> {
+    let mut v = Vec::new();
+    for (n, (vx, label)) in sorted_vlines(vlines).into_iter().enumerate() {
+        let tx = x.t(vx);
+        let off = if tx < x.lo || tx > x.hi {
+            " (off the axis)"
+        } else {
+            ""
+        };
+        v.extend(wrapped_notes(&format!("{}: {label}{off}", n + 1), 30));
+    }
+    v
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn line_panel(
@@ -498,11 +522,26 @@ pub(super) fn line_panel(
     let (yb, yl) = y.ticks();
     let nxb = xb.len();
     let nyb = yb.len().max(1);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, font(16.0))
+    let mut builder = ChartBuilder::on(area);
+    builder
         .margin(12)
         .x_label_area_size(44)
-        .y_label_area_size(64)
+        .y_label_area_size(64);
+    if vlines.is_empty() {
+        builder.caption(title, font(16.0));
+    } else {
+        // The title by hand, then a strip above the plot for the markers'
+        // tags: no series can cross a label there.
+        let (w, _) = area.dim_in_pixel();
+        area.draw(&Text::new(
+            title.to_string(),
+            (w as i32 / 2, 12),
+            font(16.0).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(de)?;
+        builder.margin_top(72);
+    }
+    let mut chart = builder
         .build_cartesian_2d(
             Ticked::new(x.lo, x.hi, (xb, xl)),
             Ticked::new(y.lo, y.hi, (yb, yl)),
@@ -524,12 +563,15 @@ pub(super) fn line_panel(
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(de)?;
-    for (i, (vx, label)) in vlines.iter().enumerate() {
-        let tx = x.t(*vx);
+    let grey = RGBColor(110, 110, 110);
+    let base = area.get_base_pixel();
+    // Right edge (pixels) of the last tag in each of two rows.
+    let mut right = [i32::MIN; 2];
+    for (n, (vx, _)) in sorted_vlines(vlines).into_iter().enumerate() {
+        let tx = x.t(vx);
         if tx < x.lo || tx > x.hi {
             continue;
         }
-        let grey = RGBColor(110, 110, 110);
         chart
             .draw_series(DashedLineSeries::new(
                 vec![(tx, y.lo), (tx, y.hi)],
@@ -538,19 +580,21 @@ pub(super) fn line_panel(
                 grey.stroke_width(1),
             ))
             .map_err(de)?;
-        // Labels stacked from the top, alternately, to keep close markers
-        // readable.
-        let ty = y.hi - (y.hi - y.lo) * (0.03 + 0.07 * (i % 3) as f64);
-        chart
-            .draw_series(std::iter::once(
-                EmptyElement::at((tx, ty))
-                    + Text::new(
-                        label.clone(),
-                        (4, 0),
-                        font(11.0).color(&grey).pos(Pos::new(HPos::Left, VPos::Top)),
-                    ),
-            ))
-            .map_err(de)?;
+        // The tag above the plot, in the first row where it does not touch
+        // its left neighbour; the legend says what each tag is.
+        let tag = (n + 1).to_string();
+        let half = 5 * tag.len() as i32;
+        let (px, py) = chart.backend_coord(&(tx, y.hi));
+        let row = (0..2).find(|r| px - half > right[*r] + 2).unwrap_or(0);
+        right[row] = px + half;
+        area.draw(&Text::new(
+            tag,
+            (px - base.0, py - base.1 - 4 - 18 * row as i32),
+            font(11.0)
+                .color(&grey)
+                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+        ))
+        .map_err(de)?;
     }
     for l in lines {
         let color = cx.color(&l.scheme);
@@ -1044,6 +1088,10 @@ fn machine_panels(
         let mut items = scheme_legend(cx, &schemes, true);
         items.push(note(""));
         items.extend(notes.iter().map(|n| note(n)));
+        if !vl.is_empty() {
+            items.push(note("dashed grey, tagged above:"));
+            items.extend(vline_notes(x, &vl));
+        }
         items.extend(coincide_notes(&[panels[0].2, panels[1].2]));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
@@ -1234,8 +1282,10 @@ pub(super) fn break_even_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figu
     if let (Some(a), Some(b)) = pair {
         match break_even(a, b) {
             (Some(l), _) if in_range(l) => {
-                vlines.push((l, format!("lightweight = shootdown (L={})", short(l))));
-                pair_note = Some(format!("lightweight = shootdown at L={}", short(l)));
+                vlines.push((
+                    l,
+                    format!("PeterZ's pair, lightweight = shootdown (L={})", short(l)),
+                ));
             }
             (_, text) => pair_note = Some(text),
         }
@@ -1265,9 +1315,11 @@ pub(super) fn break_even_chart(cx: &Ctx, mt: &MachineTime) -> Result<Option<Figu
         items.push(note(&format!("  -t {})", cpus / 2)));
         items.push(note("e: us per exit, every"));
         items.push(note("  other CPU lazy"));
-        if !traces.is_empty() {
-            items.push(note("dashed grey: bundled traces"));
-            items.push(note("  (their lazy enters per exit)"));
+        if !vlines.is_empty() {
+            items.push(note("dashed grey, tagged above"));
+            items.push(note("  (traces: L = their lazy"));
+            items.push(note("  enters per exit):"));
+            items.extend(vline_notes(&x, &vlines));
         }
         if base.is_some() {
             items.push(note("y = 1: refcount; a marker"));
