@@ -1009,7 +1009,11 @@ pub(super) fn exit_charts(cx: &Ctx, arch: &str) -> Result<Vec<Figure>> {
             svg: s,
             caption: format!(
                 "{arch}: PeterZ's adversarial exit as the CPU count grows (x: CPUs, log2): the \
-                 teardown work a scheme moves from the switch path to the exit path."
+                 teardown work a scheme moves from the switch path to the exit path. Counted \
+                 up to {EXIT_SWEEP_MAX_CPUS} CPUs: a wave walks every process across every \
+                 CPU (N^2 work), and a single wave at 4096 CPUs takes about a minute per \
+                 architecture for all nine schemes on two cores; the time-exit figures carry \
+                 one such exit, in simulated time, to 4096 CPUs."
             ),
         });
     }

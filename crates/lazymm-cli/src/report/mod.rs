@@ -48,7 +48,16 @@ pub struct ReportInput<'a> {
 pub(crate) const SWEEP_MAX_CPUS: usize = 4096;
 /// Largest CPU count of the exit-storm sweep (an exit-storm wave walks every
 /// process across every CPU: N^2 work per wave).
-const EXIT_SWEEP_MAX_CPUS: usize = 256;
+///
+/// Not 4096: one wave at 4096 CPUs (4096 rounds) takes 61 s for the nine
+/// schemes on one architecture with `--jobs 2` (lightweight alone 3.6 s;
+/// the schemes that scan every CPU per exit dominate), one wave at 2048
+/// 6 s: even one wave per count past 256 adds over a minute per
+/// architecture to the report (the rounds and the CPU count of the
+/// caption's claim: `lazymm sim --cpus 4096 --workload exit-storm
+/// --rounds 4096 --arch x86 --jobs 2`).
+/// `timing::exit_cost` (the time-exit figures) goes to 4096.
+pub(super) const EXIT_SWEEP_MAX_CPUS: usize = 256;
 /// CPU count at which the exit table takes exit-storm.
 const BREAK_EVEN_CPUS: usize = 64;
 const MIN_ROUNDS: u64 = 512;
