@@ -564,6 +564,18 @@ pub(super) fn line_panel(
         .draw()
         .map_err(de)?;
     let grey = RGBColor(110, 110, 110);
+    if y.zero_floor {
+        // The break between the zero row and the smallest decade, as in
+        // the dot plots.
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(x.lo, y.lo + 0.5), (x.hi, y.lo + 0.5)],
+                6,
+                4,
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))
+            .map_err(de)?;
+    }
     let base = area.get_base_pixel();
     // Right edge (pixels) of the last tag in each of two rows.
     let mut right = [i32::MIN; 2];
@@ -814,8 +826,8 @@ pub(super) fn scaling_chart(cx: &Ctx, arch: &str) -> Result<Option<Figure>> {
         items.push(note("dashed: ctxswitch-processes"));
         items.push(note("  (an mm per pair)"));
         items.push(note("switch path only"));
-        items.push(note("a log axis' floor marked"));
-        items.push(note("  \"0\" holds the zeros"));
+        items.push(note("log axis: zeros on the row"));
+        items.push(note("  \"0\" under the dashed break"));
         items.extend(coincide_notes(&[&cyc, &tr]));
         items.extend(unsafe_notes(cx, &schemes));
         draw_legend(legend, "scheme", &items)
