@@ -225,7 +225,7 @@ impl<P: Platform> Scheme<P> for Lightweight {
         // is this barrier (free); C11's AcqRel RMW is not (found by loom:
         // lazymm-verify scenarios::kthread_use_mm_grab_only).
         if self.opts.fence_kept("lw-teardown-fence") {
-            m.p.fence(me.id, Ordering::SeqCst);
+            m.users_zero_fence(me);
         }
         let batched = self.opts.batched_grab;
         let mut reserved: u64 = 0;
