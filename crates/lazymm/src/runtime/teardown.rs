@@ -50,8 +50,14 @@ impl<P: Platform> Machine<P> {
     /// drop, run on `cpu` with whatever `active_mm` the kworker borrowed
     /// (idle's, a user task's it switched away from, or the dying mm itself).
     /// The CPU must be running a kernel thread (the driver switched to
-    /// [`super::Next::Kthread`]); it is marked as such. Returns the works run.
+    /// [`super::Next::Kthread`]); it is marked as such. Returns the works run
+    /// (0 on an offline CPU).
     pub fn run_async_mmput(&self, cpu: CpuId) -> usize {
+        if !self.is_online(cpu) {
+            // No kworker runs on an offline CPU: its pool's works wait for
+            // an online CPU's kworker (unbind_workers).
+            return 0;
+        }
         let works = self.async_work.with(|q| {
             let mut w = core::mem::take(&mut q[cpu]);
             for (c, other) in q.iter_mut().enumerate() {
