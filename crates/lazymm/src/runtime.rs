@@ -290,9 +290,10 @@ pub enum Next {
     /// A kernel thread without an adopted mm (`next->mm == NULL`, not
     /// idle): lazy like idle, but under non-preemptible RCU a *running*
     /// kernel thread is not quiescent (kernel/rcu/tree.c
-    /// `rcu_sched_clock_irq`: only user mode and idle are). A driver that
-    /// runs kernel threads (kworkers, `kthread_use_mm` callers) says so
-    /// with this variant.
+    /// `rcu_sched_clock_irq` -> kernel/rcu/tree_plugin.h
+    /// `rcu_flavor_sched_clock_irq`: only user mode and idle are, with
+    /// `PREEMPT_COUNT=n`). A driver that runs kernel threads (kworkers,
+    /// `kthread_use_mm` callers) says so with this variant.
     Kthread,
     /// A user task of this mm. The caller (the task) holds a `users`
     /// reference on it.

@@ -141,6 +141,15 @@ enum QsWords {
 ///   context-switches (its `cond_resched()` reports a QS only when RCU is
 ///   in urgent need, `rcu_all_qs`, not modelled). Until issue 9 the model
 ///   took a kernel thread for idle, and so freed early.
+///
+/// The configuration is `CONFIG_PREEMPT_RCU=n`, `CONFIG_PREEMPT_COUNT=n`
+/// (`PREEMPT_NONE` or `PREEMPT_VOLUNTARY` without `PREEMPT_DYNAMIC`):
+/// tree_plugin.h's non-preemptible `rcu_flavor_sched_clock_irq` reports a
+/// QS only `if (user || rcu_is_cpu_rrupt_from_idle() || (PREEMPT_COUNT &&
+/// preempt_count() == HARDIRQ_OFFSET))`. With `PREEMPT_COUNT=y`, or
+/// preemptible RCU (Debian's `PREEMPT_DYNAMIC` kernel), a kernel thread
+/// outside a read-side critical section is quiescent at its tick too: the
+/// free comes earlier, the verdict is the same.
 struct GraceEngine {
     opts: SchemeOptions,
     lazy_aware: bool,
