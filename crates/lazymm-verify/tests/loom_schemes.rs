@@ -40,7 +40,10 @@ fn known(kind: SchemeKind, s: &Scenario) -> Option<Known> {
         "mockup" if grab_only && s.arch != Arch::X86 => Some(Known::Fails(&["leaked"])),
         // Part 4: idle is quiescent, so the grace period ends under a lazy
         // CPU. Since issue 9 x86 too: 6.12's flush_tlb_func moves only the
-        // MMU, so active_mm still names the freed mm.
+        // MMU, so active_mm still names the freed mm. And a running kernel
+        // thread is not quiescent, but its context switch to another one is,
+        // lazy borrow kept (the mmput_async scenario: kernel/rcu/tree_plugin.h
+        // rcu_note_context_switch).
         "rcu" => Some(Known::Fails(UAF)),
         // Issue 9, item 2: 6.12's hotplug window (offline before
         // idle_task_exit) under shoot-down, on the profiles where the mask
