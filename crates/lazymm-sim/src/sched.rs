@@ -201,10 +201,16 @@ impl<'m, P: Platform> Sched<'m, P> {
         self.m.switch_to(cpu, target);
     }
 
-    /// If `cpu` is idle and has work, switch to it.
+    /// If `cpu` is idle and has work, switch to it; if it has none, it
+    /// enters an idle state (`cpuidle_enter`: with the `deep-idle` kernel
+    /// option on x86, `leave_mm`; otherwise nothing).
     pub fn idle_pick(&mut self, cpu: usize) {
-        if self.curr[cpu].is_none() && !self.rq[cpu].is_empty() {
-            self.schedule(cpu);
+        if self.curr[cpu].is_none() {
+            if self.rq[cpu].is_empty() {
+                self.m.cpuidle_enter(cpu);
+            } else {
+                self.schedule(cpu);
+            }
         }
     }
 

@@ -112,8 +112,13 @@ fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
         // 8): 2 fences per round trip on every profile.
         assert_eq!(d.fences, 400, "{arch}");
         // Each round trip: one store publishing the slot, one plain store
-        // clearing it (same mm: the non-atomic unlazy).
-        assert_eq!(d.stores, 400, "{arch}");
+        // clearing it (same mm: the non-atomic unlazy). On x86 also the two
+        // per-CPU writes of `cpu_tlbstate_shared.is_lazy` that a flusher's
+        // should_flush_tlb reads (arch/x86/mm/tlb.c enter_lazy_tlb: true;
+        // switch_mm_irqs_off: false), on the CPU's own line (issue 9,
+        // omitted flush paths).
+        let tlbstate = if arch.is_x86() { 400 } else { 0 };
+        assert_eq!(d.stores, 400 + tlbstate, "{arch}");
         assert_eq!(d.rmws, 0, "{arch}");
     }
 }

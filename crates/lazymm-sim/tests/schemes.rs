@@ -123,7 +123,10 @@ fn no_count_rmw_and_no_transfer_per_lazy_round_trip_once_warm() {
             assert_eq!(d.shared_rmw, 0, "{what}");
             assert_eq!(d.remote_loads, 0, "{what}");
             let (stores, loads, fences) = round_trip_accesses(scheme);
-            assert_eq!(d.stores, 200 * stores, "{what}: stores");
+            // x86: enter_lazy_tlb and switch_mm_irqs_off write
+            // cpu_tlbstate_shared.is_lazy (read by should_flush_tlb).
+            let rt_stores = if arch.is_x86() { 2 } else { 0 };
+            assert_eq!(d.stores, 200 * (stores + rt_stores), "{what}: stores");
             // The runtime's own, every scheme (issue 9, items 8 and 12): on
             // x86 (arch/x86/mm/tlb.c switch_mm_irqs_off) the same-mm path
             // reads mm_cpumask (the WARN_ON_ONCE test), then smp_mb() and
@@ -358,7 +361,10 @@ fn exit_of_a_walked_process_on_x86_6_12() {
     // the borrowers) and hands the 5 lazy ones (0, 4..=7) a unit;
     // shoot-down IPIs every online CPU but itself (7; kernel/smp.c runs the
     // local one as a direct call); with the lazy cpumask the mask (0, 4..=7)
-    // suffices. hazard-ipi IPIs the 4 remote slot holders; rcu-lazy-aware's
+    // would suffice here, but not once a munmap flush ran (kernel_model.rs
+    // flush_paths::lazy_cpumask_mask_scan_misses_a_cpu_after_munmap): it
+    // too visits / shoots every online CPU (scan 5 -> 8, shoot-down IPIs
+    // 4 -> 7). hazard-ipi IPIs the 4 remote slot holders; rcu-lazy-aware's
     // grace period waits for them.
     let e = |ipis, flush_ipis, scan_steps, handoffs, freed_at_exit| ExitCost {
         ipis,
@@ -371,17 +377,17 @@ fn exit_of_a_walked_process_on_x86_6_12() {
         (
             SchemeKind::LightweightV2,
             e(0, 4, 8, 5, false),
-            e(0, 7, 5, 5, false),
+            e(0, 7, 8, 5, false),
         ),
         (
             SchemeKind::HazardHandoff,
             e(0, 4, 8, 5, false),
-            e(0, 7, 5, 5, false),
+            e(0, 7, 8, 5, false),
         ),
         (
             SchemeKind::Shootdown,
             e(7, 4, 0, 0, true),
-            e(4, 7, 0, 0, true),
+            e(7, 7, 0, 0, true),
         ),
         (
             SchemeKind::HazardIpi,
@@ -995,7 +1001,7 @@ fn new_schemes_clean_over_seeds_cpus_workloads_profiles() {
             }
         }
     }
-    assert_eq!(runs, 5 * 6 * 5 * 5 * 6);
+    assert_eq!(runs, 5 * WorkloadKind::ALL.len() * 5 * 5 * 6);
 }
 
 #[test]
