@@ -658,6 +658,12 @@ fn script(j: &Job, c: usize) {
                         }
                         m.switch_to(c, Next::User(mm));
                         cur = Some(Task { mm });
+                    } else if m.pending_async_mmputs() > 0 && rng.chance(1, 2) {
+                        // A kworker runs the pool's mmput_async_fn works.
+                        m.p.note(c, || "kworker: mmput_async_fn".into());
+                        m.switch_to(c, Next::Kthread);
+                        m.run_async_mmput(c);
+                        m.switch_to(c, Next::Kernel);
                     } else if rng.chance(1, 8) && c != 0 {
                         m.p.note(c, || "cpu offline".into());
                         m.cpu_offline(c);
@@ -689,12 +695,16 @@ fn script(j: &Job, c: usize) {
                     // by the task, as mmget_not_zero would succeed)
                     m.p.note(c, || format!("kthread_use_mm(mm{})", t.mm.idx));
                     m.mmget(c, t.mm);
-                    m.switch_to(c, Next::Kernel);
+                    m.switch_to(c, Next::Kthread);
                     push(&j.pool, Task { mm: t.mm });
                     m.kthread_use_mm(c, t.mm);
                     irq(&mut rng);
                     m.kthread_unuse_mm(c);
-                    m.mmput(c, t.mm);
+                    // kernel/fork.c mmput_async (binder, the bpf task
+                    // iterator): a last reference's __mmput runs later, on
+                    // this CPU's kworker, or another CPU's if this one goes
+                    // offline first.
+                    m.mmput_async(c, t.mm);
                 }
                 4..=6 => {
                     // user -> user
@@ -757,6 +767,12 @@ fn script(j: &Job, c: usize) {
         m.exit_mm(c);
         m.switch_to(c, Next::Kernel);
         m.interrupt_point(c);
+    }
+    // The kworker drains this CPU's mmput_async works.
+    if m.pending_async_mmputs() > 0 {
+        m.switch_to(c, Next::Kthread);
+        m.run_async_mmput(c);
+        m.switch_to(c, Next::Kernel);
     }
     // Everyone's tasks are gone before anyone quiesces (a teardown may
     // still hand a reference to this CPU).

@@ -198,7 +198,11 @@ impl Replayer<'_> {
                 };
                 let nx = match target.and_then(|k| self.obj[k.index()]) {
                     Some(o) => Next::User(o),
-                    None => Next::Kernel,
+                    // pid 0 is the idle task (swapper); any other task
+                    // without an mm runs in the kernel (a kernel thread, a
+                    // task past exit_mm): not idle, for RCU.
+                    None if next.tid == 0 => Next::Kernel,
+                    None => Next::Kthread,
                 };
                 self.m.switch_as(cpu, nx, class);
                 self.running[cpu] = if matches!(nx, Next::User(_)) {

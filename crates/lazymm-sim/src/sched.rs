@@ -192,7 +192,9 @@ impl<'m, P: Platform> Sched<'m, P> {
                 match task.mm {
                     Some(mm) if task.kthread => Next::Adopted(mm),
                     Some(mm) => Next::User(mm),
-                    None => Next::Kernel,
+                    // A kernel thread (a kworker), not idle: for RCU a
+                    // running kernel thread is not quiescent.
+                    None => Next::Kthread,
                 }
             }
             None => Next::Kernel,

@@ -22,7 +22,9 @@ pub enum WorkloadKind {
     /// (sometimes migrating), exit, parent wakes.
     ForkExecExit,
     /// Kernel workers interleaved with user tasks; workers adopt live
-    /// processes' mms with `kthread_use_mm`; processes come and go.
+    /// processes' mms with `kthread_use_mm` and drop them with `mmput` or
+    /// `mmput_async` (whose `__mmput` a kworker runs later); processes come
+    /// and go.
     KthreadMix,
     /// CPU offline/online cycles under a mixed load, with exec from a kernel
     /// thread (usermode helper) thrown in.
@@ -421,6 +423,12 @@ fn kthread_mix<P: Platform>(
                     }
                 }
                 Role::Worker { using } => {
+                    if !using {
+                        // The kworker runs its pool's mmput_async_fn works
+                        // (kernel/fork.c): __mmput on this CPU, whatever
+                        // this kernel thread borrowed lazily.
+                        s.m.run_async_mmput(cpu);
+                    }
                     if using {
                         // kthread_unuse_mm, then drop our users reference
                         // (the grab-only adoption keeps its mmgrab).
@@ -428,7 +436,14 @@ fn kthread_mix<P: Platform>(
                         let (mm, users) = adopted[t as usize].take().expect("adopted mm");
                         s.tasks[t as usize].mm = None;
                         if users {
-                            s.m.mmput(cpu, mm);
+                            if s.rng.chance(1, 2) {
+                                // The binder / bpf task-iterator shape
+                                // (kernel/fork.c mmput_async): a last
+                                // reference's __mmput goes to a kworker.
+                                s.m.mmput_async(cpu, mm);
+                            } else {
+                                s.m.mmput(cpu, mm);
+                            }
                         }
                         role[t as usize] = Role::Worker { using: false };
                         if stopping || s.rng.chance(1, 4) {

@@ -145,6 +145,12 @@ impl<P: Platform> Scheme<P> for NoFixup {
     fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         Scheme::<P>::drop_lazy(&self.0, m, me, mm)
     }
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    }
+    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::tick(&self.0, m, me)
+    }
     fn defers_free(&self) -> bool {
         true
     }
@@ -283,6 +289,12 @@ impl<P: Platform> Scheme<P> for PanicsOnDrop {
     }
     fn drop_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {
         panic!("drop_lazy exploded")
+    }
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    }
+    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::tick(&self.0, m, me)
     }
 }
 

@@ -93,6 +93,12 @@ impl<P: Platform> Scheme<P> for NoFixup {
     fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         Scheme::<P>::drop_lazy(&self.0, m, me, mm)
     }
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    }
+    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::tick(&self.0, m, me)
+    }
     // mm_teardown: deliberately absent.
 }
 

@@ -13,6 +13,9 @@
 //! | CPU offline / online (`sched_force_init_mm`) | [`Machine::cpu_offline`], [`Machine::cpu_online`] |
 //! | IPI handling at interrupt points | [`Machine::interrupt_point`] |
 //! | `flush_tlb_mm_range` (`munmap`, `mprotect`), cpuidle `leave_mm`, KVM's paravirt flush, powerpc radix `flush_type_needed` | [`Machine::munmap`], [`Machine::flush_tlb_mm_range`], [`Machine::cpuidle_enter`], [`Machine::vcpu_preempt`] (module `flush`) |
+//! | IPI handling at interrupt points, the scheduling-clock tick | [`Machine::interrupt_point`] |
+//! | `mmput_async` / `mmput_async_fn` on a kworker | [`Machine::mmput_async`], [`Machine::run_async_mmput`] |
+//! | PREEMPT_RT `mmdrop_sched` (`call_rcu`) | private `mmdrop_final`, [`crate::schemes::rcu::KernelRcu`] |
 //!
 //! Each CPU's private state is a [`CpuLocal`] that only that CPU's driver
 //! touches; shared state (mms, per-CPU scheme slots, IPI mailboxes) is made
@@ -26,10 +29,13 @@ use crate::arch::{Arch, ExitFlush, LazyCpus};
 use crate::ledger::{Ledger, LedgerCounts};
 use crate::mm::{ArenaFull, MmRef, MmTable};
 use crate::platform::{CpuId, LineKind, Platform};
+use crate::schemes::rcu::KernelRcu;
 use crate::schemes::{
     self, HotplugModel, Scheme, SchemeKind, SchemeOptions, X86FlushLazy, X86Scan, X86SwitchOrder,
 };
-use crate::sync::{CachePadded, OwnerCell, OwnerGuard};
+use crate::sync::{CachePadded, OwnerCell, OwnerGuard, SpinLock};
+
+mod teardown;
 
 mod flush;
 pub use flush::{LOADED_MM_SWITCHING, RADIX_TRIM_TIMER};
@@ -98,6 +104,15 @@ pub struct CpuStats {
     /// powerpc radix `exit_flush_lazy_tlbs` calls from `flush_type_needed`
     /// (`mm_users <= 1`, or the trim clock).
     pub radix_trims: u64,
+    /// `mmput_async` calls that dropped the last `users` reference and
+    /// queued `__mmput` to a kworker (counted on the queuing CPU).
+    pub async_mmputs: u64,
+    /// `__mmput` runs on a kworker (`mmput_async_fn`, counted on the CPU
+    /// that ran it; also in `teardowns`).
+    pub async_teardowns: u64,
+    /// PREEMPT_RT: `mmdrop_sched` drops that reached 0 and queued
+    /// `__mmdrop_delayed` with `call_rcu` (option `preempt-rt`).
+    pub rcu_delayed_drops: u64,
 }
 
 impl CpuStats {
@@ -136,6 +151,9 @@ impl CpuStats {
         self.pv_flush_queued += o.pv_flush_queued;
         self.idle_leave_mm += o.idle_leave_mm;
         self.radix_trims += o.radix_trims;
+        self.async_mmputs += o.async_mmputs;
+        self.async_teardowns += o.async_teardowns;
+        self.rcu_delayed_drops += o.rcu_delayed_drops;
     }
 }
 
@@ -153,6 +171,12 @@ pub struct CpuLocal {
     /// caller need hold only an `mmgrab` (kernel/kthread.c kthread_use_mm:
     /// `users` may be 0, e.g. KVM's Xen code).
     pub curr_users: bool,
+    /// `current` is the idle task (`is_idle_task(current)`), not a kernel
+    /// thread: for RCU, idle is an extended quiescent state and a running
+    /// kernel thread is not (kernel/rcu/tree.c `rcu_sched_clock_irq`,
+    /// `rcu_is_cpu_rrupt_from_idle`). Set by [`Next::Kernel`] (idle) and
+    /// cleared by [`Next::Kthread`], a user task, `kthread_use_mm`.
+    pub idle: bool,
     /// `current->active_mm`: the mm this CPU uses (own or borrowed).
     pub active: MmRef,
     /// What the MMU has loaded (`cpu_tlbstate.loaded_mm`).
@@ -196,6 +220,12 @@ pub struct CpuLocal {
     pub trim_clock: u32,
     /// This vCPU is preempted by the host ([`Machine::vcpu_preempt`]).
     pub vcpu_preempted: bool,
+    /// The last word this CPU wrote to its runtime RCU word
+    /// ([`CpuShared::rcu`], PREEMPT_RT only).
+    pub rcu_qs: u64,
+    /// `finish_task_switch`'s lazy drop is running (`mmdrop_lazy_tlb_sched`):
+    /// under PREEMPT_RT a final drop there goes through `call_rcu`.
+    pub in_sched_drop: bool,
 }
 
 impl CpuLocal {
@@ -218,6 +248,7 @@ impl CpuLocal {
             id,
             curr: None,
             curr_users: false,
+            idle: true,
             active: MmRef::INIT,
             loaded: MmRef::INIT,
             loaded_tlb_gen: 0,
@@ -234,6 +265,8 @@ impl CpuLocal {
             membarrier_mb_needed: false,
             trim_clock: 0,
             vcpu_preempted: false,
+            rcu_qs: 0,
+            in_sched_drop: false,
         }
     }
 }
@@ -257,6 +290,9 @@ pub struct CpuShared<P: Platform> {
     /// KVM's `steal_time.preempted` of this vCPU (`KVM_VCPU_PREEMPTED`,
     /// `KVM_VCPU_FLUSH_TLB`), written by the host and by flushers.
     pub steal_preempted: CachePadded<P::Atomic>,
+    /// The runtime's RCU quiescent-state word (PREEMPT_RT's `mmdrop_sched`
+    /// only; `None` otherwise, so other runs allocate no line for it).
+    pub rcu: Option<CachePadded<P::Atomic>>,
 }
 
 /// What an IPI asks.
@@ -295,8 +331,17 @@ impl Ipi {
 /// Where the next task comes from in [`Machine::switch_to`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// A kernel thread or the idle task (`next->mm == NULL`).
+    /// The idle task (`next->mm == NULL`, `is_idle_task`). For the lazy-mm
+    /// paths the same as [`Next::Kthread`]; for RCU idle is an extended
+    /// quiescent state.
     Kernel,
+    /// A kernel thread without an adopted mm (`next->mm == NULL`, not
+    /// idle): lazy like idle, but under non-preemptible RCU a *running*
+    /// kernel thread is not quiescent (kernel/rcu/tree.c
+    /// `rcu_sched_clock_irq`: only user mode and idle are). A driver that
+    /// runs kernel threads (kworkers, `kthread_use_mm` callers) says so
+    /// with this variant.
+    Kthread,
     /// A user task of this mm. The caller (the task) holds a `users`
     /// reference on it.
     User(MmRef),
@@ -369,6 +414,12 @@ pub struct Machine<P: Platform> {
     /// (finish_task_switch's `mmdrop_lazy_tlb_sched(&init_mm)` under
     /// refcount). Never reaches 0.
     init_mm_count: P::Atomic,
+    /// The runtime's RCU (PREEMPT_RT's `mmdrop_sched`), `None` otherwise.
+    kernel_rcu: Option<KernelRcu>,
+    /// Per-CPU pending `mmput_async` works (`schedule_work` on `system_wq`
+    /// queues to the calling CPU's pool, kernel/workqueue.c `__queue_work`):
+    /// workbench bookkeeping on `core` atomics (no platform access).
+    async_work: SpinLock<Vec<Vec<MmRef>>>,
     scheme: Box<dyn Scheme<P>>,
 }
 
@@ -432,6 +483,10 @@ impl<P: Platform> Machine<P> {
             let tlb_loaded = p.atomic(MmRef::INIT.word(), p.line(LineKind::CpuTlbState));
             let tlb_lazy = p.atomic(0, p.line(LineKind::CpuTlbState));
             let steal_preempted = p.atomic(0, p.line(LineKind::CpuTlbState));
+            let rcu = cfg.options.kernel.preempt_rt.then(|| {
+                let l = p.line(LineKind::CpuSlot);
+                CachePadded(p.atomic(0, l))
+            });
             percpu.push(CpuShared {
                 slot: CachePadded(slot),
                 slot2: CachePadded(slot2),
@@ -439,6 +494,7 @@ impl<P: Platform> Machine<P> {
                 tlb_loaded: CachePadded(tlb_loaded),
                 tlb_lazy: CachePadded(tlb_lazy),
                 steal_preempted: CachePadded(steal_preempted),
+                rcu,
             });
         }
         Ok(Machine {
@@ -455,6 +511,12 @@ impl<P: Platform> Machine<P> {
             pinned: AtomicU64::new(0),
             pinned_peak: AtomicU64::new(0),
             init_mm_count,
+            kernel_rcu: cfg
+                .options
+                .kernel
+                .preempt_rt
+                .then(|| KernelRcu::new(cfg.options)),
+            async_work: SpinLock::new((0..cfg.cpus).map(|_| Vec::new()).collect()),
             scheme,
             p,
         })
@@ -612,6 +674,25 @@ impl<P: Platform> Machine<P> {
     /// `__mmdrop`: the scheme's cleanup, then the free (unless the scheme
     /// defers it, `call_rcu`-style: see [`Scheme::free_later`]).
     fn mmdrop_final(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.in_sched_drop {
+            if let Some(rcu) = &self.kernel_rcu {
+                // PREEMPT_RT include/linux/sched/mm.h mmdrop_sched():
+                // call_rcu(&mm->delayed_drop, __mmdrop_delayed); the
+                // callback runs __mmdrop after a grace period.
+                me.stats.rcu_delayed_drops += 1;
+                me.in_sched_drop = false;
+                let later = rcu.call_rcu_mmdrop(self, me, mm);
+                me.in_sched_drop = true;
+                if later {
+                    return;
+                }
+            }
+        }
+        self.mmdrop_final_now(me, mm);
+    }
+
+    /// `__mmdrop` itself (also PREEMPT_RT's `__mmdrop_delayed` callback).
+    pub(crate) fn mmdrop_final_now(&self, me: &mut CpuLocal, mm: MmRef) {
         self.p.teardown_phase(me.id, true);
         self.scheme.before_free(self, me, mm);
         if !self.scheme.free_later(self, me, mm) {
@@ -647,7 +728,7 @@ impl<P: Platform> Machine<P> {
     pub fn switch_local(&self, me: &mut CpuLocal, next: Next) {
         let class = match next {
             Next::User(m) | Next::Adopted(m) => Some(class_id(m)),
-            Next::Kernel => None,
+            Next::Kernel | Next::Kthread => None,
         };
         self.switch_local_as(me, next, class);
     }
@@ -665,15 +746,16 @@ impl<P: Platform> Machine<P> {
     fn switch_local_as(&self, me: &mut CpuLocal, next: Next, class: Option<u64>) {
         self.classify(me, class);
         me.irqs_off = true;
+        me.idle = next == Next::Kernel;
         match next {
-            Next::Kernel => {
+            Next::Kernel | Next::Kthread => {
                 let active = me.active;
                 self.enter_lazy_tlb(me, active);
                 if me.curr.take().is_some() {
                     // user -> kernel: lazy + mmgrab_lazy_tlb(active)
                     self.grab_lazy(me, active);
                     // A kernel thread blocking inside kthread_use_mm.
-                    self.kthread_lazy_users_check(me, active);
+                    self.kthread_lazy_entry(me, active);
                     // switch_mm_cid(): smp_mb__after_mmgrab().
                     self.switch_mm_cid_mb(me, !self.arch.is_x86());
                 }
@@ -769,10 +851,16 @@ impl<P: Platform> Machine<P> {
             // "implied by mmdrop()") unless switch_mm_cid gave one.
             me.membarrier_mb_needed = self.opts.kernel.no_mm_cid
                 && matches!(self.arch, Arch::PowerpcHash | Arch::PowerpcRadix);
+            // mmdrop_lazy_tlb_sched(): mmdrop_sched() under PREEMPT_RT.
+            me.in_sched_drop = true;
             self.drop_lazy(me, mm);
+            me.in_sched_drop = false;
             me.membarrier_mb_needed = false;
         }
         self.scheme.finish_switch(self, me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.context_switch(self, me);
+        }
         self.run_deferred(me);
     }
 
@@ -794,16 +882,11 @@ impl<P: Platform> Machine<P> {
     /// start of the fix-up (the kernel's fully ordered `mm_users`
     /// decrement). Cost: a fence and a load per such lazy entry; the user
     /// task switch path is unchanged.
-    fn kthread_lazy_users_check(&self, me: &mut CpuLocal, mm: MmRef) {
-        if me.curr_users
-            || mm.is_init()
-            || !matches!(
-                self.scheme.kind(),
-                SchemeKind::Lightweight | SchemeKind::LightweightV2 | SchemeKind::HazardHandoff
-            )
-        {
-            return;
-        }
+    ///
+    /// Called by the schemes that need it from their
+    /// [`Scheme::kthread_lazy_entry`] hook (`lightweight`, `lightweight-v2`,
+    /// `hazard-handoff`).
+    pub fn kthread_lazy_users_check(&self, me: &mut CpuLocal, mm: MmRef) {
         // Ordering: SeqCst fence pairs with the teardown's fence after
         // users reached 0 (SB): either its scan reads our publish or we
         // read users == 0.
@@ -822,6 +905,15 @@ impl<P: Platform> Machine<P> {
             self.unlazy_to_init(me);
             me.irqs_off = saved;
         }
+    }
+
+    /// A kernel thread starts borrowing the mm it adopted: the scheme's
+    /// [`Scheme::kthread_lazy_entry`] (not for a user task or `init_mm`).
+    fn kthread_lazy_entry(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.curr_users || mm.is_init() {
+            return;
+        }
+        self.scheme.kthread_lazy_entry(self, me, mm);
     }
 
     /// The teardown's half of [`Machine::kthread_lazy_users_check`]: a full
@@ -1063,6 +1155,7 @@ impl<P: Platform> Machine<P> {
         me.curr = Some(new);
         me.curr_users = true;
         self.ledger_tlb_user(&mut me, Some(new));
+        me.idle = false;
         me.class_curr = Some(class);
         me.class_last_user = Some(class);
         me.irqs_off = false;
@@ -1082,6 +1175,8 @@ impl<P: Platform> Machine<P> {
     pub fn kthread_use_mm(&self, cpu: CpuId, mm: MmRef) {
         let mut me = self.local(cpu);
         debug_assert!(me.curr.is_none());
+        // The caller is a kernel thread, never the idle task.
+        me.idle = false;
         self.mmgrab(cpu, mm);
         let old_active = me.active;
         me.irqs_off = true;
@@ -1116,7 +1211,7 @@ impl<P: Platform> Machine<P> {
         me.irqs_off = true;
         self.grab_lazy(&mut me, mm);
         self.enter_lazy_tlb(&mut me, mm);
-        self.kthread_lazy_users_check(&mut me, mm);
+        self.kthread_lazy_entry(&mut me, mm);
         me.irqs_off = false;
         self.mmdrop_local(&mut me, mm);
         self.run_deferred(&mut me);
@@ -1232,6 +1327,7 @@ impl<P: Platform> Machine<P> {
     pub fn cpu_online(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         me.online = true;
+        me.idle = true;
         me.class_last_user = None;
         self.ledger.set_loaded(cpu, MmRef::INIT);
         self.ledger.set_active(cpu, MmRef::INIT);
@@ -1240,7 +1336,10 @@ impl<P: Platform> Machine<P> {
 
     /// Brings the CPU to `init_mm` with no lazy state (end of a run, before
     /// the leak check). The CPU must be running a kernel thread or idle.
+    /// Runs this CPU's pending `mmput_async` works first (a kworker: the
+    /// end of a run flushes the workqueues).
     pub fn quiesce_cpu(&self, cpu: CpuId) {
+        self.run_async_mmput(cpu);
         let mut me = self.local(cpu);
         self.drain_ipis(&mut me);
         me.irqs_off = true;
@@ -1254,6 +1353,11 @@ impl<P: Platform> Machine<P> {
     pub fn finish(&self) -> MachineStats {
         // The scheme's end-of-run work (an `rcu_barrier()`: deferred frees
         // whose grace period ended while their CPU was no longer switching).
+        if let Some(rcu) = &self.kernel_rcu {
+            // rcu_barrier(): PREEMPT_RT's delayed __mmdrop first (it may
+            // hand a free to the scheme's own grace period).
+            rcu.barrier(self);
+        }
         self.scheme.quiesced(self);
         self.ledger.check_leaks();
         self.stats()
@@ -1505,6 +1609,11 @@ impl<P: Platform> Machine<P> {
     pub fn interrupt_point(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         self.drain_ipis(&mut me);
+        // The scheduling-clock tick: rcu_sched_clock_irq().
+        self.scheme.tick(self, &mut me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.tick(self, &mut me);
+        }
         self.run_deferred(&mut me);
         let l = me.loaded;
         // The ledger also reports a walk of page tables that free_pgtables
