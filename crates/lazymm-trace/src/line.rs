@@ -127,6 +127,10 @@ pub enum RawEvent<'a> {
         /// `target_cpu=`.
         target_cpu: u32,
     },
+    /// `lazy_tlb:lazy_tlb_exit_mm` (the kernel patch of `kernel/patches/`):
+    /// the line's task gave up its mm in `exit_mm` and now borrows it
+    /// lazily. No fields are used (`mm=` is a hashed pointer).
+    ExitMm,
     /// Any other event name (`subsys:event`), fields not parsed.
     Unknown {
         /// The full event name, e.g. `sched:sched_wakeup`.
@@ -479,6 +483,9 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
 
 /// Parses the fields of event `name`.
 fn parse_fields<'a>(name: &'a [u8], fields: &'a [u8], cpu: u32) -> Result<RawEvent<'a>, LineError> {
+    if name == b"lazy_tlb:lazy_tlb_exit_mm" {
+        return Ok(RawEvent::ExitMm);
+    }
     Ok(match name.strip_prefix(b"sched:") {
         Some(b"sched_switch") => parse_switch(fields)?,
         Some(b"sched_process_fork") => {
