@@ -609,6 +609,21 @@ mod tests {
     }
 
     #[test]
+    fn kernel_patch_exit_mm_event() {
+        // kernel/tracefs2perf.py output of the patch's lazy_tlb_exit_mm
+        // (kernel/patches/0001): the task is the line's own.
+        let l = parse_line(
+            b"             sed 54/54 [000] 0.006616: lazy_tlb:lazy_tlb_exit_mm: mm=(____ptrval____)",
+        )
+        .unwrap();
+        assert_eq!((l.tgid, l.tid, l.cpu), (Some(54), 54, 0));
+        assert_eq!(l.event, RawEvent::ExitMm);
+        // Other lazy_tlb events are not trace events of the replay.
+        let l = parse_line(b"sed 54/54 [000] 0.1: lazy_tlb:lazy_tlb_teardown: mm=x").unwrap();
+        assert!(matches!(l.event, RawEvent::Unknown { .. }));
+    }
+
+    #[test]
     fn comm_with_spaces_and_brackets() {
         let l = parse_line(
             b"  a [b] 1/2 c  77/78  [001]   1.5: sched:sched_process_free: comm=x y pid=9 prio=120",
