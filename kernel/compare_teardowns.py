@@ -6,12 +6,14 @@ Inputs, from one `kernel/run.sh trace MODE` capture:
                        <tid> <cpu> <time> <event> <fields>
   MODEL.jsonl          `lazymm replay TRACE --teardowns MODEL.jsonl`: one
                        teardown a line (trace, scheme, arch, line, tid, cpu,
-                       event, self_takes, handoffs)
+                       event, self_takes, handoffs, handoff_cpus)
 
 Each kernel `lazy_tlb_teardown` is the teardown run by task <tid>; each
 model teardown names the task whose trace event ran it. They are matched
 per task, in order. The report counts, for the matched pairs, equal and
-different CPUs, self takes and hand-offs, and lists every teardown found on
+different CPUs, self takes, hand-offs and the CPUs handed a reference (the
+kernel's `lazy_tlb_handoff` events before the teardown event, the model's
+`handoff_cpus`), and lists every teardown found on
 one side only and every matched pair that differs (with the trace line).
 The model's end-of-trace clean-up teardowns (`event` `end`, the mms still
 alive when tracing stopped) have no kernel counterpart in the window and
@@ -19,7 +21,7 @@ are counted apart.
 
 Usage: compare_teardowns.py KERNEL.lazytlb.txt MODEL.jsonl [--scheme S] [--arch A]
 Exit status 0 when every teardown matches exactly (CPU, self take,
-hand-offs), 1 otherwise, 2 on bad input (file, line and cause on stderr).
+hand-offs and their CPUs), 1 otherwise, 2 on bad input (file, line and cause on stderr).
 """
 import json
 import re
@@ -36,6 +38,7 @@ def fail(msg):
 
 def read_kernel(path):
     teardowns, handoffs, drops = [], 0, 0
+    pending = defaultdict(list)  # tid -> CPUs handed a reference, until its teardown event
     with open(path) as f:
         for n, line in enumerate(f, 1):
             parts = line.split(None, 4)
@@ -54,11 +57,16 @@ def read_kernel(path):
                         "self_takes": int(fields["self_take"]),
                         "handoffs": int(fields["given"]),
                         "failed": int(fields["failed"]),
+                        "handoff_cpus": sorted(pending.pop(tid, [])),
                     })
                 except (KeyError, ValueError):
                     fail(f"{path}:{n}: lazy_tlb_teardown without self_take/given/failed")
             elif ev == "lazy_tlb_handoff":
                 handoffs += 1
+                try:
+                    pending[tid].append(int(fields["cpu"]))
+                except (KeyError, ValueError):
+                    fail(f"{path}:{n}: lazy_tlb_handoff without cpu")
             elif ev == "lazy_tlb_handoff_drop":
                 drops += 1
             else:
@@ -76,9 +84,10 @@ def read_model(path, scheme, arch):
                 fail(f"{path}:{n}: not JSON: {e}")
             if (scheme and t.get("scheme") != scheme) or (arch and t.get("arch") != arch):
                 continue
-            for k in ("tid", "cpu", "event", "self_takes", "handoffs", "line"):
+            for k in ("tid", "cpu", "event", "self_takes", "handoffs", "line", "handoff_cpus"):
                 if k not in t:
                     fail(f"{path}:{n}: no `{k}`")
+            t["handoff_cpus"] = sorted(t["handoff_cpus"])
             out.append(t)
     return out
 
@@ -115,7 +124,7 @@ def main(argv):
         pairs += list(zip(a, b))
         kernel_only += a[len(b):]
         model_only += b[len(a):]
-    same = {"cpu": 0, "self_takes": 0, "handoffs": 0}
+    same = {"cpu": 0, "self_takes": 0, "handoffs": 0, "handoff_cpus": 0}
     differ = []
     for k, m in pairs:
         ok = True
@@ -134,7 +143,8 @@ def main(argv):
           f"{sums(model, 'self_takes')} self takes, {sums(model, 'handoffs')} hand-offs "
           f"(+{sums(end, 'handoffs')} at the end)")
     print(f"matched by task: {len(pairs)}; same CPU {same['cpu']}, same self take "
-          f"{same['self_takes']}, same hand-offs {same['handoffs']}; "
+          f"{same['self_takes']}, same hand-offs {same['handoffs']} (to the same CPUs "
+          f"{same['handoff_cpus']}); "
           f"kernel only {len(kernel_only)}, model only {len(model_only)}")
     for t in kernel_only:
         print(f"  kernel only: tid {t['tid']} cpu {t['cpu']} self_take {t['self_takes']} "
@@ -144,8 +154,9 @@ def main(argv):
               f"hand-offs {t['handoffs']} ({t['event']}, trace line {t['line']})")
     for k, m in differ:
         print(f"  differ: tid {k['tid']}: kernel cpu {k['cpu']} self_take {k['self_takes']} "
-              f"given {k['handoffs']} ({args[0]}:{k['n']}); model cpu {m['cpu']} self_take "
-              f"{m['self_takes']} hand-offs {m['handoffs']} ({m['event']}, trace line {m['line']})")
+              f"given {k['handoffs']} to {k['handoff_cpus']} ({args[0]}:{k['n']}); model cpu "
+              f"{m['cpu']} self_take {m['self_takes']} hand-offs {m['handoffs']} to "
+              f"{m['handoff_cpus']} ({m['event']}, trace line {m['line']})")
     return 0 if not (kernel_only or model_only or differ) else 1
 
 

@@ -83,6 +83,10 @@ pub struct TeardownRecord {
     pub self_takes: u64,
     /// References it handed to lazy CPUs.
     pub handoffs: u64,
+    /// The CPUs handed a reference (`lightweight` only: the slots whose
+    /// word gained the hand-off bit during the event; empty for the other
+    /// schemes).
+    pub handoff_cpus: Vec<u32>,
 }
 
 /// One trace through one scheme.
@@ -435,6 +439,23 @@ pub fn replay(
     let mut r = TraceReader::open(path, opts)?;
     let mut events = 0u64;
     let mut teardowns = Vec::new();
+    // lightweight: the slots holding a handed reference (`mm|1`), to name
+    // the CPUs each teardown handed one to.
+    let slot_lw = cfg.scheme == SchemeKind::Lightweight;
+    let handed = |m: &Machine<CountingPlatform>| -> Vec<bool> {
+        if slot_lw {
+            m.percpu.iter().map(|p| p.slot.peek() & 1 == 1).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let new_handed = |old: &[bool], new: &[bool]| -> Vec<u32> {
+        (0..new.len())
+            .filter(|&c| new[c] && !old[c])
+            .map(|c| c as u32)
+            .collect()
+    };
+    let mut slots = handed(&m);
     while let Some(ev) = r.next_event()? {
         events += 1;
         // Every teardown an event causes runs on the event's CPU.
@@ -443,6 +464,7 @@ pub fn replay(
         rp.event(&ev)
             .map_err(|e| ReplayError::Machine(format!("{}:{}: {e}", path.display(), ev.line())))?;
         let after = m.cpu_stats(cpu);
+        let now = handed(&m);
         if after.teardowns > before.teardowns {
             let (tid, event) = match ev {
                 TraceEvent::Exit { task, .. } | TraceEvent::ExitMm { task, .. } => {
@@ -463,8 +485,10 @@ pub fn replay(
                 event,
                 self_takes: after.self_takes - before.self_takes,
                 handoffs: after.handoffs - before.handoffs,
+                handoff_cpus: new_handed(&slots, &now),
             });
         }
+        slots = now;
     }
     let summary = r.finish();
     // The trace's transitions, before the end-of-trace clean-up switches.
@@ -498,6 +522,7 @@ pub fn replay(
     held.sort();
     for (tid, k) in held {
         let before = m.cpu_stats(0);
+        let slots = handed(&m);
         rp.put_ref(0, tid, k);
         let after = m.cpu_stats(0);
         if after.teardowns > before.teardowns {
@@ -508,6 +533,7 @@ pub fn replay(
                 event: "end",
                 self_takes: after.self_takes - before.self_takes,
                 handoffs: after.handoffs - before.handoffs,
+                handoff_cpus: new_handed(&slots, &handed(&m)),
             });
         }
     }

@@ -9,7 +9,7 @@
 //! Replaying the trace through `lightweight` on x86 must give, for every
 //! kernel teardown, a teardown by the same task with the same self take
 //! (`lazy_tlb_handoff()` ending its caller's own borrow first) and the same
-//! number of references handed, and the same lazy-enter count.
+//! references handed, to the same CPUs, and the same lazy-enter count.
 
 use std::path::PathBuf;
 
@@ -41,8 +41,12 @@ fn replay_capture() -> ReplayReport {
     .unwrap()
 }
 
-/// The kernel's `lazy_tlb_teardown` events: (tid, cpu, self_take, given).
-fn kernel_teardowns() -> Vec<(i32, u32, u64, u64)> {
+/// One kernel teardown: tid, CPU, self take, references given, and the CPUs
+/// given one (its `lazy_tlb_handoff` events, which precede it).
+type KernelTeardown = (i32, u32, u64, u64, Vec<u32>);
+
+/// The kernel's `lazy_tlb_teardown` events, with their hand-offs.
+fn kernel_teardowns() -> Vec<KernelTeardown> {
     let p = results().join("debug-trace-exit.lazytlb.txt");
     let text = std::fs::read_to_string(&p).unwrap();
     let field = |line: &str, k: &str| -> u64 {
@@ -55,15 +59,24 @@ fn kernel_teardowns() -> Vec<(i32, u32, u64, u64)> {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{}: bad {k} in {line}", p.display()))
     };
-    text.lines()
-        .filter(|l| l.contains(" lazy_tlb_teardown "))
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            let tid = w.next().and_then(|v| v.parse().ok()).unwrap();
-            let cpu = w.next().and_then(|v| v.parse().ok()).unwrap();
-            (tid, cpu, field(l, "self_take="), field(l, "given="))
-        })
-        .collect()
+    let mut pending: std::collections::BTreeMap<i32, Vec<u32>> = Default::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        let tid: i32 = w.next().and_then(|v| v.parse().ok()).unwrap();
+        let cpu: u32 = w.next().and_then(|v| v.parse().ok()).unwrap();
+        if l.contains(" lazy_tlb_handoff ") {
+            pending
+                .entry(tid)
+                .or_default()
+                .push(field(l, " cpu=") as u32);
+        } else if l.contains(" lazy_tlb_teardown ") {
+            let mut cpus = pending.remove(&tid).unwrap_or_default();
+            cpus.sort_unstable();
+            out.push((tid, cpu, field(l, "self_take="), field(l, "given="), cpus));
+        }
+    }
+    out
 }
 
 #[test]
@@ -103,17 +116,20 @@ fn replay_matches_the_hand_off_kernel_teardown_by_teardown() {
     }
     let mut seen: std::collections::BTreeMap<i32, usize> = Default::default();
     let mut other_cpu = Vec::new();
-    for &(tid, cpu, self_take, given) in &kernel {
+    for (tid, cpu, self_take, given, cpus) in &kernel {
+        let (tid, cpu) = (*tid, *cpu);
         let i = seen.entry(tid).or_default();
         let m = by_tid
             .get(&tid)
             .and_then(|v| v.get(*i))
             .unwrap_or_else(|| panic!("kernel teardown by tid {tid} has no model teardown"));
         *i += 1;
+        let mut model_cpus = m.handoff_cpus.clone();
+        model_cpus.sort_unstable();
         assert_eq!(
-            (m.self_takes, m.handoffs),
-            (self_take, given),
-            "tid {tid}: model (self take, hand-offs) vs kernel"
+            (m.self_takes, m.handoffs, &model_cpus),
+            (*self_take, *given, cpus),
+            "tid {tid}: model (self take, hand-offs, their CPUs) vs kernel"
         );
         if m.cpu != cpu {
             assert_eq!(m.event, "exec", "tid {tid}");
