@@ -154,6 +154,14 @@ pub struct CAtomic {
     line: u32,
 }
 
+impl CAtomic {
+    /// The value, read without counting an access (for a driver that
+    /// reports what a run did, never for scheme code).
+    pub fn peek(&self) -> u64 {
+        self.v.get()
+    }
+}
+
 impl CountingPlatform {
     /// A new platform.
     pub fn new() -> Self {

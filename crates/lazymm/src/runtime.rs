@@ -82,6 +82,10 @@ pub struct CpuStats {
     pub scan_steps: u64,
     /// References handed to another CPU's slot by a fix-up.
     pub handoffs: u64,
+    /// Teardowns that ended their calling task's own lazy borrow of the
+    /// dying mm before the scan (`lightweight`, as the kernel patch's
+    /// `lazy_tlb_handoff()`: kernel `teardown_self_takes`).
+    pub self_takes: u64,
     /// mm drops deferred out of interrupts-off context.
     pub frees_deferred: u64,
     /// `__mmput` runs (address spaces torn down).
@@ -143,6 +147,7 @@ impl CpuStats {
         self.flush_ipis_handled += o.flush_ipis_handled;
         self.scan_steps += o.scan_steps;
         self.handoffs += o.handoffs;
+        self.self_takes += o.self_takes;
         self.frees_deferred += o.frees_deferred;
         self.teardowns += o.teardowns;
         self.tlb_flushes += o.tlb_flushes;
@@ -1126,14 +1131,33 @@ impl<P: Platform> Machine<P> {
     /// lazy user of it, then `mmput`.
     pub fn exit_mm(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
-        let Some(mm) = me.curr else { return };
-        me.irqs_off = true;
-        self.grab_lazy(&mut me, mm);
-        me.curr = None;
-        self.enter_lazy_tlb(&mut me, mm);
-        me.irqs_off = false;
+        let Some(mm) = self.exit_mm_lazy_local(&mut me) else {
+            return;
+        };
         self.mmput_local(&mut me, mm);
         self.run_deferred(&mut me);
+    }
+
+    /// The first half of `exit_mm` (kernel/exit.c): the current user task
+    /// gives up its mm and the CPU borrows it lazily, but its `users`
+    /// reference is not put yet. Returns that mm; the caller puts it with
+    /// [`Machine::mmput`] on the CPU that then runs the task. Trace replay
+    /// uses it when the trace shows where `exit_mm` ran (the lazy_tlb
+    /// events of the kernel patch): `__mmput` and its teardown come later,
+    /// after `exit_mmap`, which may sleep.
+    pub fn exit_mm_lazy(&self, cpu: CpuId) -> Option<MmRef> {
+        let mut me = self.local(cpu);
+        self.exit_mm_lazy_local(&mut me)
+    }
+
+    fn exit_mm_lazy_local(&self, me: &mut CpuLocal) -> Option<MmRef> {
+        let mm = me.curr?;
+        me.irqs_off = true;
+        self.grab_lazy(me, mm);
+        me.curr = None;
+        self.enter_lazy_tlb(me, mm);
+        me.irqs_off = false;
+        Some(mm)
     }
 
     /// `exec_mmap`: the current task (user, or a kernel thread becoming a
