@@ -164,6 +164,45 @@ fn a_hot_line_serializes() {
     });
 }
 
+/// A request that queues gets the line from a requester queued ahead of
+/// it: on Zen 4 (`coherence.local_first = 2`) from the nearest in its CCX,
+/// at that distance; on POWER8 (`0`) from any of them, at their mean.
+#[test]
+fn a_queued_request_is_served_from_the_queue() {
+    let spec = MachineSpec::load("epyc-9654-2s").unwrap();
+    let p = CountingPlatform::timed(Model::new(Params::of(&spec), 384));
+    let l = p.line(LineKind::MmCount);
+    let a = p.atomic(0, l);
+    p.fetch_add(0, &a, 1, Ordering::Relaxed);
+    // CPU 16 (another CCD) takes it from CPU 0; CPU 17, its SMT sibling,
+    // queued behind it, gets it from 16's core: 8 ns, not 110.
+    p.fetch_add(16, &a, 1, Ordering::Relaxed);
+    p.fetch_add(17, &a, 1, Ordering::Relaxed);
+    p.model(|m| {
+        assert_eq!(m.clock[16], 110_000 + 6_000);
+        assert_eq!(m.clock[17], 110_000 + 8_000 + 6_000);
+        assert_eq!(m.hottest(1)[0].by_distance, [1, 0, 1, 0, 0]);
+    });
+
+    let spec = MachineSpec::load("power8-16s").unwrap();
+    let p = CountingPlatform::timed(Model::new(Params::of(&spec), 1536));
+    let l = p.line(LineKind::MmCount);
+    let a = p.atomic(0, l);
+    p.fetch_add(0, &a, 1, Ordering::Relaxed);
+    // CPU 8 (another core of the chip: 60 ns), CPU 384 (another drawer:
+    // 400 ns), then CPU 9 (8's SMT sibling) queued behind both: the mean
+    // of 10 and 400.
+    p.fetch_add(8, &a, 1, Ordering::Relaxed);
+    p.fetch_add(384, &a, 1, Ordering::Relaxed);
+    p.fetch_add(9, &a, 1, Ordering::Relaxed);
+    p.model(|m| {
+        assert_eq!(m.clock[8], 60_000 + 15_000);
+        // 384 queued behind 8 alone: from 8, two hops.
+        assert_eq!(m.clock[384], 60_000 + 400_000 + 15_000);
+        assert_eq!(m.clock[9], 60_000 + 400_000 + 205_000 + 15_000);
+    });
+}
+
 /// The exit driver: shoot-down IPIs every lazy CPU, hazard+IPI scans every
 /// CPU and IPIs the true holders one at a time, the lightweight hand-off
 /// sends none; all ledgers clean.
