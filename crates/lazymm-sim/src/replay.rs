@@ -347,6 +347,37 @@ pub fn replay(
     summary: &TraceSummary,
     cfg: &ReplayConfig,
 ) -> Result<ReplayReport, ReplayError> {
+    replay_on(
+        path,
+        opts,
+        summary,
+        cfg,
+        CountingPlatform::new(),
+        &mut |_, _| {},
+    )
+}
+
+/// Where a replay is, for [`replay_on`]'s hook.
+#[derive(Clone, Copy, Debug)]
+pub enum ReplayPhase<'e> {
+    /// Before the runtime sees this trace event.
+    Before(&'e TraceEvent),
+    /// After it.
+    After(&'e TraceEvent),
+    /// The trace is over (before the end-of-trace clean-up).
+    End,
+}
+
+/// [`replay`] on the platform `p` (a timed one: [`crate::timing::trace`]),
+/// calling `hook` around every trace event.
+pub fn replay_on(
+    path: &Path,
+    opts: &ParseOptions,
+    summary: &TraceSummary,
+    cfg: &ReplayConfig,
+    p: CountingPlatform,
+    hook: &mut dyn FnMut(&Machine<CountingPlatform>, ReplayPhase<'_>),
+) -> Result<ReplayReport, ReplayError> {
     let cpus = summary
         .cpus_seen
         .iter()
@@ -356,7 +387,7 @@ pub fn replay(
     let mut mc = MachineConfig::new(cpus, cfg.arch, cfg.scheme);
     mc.options = cfg.options;
     mc.max_mms = (summary.mms.len() + 64).max(256);
-    let m = Machine::new(CountingPlatform::new(), mc).map_err(|e| ReplayError::Machine(e.0))?;
+    let m = Machine::new(p, mc).map_err(|e| ReplayError::Machine(e.0))?;
     let mut rp = Replayer {
         m: &m,
         obj: Vec::new(),
@@ -371,9 +402,12 @@ pub fn replay(
     let mut events = 0u64;
     while let Some(ev) = r.next_event()? {
         events += 1;
+        hook(&m, ReplayPhase::Before(&ev));
         rp.event(&ev)
             .map_err(|e| ReplayError::Machine(format!("{}:{}: {e}", path.display(), ev.line())))?;
+        hook(&m, ReplayPhase::After(&ev));
     }
+    hook(&m, ReplayPhase::End);
     let summary = r.finish();
     // The trace's transitions, before the end-of-trace clean-up switches.
     let mut per_cpu = BTreeMap::new();

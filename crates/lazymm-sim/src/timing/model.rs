@@ -264,6 +264,10 @@ pub struct Model {
     lines: Vec<LineT>,
     /// Accesses seen.
     pub accesses: u64,
+    /// Per CPU: simulated time (ps) its clock gained in accesses (waits
+    /// included) and IPIs, i.e. the runtime's and the scheme's own work,
+    /// apart from what the drivers charge for the rest of a switch.
+    pub work: Vec<u64>,
 }
 
 impl Model {
@@ -274,6 +278,7 @@ impl Model {
             clock: vec![0; cpus],
             lines: Vec::new(),
             accesses: 0,
+            work: vec![0; cpus],
         }
     }
 
@@ -289,6 +294,12 @@ impl Model {
 
     /// One access by `cpu` to `line`, at `cpu`'s clock.
     pub fn access(&mut self, cpu: CpuId, line: u32, a: Access) {
+        let t0 = self.clock[cpu];
+        self.access_at(cpu, line, a);
+        self.work[cpu] += self.clock[cpu] - t0;
+    }
+
+    fn access_at(&mut self, cpu: CpuId, line: u32, a: Access) {
         self.accesses += 1;
         let c = cpu as u32;
         let t = self.clock[cpu];
