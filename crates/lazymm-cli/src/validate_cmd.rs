@@ -11,10 +11,13 @@ use lazymm::SchemeKind;
 use lazymm_bench::calibrate::{calibrate_model, this_machine_spec};
 use lazymm_bench::{run_bench, BenchConfig, Length, Workload};
 use lazymm_sim::timing::exit_walk::{run as exit_walk_run, ExitWalkResult};
+use lazymm_sim::timing::rounds::{run as rounds_run, RoundsResult};
 use lazymm_sim::timing::spec::MachineSpec;
 use lazymm_sim::timing::this_machine::{switches_per_s, Shape};
+use lazymm_sim::timing::trace::{run as trace_run, TraceTime};
 use lazymm_sim::timing::wis::{run as wis_run, WisConfig, WisResult};
 use lazymm_sim::timing::{exit_cost, ExitCost};
+use lazymm_sim::workloads::WorkloadKind;
 use serde::Serialize;
 
 /// Options of `lazymm timed`.
@@ -47,6 +50,20 @@ pub struct TimedArgs {
     /// then exit (exits/s, IPIs per CPU per second, mean exit latency).
     #[arg(long, value_name = "W")]
     pub exit_walk: Option<usize>,
+    /// Also time round-based workloads (comma-separated: ctxswitch-threads,
+    /// ctxswitch-processes, exit-storm, fork-exec-exit, kthread-mix,
+    /// hotplug) on the machine's CPUs: the scheme's own time per switch,
+    /// switches and exits per simulated second.
+    #[arg(long, value_delimiter = ',')]
+    pub workload: Vec<String>,
+    /// Rounds of each --workload run.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: u64,
+    /// Also replay these perf scheduler traces (traces/FORMAT.md) on the
+    /// machine in simulated time: the lazy-mm machinery's time per switch
+    /// and per exit event.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Vec<std::path::PathBuf>,
     /// Print the machine's parameters with their sources.
     #[arg(long)]
     pub params: bool,
@@ -129,6 +146,24 @@ struct TimedJson<'a> {
     runs: Vec<WisResult>,
     exits: Vec<ExitCost>,
     exit_walk: Vec<ExitWalkResult>,
+    workloads: Vec<RoundsResult>,
+    traces: Vec<TraceTime>,
+}
+
+/// `known unsafe` for a dirty run of `scheme` outside hotplug.
+fn dirty_label(clean: bool, scheme: &str, hotplug: bool, kernel: &str) -> &'static str {
+    if clean {
+        return "ok";
+    }
+    let known = SchemeKind::parse(scheme).and_then(|s| {
+        let k = lazymm::schemes::KernelOptions::parse(kernel).ok()?;
+        s.known_unsafe_with(&k, hotplug)
+    });
+    if known.is_some() {
+        "KNOWN-UNSAFE"
+    } else {
+        "FAIL"
+    }
 }
 
 /// `lazymm timed`.
@@ -171,6 +206,26 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    let mut rounds = Vec::new();
+    for w in &a.workload {
+        let kind = WorkloadKind::parse(w).ok_or_else(|| {
+            anyhow!(
+                "unknown workload `{w}` (valid: {})",
+                WorkloadKind::ALL.map(|k| k.name()).join(", ")
+            )
+        })?;
+        for &s in &schemes {
+            rounds.push(rounds_run(&spec, s, kind, a.rounds, 1).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    let mut traces = Vec::new();
+    for path in &a.trace {
+        let opts = lazymm_trace::ParseOptions::default();
+        let summary = lazymm_sim::replay::scan(path, &opts)?;
+        for &s in &schemes {
+            traces.push(trace_run(&spec, s, path, &opts, &summary).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
     let dirty = runs.iter().any(|r| {
         !r.clean
             && SchemeKind::parse(&r.scheme)
@@ -184,12 +239,26 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
                     .and_then(|s| s.known_unsafe())
                     .is_none()
         });
+    let dirty = dirty
+        || rounds.iter().any(|r| {
+            dirty_label(
+                r.counts.clean(),
+                &r.scheme,
+                r.workload == "hotplug",
+                &spec.kernel,
+            ) == "FAIL"
+        })
+        || traces
+            .iter()
+            .any(|r| dirty_label(r.replay.run.clean(), &r.scheme, false, &spec.kernel) == "FAIL");
     if a.json {
         json_out(&serde_json::to_string_pretty(&TimedJson {
             machine: &spec,
             runs,
             exits,
             exit_walk: walks,
+            workloads: rounds,
+            traces,
         })?);
         return Ok(u8::from(dirty));
     }
@@ -271,6 +340,77 @@ pub fn timed(a: &TimedArgs) -> anyhow::Result<u8> {
                 r.ipis_per_cpu_s,
                 r.mean_exit_us,
                 r.hottest.first().map_or("-", |l| l.kind)
+            );
+        }
+    }
+    if !rounds.is_empty() {
+        println!(
+            "\nround-based workloads ({} rounds, every CPU one turn per round):",
+            a.rounds
+        );
+        println!(
+            "{:<20} {:<15} {:>11} {:>12} {:>10} {:>10} {:>14} {:>16} {:>13}",
+            "workload",
+            "scheme",
+            "sim us",
+            "switches/s",
+            "exits/s",
+            "IPI/CPU/s",
+            "scheme ns/sw",
+            "bottleneck",
+            "ledger"
+        );
+        for r in &rounds {
+            println!(
+                "{:<20} {:<15} {:>11.1} {:>12} {:>10} {:>10.0} {:>14.1} {:>16} {:>13}",
+                r.workload,
+                r.scheme,
+                r.simulated_us,
+                m(r.switches_per_s),
+                m(r.exits_per_s),
+                r.ipis_per_cpu_s,
+                r.scheme_ns_per_switch,
+                r.hottest.first().map_or("-", |l| l.kind),
+                dirty_label(
+                    r.counts.clean(),
+                    &r.scheme,
+                    r.workload == "hotplug",
+                    &spec.kernel
+                )
+            );
+        }
+    }
+    if !traces.is_empty() {
+        println!(
+            "\ntraces replayed on {} (lazy-mm work on top of the trace's own time):",
+            spec.name
+        );
+        println!(
+            "{:<18} {:<15} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6} {:>16} {:>13}",
+            "trace",
+            "scheme",
+            "trace us",
+            "ns/switch",
+            "us/exit",
+            "total us",
+            "overrun us",
+            "IPIs",
+            "bottleneck",
+            "ledger"
+        );
+        for r in &traces {
+            println!(
+                "{:<18} {:<15} {:>10.0} {:>10.1} {:>10.2} {:>10.1} {:>10.1} {:>6} {:>16} {:>13}",
+                r.trace,
+                r.scheme,
+                r.trace_us,
+                r.ns_per_switch,
+                r.us_per_exit,
+                r.total_us,
+                r.overrun_us,
+                r.ipis,
+                r.hottest.first().map_or("-", |l| l.kind),
+                dirty_label(r.replay.run.clean(), &r.scheme, false, &spec.kernel)
             );
         }
     }

@@ -482,9 +482,36 @@ fn sim_machine_prints_simulated_time() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("no such preset or file"));
     assert!(o.stdout.is_empty());
-    let o = run(&["sim", "--machine", "xeon-8480-2s", "--workload", "hotplug"]);
+    // The round-based workloads run their rounds in simulated time.
+    let o = run(&[
+        "sim",
+        "--machine",
+        "xeon-8480-2s",
+        "--workload",
+        "hotplug",
+        "--schemes",
+        "refcount,shootdown",
+        "--rounds",
+        "20",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.starts_with("hotplug in simulated time"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" refcount ") && l.contains("1.00×")),
+        "{out}"
+    );
+    let o = run(&[
+        "sim",
+        "--machine",
+        "xeon-8480-2s",
+        "--workload",
+        "hotplug",
+        "--sweep",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("hotplug is not timed"));
+    assert!(text(&o.stderr).contains("run hotplug at one --cpus"));
 }
 
 /// Issue 12 item 7: a litmus file that cannot be parsed is an error on

@@ -420,6 +420,37 @@ pub fn replay(
     summary: &TraceSummary,
     cfg: &ReplayConfig,
 ) -> Result<ReplayReport, ReplayError> {
+    replay_on(
+        path,
+        opts,
+        summary,
+        cfg,
+        CountingPlatform::new(),
+        &mut |_, _| {},
+    )
+}
+
+/// Where a replay is, for [`replay_on`]'s hook.
+#[derive(Clone, Copy, Debug)]
+pub enum ReplayPhase<'e> {
+    /// Before the runtime sees this trace event.
+    Before(&'e TraceEvent),
+    /// After it.
+    After(&'e TraceEvent),
+    /// The trace is over (before the end-of-trace clean-up).
+    End,
+}
+
+/// [`replay`] on the platform `p` (a timed one: [`crate::timing::trace`]),
+/// calling `hook` around every trace event.
+pub fn replay_on(
+    path: &Path,
+    opts: &ParseOptions,
+    summary: &TraceSummary,
+    cfg: &ReplayConfig,
+    p: CountingPlatform,
+    hook: &mut dyn FnMut(&Machine<CountingPlatform>, ReplayPhase<'_>),
+) -> Result<ReplayReport, ReplayError> {
     let cpus = summary
         .cpus_seen
         .iter()
@@ -429,7 +460,7 @@ pub fn replay(
     let mut mc = MachineConfig::new(cpus, cfg.arch, cfg.scheme);
     mc.options = cfg.options;
     mc.max_mms = (summary.mms.len() + 64).max(256);
-    let m = Machine::new(CountingPlatform::new(), mc).map_err(|e| ReplayError::Machine(e.0))?;
+    let m = Machine::new(p, mc).map_err(|e| ReplayError::Machine(e.0))?;
     let mut rp = Replayer {
         m: &m,
         obj: Vec::new(),
@@ -465,8 +496,10 @@ pub fn replay(
         // Every teardown an event causes runs on the event's CPU.
         let cpu = ev.cpu() as usize;
         let before = m.cpu_stats(cpu);
+        hook(&m, ReplayPhase::Before(&ev));
         rp.event(&ev)
             .map_err(|e| ReplayError::Machine(format!("{}:{}: {e}", path.display(), ev.line())))?;
+        hook(&m, ReplayPhase::After(&ev));
         let after = m.cpu_stats(cpu);
         let now = handed(&m);
         if after.teardowns > before.teardowns {
@@ -494,6 +527,7 @@ pub fn replay(
         }
         slots = now;
     }
+    hook(&m, ReplayPhase::End);
     let summary = r.finish();
     // The trace's transitions, before the end-of-trace clean-up switches.
     let mut per_cpu = BTreeMap::new();

@@ -4,7 +4,6 @@ use lazymm::schemes::SchemeOptions;
 use lazymm::{Arch, Machine, MachineConfig, SchemeKind};
 use serde::Serialize;
 
-use crate::cost::CostTable;
 use crate::counting::{AccessCounts, CountingPlatform};
 use crate::sched::Sched;
 use crate::workloads::{self, WorkloadKind};
@@ -92,7 +91,8 @@ impl Transitions {
     }
 }
 
-/// Everything a run reports. Counts are exact; `*_cycles` are estimates.
+/// Everything a run reports: exact counts. Time comes from the timing mode
+/// ([`crate::timing`]), not from a constant price per count.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     /// Scheme id.
@@ -154,10 +154,6 @@ pub struct RunReport {
     pub shared_rmw_per_switch: f64,
     /// Coherence transfers per switch (switch path only).
     pub transfers_per_switch: f64,
-    /// Estimated cycles per switch (switch path).
-    pub cycles_per_switch: f64,
-    /// Estimated cycles per exit (teardown path incl. IPIs).
-    pub cycles_per_exit: f64,
     /// IPIs (scheme + flush) per exit.
     pub ipis_per_exit: f64,
     /// Scan steps per exit.
@@ -195,7 +191,6 @@ pub fn report(
     let td = m.p.teardown_counts();
     let sw = all.since(&td);
     let c = st.cpu;
-    let cost = CostTable::for_arch(m.arch);
     let switches = c.switches();
     let exits = c.teardowns;
     let ipis_all = c.ipis + c.flush_ipis;
@@ -231,8 +226,6 @@ pub fn report(
         leaked: st.ledger.leaked,
         shared_rmw_per_switch: ratio(sw.shared_rmw as f64, switches),
         transfers_per_switch: ratio(sw.coherence_transfers as f64, switches),
-        cycles_per_switch: ratio(cost.cycles(&sw, 0), switches),
-        cycles_per_exit: ratio(cost.cycles(&td, ipis_all), exits),
         ipis_per_exit: ratio(ipis_all as f64, exits),
         scan_steps_per_exit: ratio(c.scan_steps as f64, exits),
         lazy_enters_per_exit: ratio(c.lazy_enters as f64, exits),

@@ -101,6 +101,14 @@ fn round<P: Platform>(
     for i in 0..n {
         let cpu = (off + i) % n;
         turn(s, cpu)?;
+        let m = s.m;
+        if let Some(h) = s.turn_hook.as_mut() {
+            h(m, cpu);
+        }
+    }
+    let m = s.m;
+    if let Some(h) = s.round_hook.as_mut() {
+        h(m);
     }
     s.now += 1;
     s.fire_timers();
