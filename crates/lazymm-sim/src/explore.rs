@@ -660,9 +660,9 @@ fn script(j: &Job, c: usize) {
                         cur = Some(Task { mm });
                     } else if m.pending_async_mmputs() > 0 && rng.chance(1, 2) {
                         // A kworker runs the pool's mmput_async_fn works.
-                        m.p.note(c, || "kworker: mmput_async_fn".into());
                         m.switch_to(c, Next::Kthread);
-                        m.run_async_mmput(c);
+                        let n = m.run_async_mmput(c);
+                        m.p.note(c, || format!("kworker: {n} mmput_async_fn"));
                         m.switch_to(c, Next::Kernel);
                     } else if rng.chance(1, 8) && c != 0 {
                         m.p.note(c, || "cpu offline".into());

@@ -493,3 +493,44 @@ fn x86_switch_order_alone_is_caught() {
         expect_caught(cfg, 2_000, "freed while loaded in an MMU", &label);
     }
 }
+
+/// kernel/fork.c mmput_async in the explorer: the `kthread_use_mm` path
+/// drops its `users` reference with `mmput_async`, and an idle CPU's
+/// kworker runs `mmput_async_fn` (`__mmput` on a CPU that is not the one
+/// whose task dropped the reference). The path is reached (a kworker tears
+/// an mm down in some of the first 40 schedules), and is clean for every
+/// safe scheme in the CI run (`every_safe_scheme_is_clean_over_a_short_run`).
+#[test]
+fn mmput_async_is_explored() {
+    let ex = Explorer::new(cfg_for(SchemeKind::Lightweight));
+    let mut ran = 0;
+    for seed in 0..40 {
+        let o = ex.run_seed(seed, 1 << 20);
+        assert!(o.clean(), "seed {seed}: {o}");
+        ran += o
+            .trace
+            .iter()
+            .filter(|e| e.what.starts_with("== kworker: ") && !e.what.starts_with("== kworker: 0 "))
+            .count();
+    }
+    assert!(ran > 0, "no kworker ran an mmput_async work");
+    eprintln!("kworker teardown steps in seeds 0..40: {ran}");
+}
+
+/// PREEMPT_RT (option `preempt-rt`, include/linux/sched/mm.h mmdrop_sched:
+/// `call_rcu(&mm->delayed_drop, __mmdrop_delayed)`) in the explorer: the
+/// schemes whose lazy drop in finish_task_switch can be the final one stay
+/// clean.
+#[test]
+fn preempt_rt_is_clean() {
+    for kind in [
+        SchemeKind::Refcount,
+        SchemeKind::Lightweight,
+        SchemeKind::LightweightV2,
+        SchemeKind::HazardHandoff,
+    ] {
+        let mut cfg = cfg_for(kind);
+        cfg.options.kernel.preempt_rt = true;
+        expect_clean_cfg(cfg, ci_schedules(), 0);
+    }
+}

@@ -1369,7 +1369,13 @@ impl<P: Platform> Machine<P> {
         me.irqs_off = true;
         self.unlazy_to_init(&mut me);
         me.irqs_off = false;
+        // The CPU ends in its idle task, on init_mm: for RCU an extended
+        // quiescent state from here on.
+        me.idle = true;
         self.scheme.finish_switch(self, &mut me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.context_switch(self, &mut me);
+        }
         self.run_deferred(&mut me);
     }
 
