@@ -72,6 +72,40 @@ struct TraceOut {
     schemes: Vec<RunReport>,
 }
 
+/// An output file that is deleted unless [`PartialFile::finish`] wrote it.
+struct PartialFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PartialFile {
+    fn create(path: &std::path::Path) -> Result<Self> {
+        let file =
+            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    fn finish(mut self, data: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let mut f = self.file.take().expect("finished once");
+        f.write_all(data)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// One line of `--teardowns`.
 #[derive(Serialize)]
 struct TeardownLine<'a> {
@@ -110,6 +144,12 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
         strict: a.strict,
         lenient: a.lenient,
         ..ParseOptions::default()
+    };
+    // Created before any work (an unwritable path is said at once) and
+    // removed again if the replays fail.
+    let mut teardown_file = match &a.teardowns {
+        Some(p) => Some(PartialFile::create(p)?),
+        None => None,
     };
     let mut outs = Vec::new();
     let mut all_runs = Vec::new();
@@ -157,9 +197,8 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
             outs.push(o);
         }
     }
-    if let Some(p) = &a.teardowns {
-        std::fs::write(p, teardown_lines)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+    if let Some(f) = teardown_file.take() {
+        f.finish(teardown_lines.as_bytes())?;
     }
     let failed = all_runs
         .iter()

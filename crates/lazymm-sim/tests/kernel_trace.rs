@@ -22,9 +22,14 @@ fn results() -> PathBuf {
 }
 
 fn replay_capture() -> ReplayReport {
-    let path = results().join("debug-trace-exit.perf.txt.gz");
+    replay_named("debug-trace-exit", SchemeKind::Lightweight)
+}
+
+/// Replays `kernel/results/NAME.perf.txt.gz` through `scheme` on x86.
+fn replay_named(name: &str, scheme: SchemeKind) -> ReplayReport {
+    let path = results().join(format!("{name}.perf.txt.gz"));
     let opts = ParseOptions {
-        kthreads: KthreadSource::Sidecar(results().join("debug-trace-exit.kthreads.txt")),
+        kthreads: KthreadSource::Sidecar(results().join(format!("{name}.kthreads.txt"))),
         ..ParseOptions::default()
     };
     let summary = scan(&path, &opts).unwrap();
@@ -33,7 +38,7 @@ fn replay_capture() -> ReplayReport {
         &opts,
         &summary,
         &ReplayConfig {
-            scheme: SchemeKind::Lightweight,
+            scheme,
             arch: Arch::X86,
             options: Default::default(),
         },
@@ -137,4 +142,27 @@ fn replay_matches_the_hand_off_kernel_teardown_by_teardown() {
         }
     }
     assert_eq!(other_cpu, [125, 439, 455, 463]);
+}
+
+/// The stock kernel (`MMU_LAZY_TLB_REFCOUNT`, the same series with the
+/// hand-off off) against `refcount`, same capture method
+/// (`kernel/run.sh trace stock-debug "400 4000 0 0"`;
+/// `kernel/results/stock-debug-trace-exit.stats.txt`, trace-off -
+/// trace-on: lazy_enters 3288, mm_count_rmws 6576, mm_frees 537).
+#[test]
+fn replay_matches_the_stock_kernel() {
+    let r = replay_named("stock-debug-trace-exit", SchemeKind::Refcount);
+    assert_eq!(r.run.lazy_enters, 3288);
+    let in_trace = r.teardowns.iter().filter(|t| t.event != "end").count();
+    assert_eq!(in_trace, 537);
+    let an = &r.anomalies;
+    assert_eq!(
+        (
+            an.forced_idle,
+            an.exit_mm_not_running,
+            an.exit_put_not_running
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!((r.run.uaf, r.run.double_free, r.run.leaked), (0, 0, 0));
 }
