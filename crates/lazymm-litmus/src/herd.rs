@@ -68,6 +68,25 @@ pub fn normalize_state(line: &str) -> String {
         .filter(|s| !s.is_empty())
         .collect();
     items.sort();
+    // self-justified values are symbols (`S8`) whose numbers are herd7's
+    // internal variable names: renamed S1, S2, ... by first appearance
+    let mut syms: Vec<String> = Vec::new();
+    for it in items.iter_mut() {
+        if let Some((k, v)) = it.split_once('=') {
+            let is_sym =
+                v.len() > 1 && v.starts_with('S') && v[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_sym {
+                let i = match syms.iter().position(|s| s == v) {
+                    Some(i) => i,
+                    None => {
+                        syms.push(v.to_string());
+                        syms.len() - 1
+                    }
+                };
+                *it = format!("{k}=S{}", i + 1);
+            }
+        }
+    }
     items.join("; ")
 }
 
@@ -326,6 +345,12 @@ mod tests {
             vec!["0:r0=0; 1:r0=1", "0:r0=1; 1:r0=0"]
         );
         assert_eq!(parse_herd_output("Warning: Unknown macro foo\n").0, None);
+    }
+
+    #[test]
+    fn symbols_are_renamed_by_first_appearance() {
+        assert_eq!(normalize_state("1:r1=S8; 0:r1=S8;"), "0:r1=S1; 1:r1=S1");
+        assert_eq!(normalize_state("[b]=S16; [a]=S9; c=S"), "a=S1; b=S2; c=S");
     }
 }
 
