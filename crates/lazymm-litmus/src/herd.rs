@@ -175,7 +175,17 @@ pub fn run_herd(herd: &Path, file: &Path, timeout: Duration) -> HerdRun {
     let _ = std::fs::remove_dir_all(&dir);
     if timed_out {
         run.status = HerdStatus::Timeout;
-        run.message = format!("herd7 did not finish within {:.0}s", timeout.as_secs_f64());
+        run.message = if cpu >= timeout.as_secs_f64() {
+            format!(
+                "herd7 did not finish within {:.0}s of CPU time",
+                timeout.as_secs_f64()
+            )
+        } else {
+            format!(
+                "herd7 killed at the wall-time cap ({:.0}s) after only {cpu:.1}s of CPU time (machine overloaded)",
+                run.wall_seconds
+            )
+        };
         return run;
     }
     let (verdict, race, states) = parse_herd_output(&out);
@@ -450,12 +460,17 @@ fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
     if let Some(h) = std::fs::read_to_string(&key)
         .ok()
         .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
+        .map(HerdRun::from)
+        .filter(|h| !wall_killed(h, opts.timeout))
     {
-        return h.into();
+        return h;
     }
     let h = run_herd(&opts.herd, file, opts.timeout);
-    // a run that printed nothing was killed from outside: not herd7's answer
-    if h.status == HerdStatus::Error && h.message == "no output" {
+    // a run that printed nothing was killed from outside, and one killed at
+    // the wall-time cap before its CPU limit says only that the machine was
+    // overloaded: neither is herd7's answer, neither is cached
+    if (h.status == HerdStatus::Error && h.message == "no output") || wall_killed(&h, opts.timeout)
+    {
         return h;
     }
     if std::fs::create_dir_all(dir).is_ok() {
@@ -464,6 +479,13 @@ fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
         }
     }
     h
+}
+
+/// A time-out that is not herd7's: killed at the wall-time cap with less
+/// CPU time than the limit (also what older caches hold from runs limited
+/// on wall time).
+fn wall_killed(h: &HerdRun, timeout: Duration) -> bool {
+    h.status == HerdStatus::Timeout && h.cpu_seconds < timeout.as_secs_f64() * 0.99
 }
 
 /// [`HerdRun`] as read back from the cache.
