@@ -113,7 +113,8 @@ pub struct SimArgs {
     /// ctxswitch-threads is will-it-scale context_switch1_threads -t CPUS/2,
     /// exit-storm one exit with every other CPU lazy, on the machine (grown
     /// by whole sockets, an extrapolation, when --cpus exceeds it; default
-    /// --cpus: the machine's size). Other workloads are not timed.
+    /// --cpus: the machine's size). The other workloads run their rounds on
+    /// the machine in simulated time (`lazymm timed --workload`).
     #[arg(long, value_name = "NAME|FILE")]
     machine: Option<String>,
 }
@@ -644,18 +645,98 @@ fn n_jobs(jobs: Option<u16>) -> usize {
         .max(1)
 }
 
+/// `lazymm sim --machine W` for a round-based workload other than the two
+/// shapes above: its rounds in simulated time ([`rounds::run`]).
+fn sim_rounds(
+    a: &SimArgs,
+    spec: &[lazymm_sim::timing::spec::MachineSpec],
+    schemes: &[SchemeKind],
+    fmt: Format,
+) -> Result<u8> {
+    use lazymm_sim::timing::rounds;
+    if a.sweep {
+        anyhow::bail!(
+            "--machine with --sweep: only ctxswitch-threads and exit-storm sweep CPU counts; \
+             run {} at one --cpus",
+            a.workload
+        );
+    }
+    let w = WorkloadKind::parse(&a.workload)
+        .ok_or_else(|| anyhow::anyhow!("unknown workload {}", a.workload))?;
+    let mut out = Vec::new();
+    for sp in spec {
+        let sp = a
+            .cpus
+            .map_or_else(|| sp.clone(), |c| sp.scaled(usize::from(c)));
+        let r = a
+            .rounds
+            .unwrap_or_else(|| crate::report::default_rounds(w, sp.cpus()));
+        for &s in schemes {
+            out.push(rounds::run(&sp, s, w, r, a.seed).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+    }
+    let bad = out.iter().any(|r| {
+        !r.counts.clean()
+            && SchemeKind::parse(&r.scheme)
+                .and_then(|s| s.known_unsafe_with(&Default::default(), r.workload == "hotplug"))
+                .is_none()
+    });
+    if fmt == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(u8::from(bad));
+    }
+    let mut t = crate::table::Table::new(&[
+        "machine",
+        "cpus",
+        "scheme",
+        "sim us",
+        "switches/s",
+        "exits/s",
+        "IPIs/s per CPU",
+        "scheme ns/switch",
+        "vs refcount",
+        "bottleneck",
+        "ledger",
+    ]);
+    for r in &out {
+        let base = out
+            .iter()
+            .find(|b| b.machine == r.machine && b.scheme == "refcount")
+            .map(|b| b.scheme_ns_per_switch);
+        t.row(vec![
+            r.machine.clone(),
+            r.cpus.to_string(),
+            r.scheme.clone(),
+            sig(r.simulated_us),
+            timed::rate(r.switches_per_s),
+            timed::rate(r.exits_per_s),
+            sig(r.ipis_per_cpu_s),
+            sig(r.scheme_ns_per_switch),
+            base.filter(|b| *b > 0.0)
+                .map(|b| format!("{}×", sig(r.scheme_ns_per_switch / b)))
+                .unwrap_or_default(),
+            r.hottest.first().map_or("-".into(), |l| l.kind.to_string()),
+            if r.counts.clean() { "ok" } else { "VIOLATION" }.into(),
+        ]);
+    }
+    print!(
+        "{} in simulated time: each round every CPU takes a turn; `switch` charged per context \
+         switch, IPIs per send; scheme ns/switch: the runtime's and scheme's own time \
+         (accesses, line waits, IPIs) per switch\n{}",
+        a.workload,
+        t.render()
+    );
+    Ok(u8::from(bad))
+}
+
 /// `lazymm sim --machine`: simulated time on one machine.
 fn sim_timed(a: &SimArgs, machine: &str) -> Result<u8> {
     let fmt = a.out.format(Format::Table);
     let spec = timed::load_machines(&[machine.to_string()])?;
-    if !matches!(a.workload.as_str(), "ctxswitch-threads" | "exit-storm") {
-        anyhow::bail!(
-            "--machine: {} is not timed (simulated time covers ctxswitch-threads, as will-it-scale \
-             context_switch1_threads, and exit-storm, as one exit with every other CPU lazy)",
-            a.workload
-        );
-    }
     let schemes = parse_all(&a.schemes, &SchemeKind::ALL, SchemeKind::parse);
+    if !matches!(a.workload.as_str(), "ctxswitch-threads" | "exit-storm") {
+        return sim_rounds(a, &spec, &schemes, fmt);
+    }
     let cpus = a.cpus.map(usize::from);
     let plan = TimedPlan {
         sweep_to: a

@@ -1,5 +1,7 @@
-//! The cost model: estimated cycles from exact counts, per architecture
-//! profile. Estimates, never asserted in tests.
+//! The constant cost model: estimated cycles from exact counts, per
+//! architecture profile. No report, verdict or `RunReport` field reads it
+//! any more (issue 10: time comes from the timing mode, [`crate::timing`]);
+//! `lazymm-bench`'s calibration prints it beside its measurements.
 //!
 //! The figures are round numbers of the right order for each machine class
 //! (a locked RMW on an owned line, a cache-line transfer averaged over

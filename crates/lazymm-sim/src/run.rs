@@ -4,7 +4,6 @@ use lazymm::schemes::SchemeOptions;
 use lazymm::{Arch, Machine, MachineConfig, SchemeKind};
 use serde::Serialize;
 
-use crate::cost::CostTable;
 use crate::counting::{AccessCounts, CountingPlatform};
 use crate::sched::Sched;
 use crate::workloads::{self, WorkloadKind};
@@ -92,7 +91,8 @@ impl Transitions {
     }
 }
 
-/// Everything a run reports. Counts are exact; `*_cycles` are estimates.
+/// Everything a run reports: exact counts. Time comes from the timing mode
+/// ([`crate::timing`]), not from a constant price per count.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     /// Scheme id.
@@ -135,6 +135,9 @@ pub struct RunReport {
     pub scan_steps: u64,
     /// References handed over by fix-ups.
     pub handoffs: u64,
+    /// Teardowns that ended their calling task's own lazy borrow first
+    /// (`lightweight`; the kernel's `teardown_self_takes`).
+    pub self_takes: u64,
     /// Frees deferred out of interrupts-off context.
     pub frees_deferred: u64,
     /// Frees that ran with interrupts off.
@@ -151,10 +154,6 @@ pub struct RunReport {
     pub shared_rmw_per_switch: f64,
     /// Coherence transfers per switch (switch path only).
     pub transfers_per_switch: f64,
-    /// Estimated cycles per switch (switch path).
-    pub cycles_per_switch: f64,
-    /// Estimated cycles per exit (teardown path incl. IPIs).
-    pub cycles_per_exit: f64,
     /// IPIs (scheme + flush) per exit.
     pub ipis_per_exit: f64,
     /// Scan steps per exit.
@@ -172,7 +171,7 @@ impl RunReport {
     }
 }
 
-fn ratio(a: f64, b: u64) -> f64 {
+pub(crate) fn ratio(a: f64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -192,7 +191,6 @@ pub fn report(
     let td = m.p.teardown_counts();
     let sw = all.since(&td);
     let c = st.cpu;
-    let cost = CostTable::for_arch(m.arch);
     let switches = c.switches();
     let exits = c.teardowns;
     let ipis_all = c.ipis + c.flush_ipis;
@@ -219,6 +217,7 @@ pub fn report(
         flush_ipis: c.flush_ipis,
         scan_steps: c.scan_steps,
         handoffs: c.handoffs,
+        self_takes: c.self_takes,
         frees_deferred: c.frees_deferred,
         frees_irqs_off: st.ledger.frees_irqs_off,
         peak_pinned: st.peak_pinned,
@@ -227,8 +226,6 @@ pub fn report(
         leaked: st.ledger.leaked,
         shared_rmw_per_switch: ratio(sw.shared_rmw as f64, switches),
         transfers_per_switch: ratio(sw.coherence_transfers as f64, switches),
-        cycles_per_switch: ratio(cost.cycles(&sw, 0), switches),
-        cycles_per_exit: ratio(cost.cycles(&td, ipis_all), exits),
         ipis_per_exit: ratio(ipis_all as f64, exits),
         scan_steps_per_exit: ratio(c.scan_steps as f64, exits),
         lazy_enters_per_exit: ratio(c.lazy_enters as f64, exits),

@@ -85,7 +85,18 @@ pub struct Sched<'m, P: Platform> {
     pub timers: BinaryHeap<Reverse<(u64, TaskId, u32)>>,
     /// The current round.
     pub now: u64,
+    /// Called after each CPU's turn of a round-based workload
+    /// ([`crate::workloads`]): the timing mode charges the turn's
+    /// non-scheme work there ([`crate::timing::rounds`]).
+    pub turn_hook: Option<TurnHook<'m, P>>,
+    /// Called at the end of each round.
+    pub round_hook: Option<RoundHook<'m, P>>,
 }
+
+/// A per-turn callback: the machine and the CPU whose turn ended.
+pub type TurnHook<'m, P> = Box<dyn FnMut(&'m Machine<P>, usize) + 'm>;
+/// A per-round callback.
+pub type RoundHook<'m, P> = Box<dyn FnMut(&'m Machine<P>) + 'm>;
 
 impl<'m, P: Platform> Sched<'m, P> {
     /// A scheduler with every CPU idle.
@@ -99,6 +110,8 @@ impl<'m, P: Platform> Sched<'m, P> {
             rng: Rng::new(seed),
             timers: BinaryHeap::new(),
             now: 0,
+            turn_hook: None,
+            round_hook: None,
         }
     }
 
@@ -203,10 +216,16 @@ impl<'m, P: Platform> Sched<'m, P> {
         self.m.switch_to(cpu, target);
     }
 
-    /// If `cpu` is idle and has work, switch to it.
+    /// If `cpu` is idle and has work, switch to it; if it has none, it
+    /// enters an idle state (`cpuidle_enter`: with the `deep-idle` kernel
+    /// option on x86, `leave_mm`; otherwise nothing).
     pub fn idle_pick(&mut self, cpu: usize) {
-        if self.curr[cpu].is_none() && !self.rq[cpu].is_empty() {
-            self.schedule(cpu);
+        if self.curr[cpu].is_none() {
+            if self.rq[cpu].is_empty() {
+                self.m.cpuidle_enter(cpu);
+            } else {
+                self.schedule(cpu);
+            }
         }
     }
 

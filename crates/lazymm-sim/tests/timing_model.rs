@@ -164,6 +164,45 @@ fn a_hot_line_serializes() {
     });
 }
 
+/// A request that queues gets the line from a requester queued ahead of
+/// it: on Zen 4 (`coherence.local_first = 2`) from the nearest in its CCX,
+/// at that distance; on POWER8 (`0`) from any of them, at their mean.
+#[test]
+fn a_queued_request_is_served_from_the_queue() {
+    let spec = MachineSpec::load("epyc-9654-2s").unwrap();
+    let p = CountingPlatform::timed(Model::new(Params::of(&spec), 384));
+    let l = p.line(LineKind::MmCount);
+    let a = p.atomic(0, l);
+    p.fetch_add(0, &a, 1, Ordering::Relaxed);
+    // CPU 16 (another CCD) takes it from CPU 0; CPU 17, its SMT sibling,
+    // queued behind it, gets it from 16's core: 8 ns, not 110.
+    p.fetch_add(16, &a, 1, Ordering::Relaxed);
+    p.fetch_add(17, &a, 1, Ordering::Relaxed);
+    p.model(|m| {
+        assert_eq!(m.clock[16], 110_000 + 6_000);
+        assert_eq!(m.clock[17], 110_000 + 8_000 + 6_000);
+        assert_eq!(m.hottest(1)[0].by_distance, [1, 0, 1, 0, 0]);
+    });
+
+    let spec = MachineSpec::load("power8-16s").unwrap();
+    let p = CountingPlatform::timed(Model::new(Params::of(&spec), 1536));
+    let l = p.line(LineKind::MmCount);
+    let a = p.atomic(0, l);
+    p.fetch_add(0, &a, 1, Ordering::Relaxed);
+    // CPU 8 (another core of the chip: 60 ns), CPU 384 (another drawer:
+    // 400 ns), then CPU 9 (8's SMT sibling) queued behind both: the mean
+    // of 10 and 400.
+    p.fetch_add(8, &a, 1, Ordering::Relaxed);
+    p.fetch_add(384, &a, 1, Ordering::Relaxed);
+    p.fetch_add(9, &a, 1, Ordering::Relaxed);
+    p.model(|m| {
+        assert_eq!(m.clock[8], 60_000 + 15_000);
+        // 384 queued behind 8 alone: from 8, two hops.
+        assert_eq!(m.clock[384], 60_000 + 400_000 + 15_000);
+        assert_eq!(m.clock[9], 60_000 + 400_000 + 205_000 + 15_000);
+    });
+}
+
 /// The exit driver: shoot-down IPIs every lazy CPU, hazard+IPI scans every
 /// CPU and IPIs the true holders one at a time, the lightweight hand-off
 /// sends none; all ledgers clean.
@@ -230,4 +269,91 @@ fn exit_walk_by_scheme() {
     assert!(sd.mean_exit_us > lw.mean_exit_us);
     assert!(sd.exits_per_s < lw.exits_per_s);
     assert!(lw.mean_exit_us < 2.0 * hz.mean_exit_us && hz.mean_exit_us < 2.0 * lw.mean_exit_us);
+}
+
+/// The round-based workloads in simulated time run exactly what the
+/// untimed run does (same counts, same ledger), and the time is the model's:
+/// shoot-down's exit-storm pays its broadcast IPIs per exit, refcount none.
+#[test]
+fn rounds_timed_counts_match_untimed() {
+    use lazymm_sim::run::{run, RunConfig};
+    use lazymm_sim::timing::rounds;
+    use lazymm_sim::workloads::WorkloadKind;
+    let spec = MachineSpec::load("epyc-9654-2s").unwrap();
+    for w in [WorkloadKind::ExitStorm, WorkloadKind::ForkExecExit] {
+        for s in [SchemeKind::Refcount, SchemeKind::Shootdown] {
+            let t = rounds::run(&spec, s, w, 30, 1).unwrap();
+            let u = run(&RunConfig {
+                scheme: s,
+                arch: spec.arch(),
+                cpus: spec.cpus(),
+                workload: w,
+                seed: 1,
+                rounds: 30,
+                options: Default::default(),
+            })
+            .unwrap();
+            assert_eq!(t.counts.transitions, u.transitions, "{w} {s:?}");
+            assert_eq!(t.counts.exits, u.exits, "{w} {s:?}");
+            assert_eq!(t.counts.ipis + t.counts.flush_ipis, u.ipis + u.flush_ipis);
+            assert!(t.counts.clean() && u.clean());
+            assert!(t.simulated_us > 0.0 && t.scheme_ns_per_switch > 0.0);
+        }
+    }
+    let rc = rounds::run(&spec, SchemeKind::Refcount, WorkloadKind::ExitStorm, 30, 1).unwrap();
+    let sd = rounds::run(&spec, SchemeKind::Shootdown, WorkloadKind::ExitStorm, 30, 1).unwrap();
+    assert!(sd.scheme_ns_per_switch > 10.0 * rc.scheme_ns_per_switch);
+}
+
+/// A trace replayed in simulated time: the same exact counts as the untimed
+/// replay; the machinery's time is charged per switch and exit event.
+#[test]
+fn trace_timed_counts_match_untimed() {
+    use lazymm_sim::replay::{replay, scan, ReplayConfig};
+    use lazymm_sim::timing::trace;
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../traces/build.perf.txt.gz"
+    ));
+    let opts = lazymm_trace::ParseOptions::default();
+    let summary = scan(path, &opts).unwrap();
+    let spec = MachineSpec::load("epyc-9654-2s").unwrap();
+    for s in [SchemeKind::Refcount, SchemeKind::Lightweight] {
+        let t = trace::run(&spec, s, path, &opts, &summary).unwrap();
+        let u = replay(
+            path,
+            &opts,
+            &summary,
+            &ReplayConfig {
+                scheme: s,
+                arch: spec.arch(),
+                options: Default::default(),
+            },
+        )
+        .unwrap();
+        assert_eq!(t.replay.transitions, u.transitions);
+        assert_eq!(t.replay.run.exits, u.run.exits);
+        assert_eq!(t.replay.run.access, u.run.access);
+        assert!(t.switch_events > 0 && t.ns_per_switch > 0.0, "{s:?}");
+    }
+    // A trace wider than the machine is an error naming both.
+    // (POWER8 cut to one CPU; the build trace ran on two.)
+    let one = power8_text()
+        .replace("sockets = { value = 16", "sockets = { value = 1")
+        .replace(
+            "sockets_per_node = { value = 4",
+            "sockets_per_node = { value = 1",
+        )
+        .replace(
+            "cores_per_die = { value = 12",
+            "cores_per_die = { value = 1",
+        )
+        .replace("smt = { value = 8", "smt = { value = 1");
+    let small = MachineSpec::parse("one.toml", &one).unwrap();
+    assert_eq!(small.cpus(), 1);
+    let e = trace::run(&small, SchemeKind::Refcount, path, &opts, &summary).unwrap_err();
+    assert!(
+        e.contains("build.perf.txt.gz") && e.contains("1 CPUs"),
+        "{e}"
+    );
 }

@@ -391,6 +391,42 @@ pub fn stale_slot_after_early_return(arch: Arch) -> Scenario {
     }
 }
 
+/// Issue 9's omitted flush paths (crates/lazymm/src/runtime/flush.rs):
+/// CPU 1's task of A blocks (CPU 1 lazy on A) and wakes again while CPU 0's
+/// task of A `mprotect`s (x86 arch/x86/mm/tlb.c `should_flush_tlb` skips a
+/// lazy CPU, which must then catch up through `tlb_gen` in
+/// `switch_mm_irqs_off`: `is_lazy = false; smp_mb(); read tlb_gen` against
+/// the flusher's `inc_mm_tlb_gen; read is_lazy`, checked by the ledger's
+/// stale-TLB rule) and `munmap`s (a flush with `freed_tables`: it reaches
+/// lazy CPUs and moves their MMU), then both tasks exit.
+pub fn flush_races_lazy_return(arch: Arch) -> Scenario {
+    Scenario {
+        name: "mprotect and munmap racing a lazy return",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            m.mmget(0, a);
+            m.switch_to(1, Next::User(a));
+            m.switch_to(1, Next::Kernel);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, mms| match c {
+            0 => {
+                m.mprotect(0);
+                m.munmap(0);
+                exit_current(m, 0);
+            }
+            _ => {
+                m.switch_to(1, Next::User(mms[0]));
+                m.interrupt_point(1);
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
 /// The scenarios that apply to `kind` on `arch`: all of [`all`], except the
 /// 3-CPU ones where CPUs must serve IPI mailboxes (loom's stale reads of a
 /// mailbox in a serving loop exceed any branch bound with three spinners).
@@ -423,5 +459,6 @@ pub fn all(arch: Arch) -> Vec<Scenario> {
         two_lazy_cpus(arch),
         stale_mailbox_steal(arch),
         stale_slot_after_early_return(arch),
+        flush_races_lazy_return(arch),
     ]
 }

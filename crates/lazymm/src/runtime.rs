@@ -11,6 +11,8 @@
 //! | `exec_mmap` (also from a kernel thread) | [`Machine::exec`] |
 //! | `kthread_use_mm` / `kthread_unuse_mm` | [`Machine::kthread_use_mm`], [`Machine::kthread_unuse_mm`] |
 //! | CPU offline / online (`sched_force_init_mm`) | [`Machine::cpu_offline`], [`Machine::cpu_online`] |
+//! | IPI handling at interrupt points | [`Machine::interrupt_point`] |
+//! | `flush_tlb_mm_range` (`munmap`, `mprotect`), cpuidle `leave_mm`, KVM's paravirt flush, powerpc radix `flush_type_needed` | [`Machine::munmap`], [`Machine::flush_tlb_mm_range`], [`Machine::cpuidle_enter`], [`Machine::vcpu_preempt`] (module `flush`) |
 //! | IPI handling at interrupt points, the scheduling-clock tick | [`Machine::interrupt_point`] |
 //! | `mmput_async` / `mmput_async_fn` on a kworker | [`Machine::mmput_async`], [`Machine::run_async_mmput`] |
 //! | PREEMPT_RT `mmdrop_sched` (`call_rcu`) | private `mmdrop_final`, [`crate::schemes::rcu::KernelRcu`] |
@@ -34,6 +36,9 @@ use crate::schemes::{
 use crate::sync::{CachePadded, OwnerCell, OwnerGuard, SpinLock};
 
 mod teardown;
+
+mod flush;
+pub use flush::{LOADED_MM_SWITCHING, RADIX_TRIM_TIMER};
 
 /// The largest machine.
 pub const MAX_CPUS: usize = 4096;
@@ -77,10 +82,32 @@ pub struct CpuStats {
     pub scan_steps: u64,
     /// References handed to another CPU's slot by a fix-up.
     pub handoffs: u64,
+    /// Teardowns that ended their calling task's own lazy borrow of the
+    /// dying mm before the scan (`lightweight`, as the kernel patch's
+    /// `lazy_tlb_handoff()`: kernel `teardown_self_takes`).
+    pub self_takes: u64,
     /// mm drops deferred out of interrupts-off context.
     pub frees_deferred: u64,
     /// `__mmput` runs (address spaces torn down).
     pub teardowns: u64,
+    /// `flush_tlb_mm_range` calls outside `exit_mmap` (`munmap`,
+    /// `mprotect`): see [`Machine::flush_tlb_mm_range`].
+    pub tlb_flushes: u64,
+    /// IPIs those flushes sent (remote CPUs only; `exit_mmap`'s are
+    /// [`CpuStats::flush_ipis`]).
+    pub tlb_flush_ipis: u64,
+    /// CPUs in the mask a flush did not IPI because they were lazy (x86
+    /// `should_flush_tlb`, flushes that free no page tables).
+    pub lazy_flush_skips: u64,
+    /// Flushes of preempted vCPUs queued as `KVM_VCPU_FLUSH_TLB` instead of
+    /// an IPI (arch/x86/kernel/kvm.c kvm_flush_tlb_multi).
+    pub pv_flush_queued: u64,
+    /// Deep-idle entries that switched the MMU to `init_mm` (cpuidle
+    /// `leave_mm`).
+    pub idle_leave_mm: u64,
+    /// powerpc radix `exit_flush_lazy_tlbs` calls from `flush_type_needed`
+    /// (`mm_users <= 1`, or the trim clock).
+    pub radix_trims: u64,
     /// `mmput_async` calls that dropped the last `users` reference and
     /// queued `__mmput` to a kworker (counted on the queuing CPU).
     pub async_mmputs: u64,
@@ -120,8 +147,15 @@ impl CpuStats {
         self.flush_ipis_handled += o.flush_ipis_handled;
         self.scan_steps += o.scan_steps;
         self.handoffs += o.handoffs;
+        self.self_takes += o.self_takes;
         self.frees_deferred += o.frees_deferred;
         self.teardowns += o.teardowns;
+        self.tlb_flushes += o.tlb_flushes;
+        self.tlb_flush_ipis += o.tlb_flush_ipis;
+        self.lazy_flush_skips += o.lazy_flush_skips;
+        self.pv_flush_queued += o.pv_flush_queued;
+        self.idle_leave_mm += o.idle_leave_mm;
+        self.radix_trims += o.radix_trims;
         self.async_mmputs += o.async_mmputs;
         self.async_teardowns += o.async_teardowns;
         self.rcu_delayed_drops += o.rcu_delayed_drops;
@@ -186,6 +220,11 @@ pub struct CpuLocal {
     /// full barrier (set by the runtime around `Scheme::drop_lazy`; a scheme
     /// whose drop is not a full barrier calls [`Machine::membarrier_mb`]).
     pub membarrier_mb_needed: bool,
+    /// powerpc radix's per-CPU `mm_cpumask_trim_clock`
+    /// (arch/powerpc/mm/book3s64/radix_tlb.c tick_and_test_trim_clock).
+    pub trim_clock: u32,
+    /// This vCPU is preempted by the host ([`Machine::vcpu_preempt`]).
+    pub vcpu_preempted: bool,
     /// The last word this CPU wrote to its runtime RCU word
     /// ([`CpuShared::rcu`], PREEMPT_RT only).
     pub rcu_qs: u64,
@@ -229,6 +268,8 @@ impl CpuLocal {
             scheme_private: [0; 2],
             slot_shadow: MmRef::INIT,
             membarrier_mb_needed: false,
+            trim_clock: 0,
+            vcpu_preempted: false,
             rcu_qs: 0,
             in_sched_drop: false,
         }
@@ -245,6 +286,15 @@ pub struct CpuShared<P: Platform> {
     /// IPI mailboxes, one per sender (mailbox backends only; empty for
     /// immediate delivery).
     pub ipi: Vec<P::Atomic>,
+    /// x86 `cpu_tlbstate.loaded_mm` as other CPUs read it
+    /// (`should_flush_tlb`): the loaded mm's word, or
+    /// [`LOADED_MM_SWITCHING`] inside `switch_mm_irqs_off`.
+    pub tlb_loaded: CachePadded<P::Atomic>,
+    /// x86 `cpu_tlbstate_shared.is_lazy` (1: lazy).
+    pub tlb_lazy: CachePadded<P::Atomic>,
+    /// KVM's `steal_time.preempted` of this vCPU (`KVM_VCPU_PREEMPTED`,
+    /// `KVM_VCPU_FLUSH_TLB`), written by the host and by flushers.
+    pub steal_preempted: CachePadded<P::Atomic>,
     /// The runtime's RCU quiescent-state word (PREEMPT_RT's `mmdrop_sched`
     /// only; `None` otherwise, so other runs allocate no line for it).
     pub rcu: Option<CachePadded<P::Atomic>>,
@@ -253,7 +303,10 @@ pub struct CpuShared<P: Platform> {
 /// What an IPI asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ipi {
-    /// The exit-time TLB flush of `mm` (architecture).
+    /// A TLB flush of `mm` by the architecture (x86 `flush_tlb_func`,
+    /// powerpc `exit_lazy_flush_tlb`): the exit flush, and `munmap` /
+    /// `mprotect` flushes ([`Machine::flush_tlb_mm_range`]); the handler
+    /// is the same, the sender chooses the targets.
     ExitFlush(MmRef),
     /// The scheme's own request about `mm` (shoot lazies, hazard retire).
     Scheme(MmRef),
@@ -431,6 +484,11 @@ impl<P: Platform> Machine<P> {
                     ipi.push(p.atomic(0, l));
                 }
             }
+            // Three lines of their own, in this order (lazymm-verify's trace
+            // registry relies on it): loaded_mm, is_lazy, steal_time.
+            let tlb_loaded = p.atomic(MmRef::INIT.word(), p.line(LineKind::CpuTlbState));
+            let tlb_lazy = p.atomic(0, p.line(LineKind::CpuTlbState));
+            let steal_preempted = p.atomic(0, p.line(LineKind::CpuTlbState));
             let rcu = cfg.options.kernel.preempt_rt.then(|| {
                 let l = p.line(LineKind::CpuSlot);
                 CachePadded(p.atomic(0, l))
@@ -439,6 +497,9 @@ impl<P: Platform> Machine<P> {
                 slot: CachePadded(slot),
                 slot2: CachePadded(slot2),
                 ipi,
+                tlb_loaded: CachePadded(tlb_loaded),
+                tlb_lazy: CachePadded(tlb_lazy),
+                steal_preempted: CachePadded(steal_preempted),
                 rcu,
             });
         }
@@ -727,6 +788,7 @@ impl<P: Platform> Machine<P> {
                 self.switch_mm_cid_mb(me, cid_mb);
                 me.curr = Some(nm);
                 me.curr_users = matches!(next, Next::User(_));
+                self.ledger_tlb_user(me, Some(nm));
             }
         }
         me.irqs_off = false;
@@ -912,6 +974,8 @@ impl<P: Platform> Machine<P> {
             return;
         }
         me.is_lazy = true;
+        self.publish_is_lazy(me, true);
+        self.ledger_tlb_user(me, None);
         self.scheme.lazy_tlb_entered(self, me, mm);
     }
 
@@ -924,6 +988,10 @@ impl<P: Platform> Machine<P> {
         let prev = me.loaded;
         let was_lazy = me.is_lazy;
         me.is_lazy = false;
+        if was_lazy {
+            // x86 6.12: this_cpu_write(cpu_tlbstate_shared.is_lazy, false).
+            self.publish_is_lazy(me, false);
+        }
         if prev == next {
             if !self.arch.is_x86() {
                 // arm64 (arch/arm64/include/asm/mmu_context.h switch_mm:
@@ -961,6 +1029,12 @@ impl<P: Platform> Machine<P> {
             }
             me.loaded_tlb_gen = g;
         } else {
+            // x86 6.12: loaded_mm = LOADED_MM_SWITCHING ("CR3 is about to
+            // change"), before the mask bits move. From here on (interrupts
+            // off) the CPU runs no user code of prev: a flush of prev that
+            // skips it (its bit is cleared below) leaves nothing stale.
+            self.publish_loaded_mm(me, None);
+            self.ledger_tlb_user(me, None);
             let kernel_order =
                 self.arch == Arch::X86 && self.opts.kernel.x86_switch == X86SwitchOrder::Linux612;
             if kernel_order {
@@ -996,6 +1070,8 @@ impl<P: Platform> Machine<P> {
             }
             me.loaded = next;
             self.ledger.set_loaded(cpu, next);
+            // x86 6.12: "Make sure we write CR3 before loaded_mm".
+            self.publish_loaded_mm(me, Some(next));
             if !kernel_order {
                 // Ordering: Release: our use of prev's page tables is done
                 // before a flusher can see our bit clear and skip us.
@@ -1056,14 +1132,33 @@ impl<P: Platform> Machine<P> {
     /// lazy user of it, then `mmput`.
     pub fn exit_mm(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
-        let Some(mm) = me.curr else { return };
-        me.irqs_off = true;
-        self.grab_lazy(&mut me, mm);
-        me.curr = None;
-        self.enter_lazy_tlb(&mut me, mm);
-        me.irqs_off = false;
+        let Some(mm) = self.exit_mm_lazy_local(&mut me) else {
+            return;
+        };
         self.mmput_local(&mut me, mm);
         self.run_deferred(&mut me);
+    }
+
+    /// The first half of `exit_mm` (kernel/exit.c): the current user task
+    /// gives up its mm and the CPU borrows it lazily, but its `users`
+    /// reference is not put yet. Returns that mm; the caller puts it with
+    /// [`Machine::mmput`] on the CPU that then runs the task. Trace replay
+    /// uses it when the trace shows where `exit_mm` ran (the lazy_tlb
+    /// events of the kernel patch): `__mmput` and its teardown come later,
+    /// after `exit_mmap`, which may sleep.
+    pub fn exit_mm_lazy(&self, cpu: CpuId) -> Option<MmRef> {
+        let mut me = self.local(cpu);
+        self.exit_mm_lazy_local(&mut me)
+    }
+
+    fn exit_mm_lazy_local(&self, me: &mut CpuLocal) -> Option<MmRef> {
+        let mm = me.curr?;
+        me.irqs_off = true;
+        self.grab_lazy(me, mm);
+        me.curr = None;
+        self.enter_lazy_tlb(me, mm);
+        me.irqs_off = false;
+        Some(mm)
     }
 
     /// `exec_mmap`: the current task (user, or a kernel thread becoming a
@@ -1084,6 +1179,7 @@ impl<P: Platform> Machine<P> {
         self.switch_mm_irqs_off(&mut me, new);
         me.curr = Some(new);
         me.curr_users = true;
+        self.ledger_tlb_user(&mut me, Some(new));
         me.idle = false;
         me.class_curr = Some(class);
         me.class_last_user = Some(class);
@@ -1114,6 +1210,7 @@ impl<P: Platform> Machine<P> {
         self.switch_mm_irqs_off(&mut me, mm);
         me.curr = Some(mm);
         me.curr_users = false;
+        self.ledger_tlb_user(&mut me, Some(mm));
         me.irqs_off = false;
         // "we must still mmgrab(mm) and mmdrop_lazy_tlb(active_mm), because
         // these references are not equivalent"
@@ -1342,25 +1439,37 @@ impl<P: Platform> Machine<P> {
     /// Which CPUs a teardown scan must visit (`for_each_possible_lazymm_cpu`)
     /// on this machine: the profile's choice, except on x86 under Linux
     /// 6.12's `switch_mm_irqs_off` order or `flush_tlb_func` (issue 9), where
-    /// the mask no longer covers every CPU that can still use the mm.
+    /// the mask no longer covers every CPU that can still use the mm; and on
+    /// x86-lazy-cpumask under 6.12's `flush_tlb_func`: a flush that freed
+    /// page tables (`munmap`) or deep idle's `leave_mm` moves a lazy CPU's
+    /// MMU off the mm with its bit and `active_mm` kept, and the next flush
+    /// clears the bit ("another mm loaded") while `active_mm` still names
+    /// the mm (`flush_paths::lazy_cpumask_mask_scan_misses_a_cpu_after_munmap`).
     pub fn lazy_cpus(&self) -> LazyCpus {
         let k = self.opts.kernel;
-        if self.arch == Arch::X86
-            && k.x86_scan == X86Scan::Auto
-            && (k.x86_switch == X86SwitchOrder::Linux612 || k.x86_flush == X86FlushLazy::Linux612)
-        {
+        let all_online = k.x86_scan == X86Scan::Auto
+            && match self.arch {
+                Arch::X86 => {
+                    k.x86_switch == X86SwitchOrder::Linux612
+                        || k.x86_flush == X86FlushLazy::Linux612
+                }
+                Arch::X86LazyCpumask => k.x86_flush == X86FlushLazy::Linux612,
+                _ => false,
+            };
+        if all_online {
             LazyCpus::AllOnline
         } else {
             self.arch.lazy_cpus()
         }
     }
 
-    /// The page-table-freeing flush of `exit_mmap`.
+    /// The page-table-freeing flush of `exit_mmap` (`tlb_finish_mmu` with
+    /// `fullmm` and `freed_tables`).
     fn exit_mmap_flush(&self, me: &mut CpuLocal, mm: MmRef) {
         let m = self.mms.get(mm.idx);
         // Ordering: AcqRel: a flush publishes the page-table change (Release)
         // to CPUs that Acquire-load tlb_gen when they switch.
-        self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel);
+        let gen = self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel) + 1;
         if let ExitFlush::IpiMask { .. } = self.exit_flush() {
             // powerpc radix exit_flush_lazy_tlbs() is
             // smp_call_function_many(), which excludes the calling CPU
@@ -1372,22 +1481,9 @@ impl<P: Platform> Machine<P> {
             // Ordering: SeqCst against switch_mm_irqs_off's SeqCst bit set:
             // either we see the CPU's bit or it sees the new tlb_gen.
             self.p.fence(me.id, Ordering::SeqCst);
-            for w in 0..m.cpumask.len() {
-                // Ordering: Acquire pairs with the Release bit clear in
-                // switch_mm_irqs_off: a CPU we skip has finished with mm.
-                let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Acquire);
-                while bits != 0 {
-                    let cpu = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if cpu == me.id {
-                        if run_local {
-                            self.flush_handler(me, mm);
-                        }
-                    } else if self.is_online(cpu) {
-                        me.stats.flush_ipis += 1;
-                        self.send_ipi(me, cpu, Ipi::ExitFlush(mm));
-                    }
-                }
+            self.flush_tlb_multi(me, mm, true, run_local, false);
+            if self.arch.is_x86() {
+                self.ledger_flush_done(me, mm, gen);
             }
         }
         self.free_pgtables(me, mm);
@@ -1443,7 +1539,11 @@ impl<P: Platform> Machine<P> {
             self.clear_own_bit(me, mm);
             return;
         }
-        if me.loaded == mm && me.curr.is_none() {
+        if me.loaded == mm && me.curr.is_some() {
+            // flush_tlb_func on a CPU running mm: the flush, and
+            // cpu_tlbstate.ctxs[asid].tlb_gen = mm->context.tlb_gen.
+            self.flush_tlb_catch_up(me, mm);
+        } else if me.loaded == mm && me.curr.is_none() {
             if self.opts.kernel.x86_flush == X86FlushLazy::Linux612
                 || self.scheme.flush_unlazy_behind_back()
             {

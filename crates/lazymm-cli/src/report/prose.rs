@@ -83,16 +83,6 @@ pub(super) fn figure_html(f: &Figure) -> String {
     )
 }
 
-pub(super) fn status(cx: &Ctx, s: &str) -> String {
-    if cx.failed.contains(s) {
-        "FAIL".into()
-    } else if cx.known_unsafe.contains_key(s) {
-        "known unsafe".into()
-    } else {
-        "clean".into()
-    }
-}
-
 pub(super) fn class(cx: &Ctx, s: &str) -> Option<&'static str> {
     if cx.failed.contains(s) {
         Some("fail")
@@ -382,9 +372,12 @@ pub(super) fn summary_html(cx: &Ctx) -> String {
             let e = mt.exit(&s, n);
             let walk = mt.walk.iter().find(|p| p.scheme == s);
             let be = mt.break_even.iter().find(|b| b.scheme == s);
+            // This row's own runs decide its label (not the scheme's
+            // hotplug runs elsewhere in the report).
+            let (ledger, row_class) = mt.ledger_at(&s, n);
             push_row(
                 &mut t,
-                class(cx, &s),
+                row_class,
                 vec![
                     format!("{} ({n})", mt.spec.name),
                     s.clone(),
@@ -399,7 +392,7 @@ pub(super) fn summary_html(cx: &Ctx) -> String {
                     opt(e.map(|e| (e.ipis + e.flush_ipis) as f64)),
                     opt(walk.map(|w| w.ipis_per_cpu_s)),
                     be.map(|b| b.verdict.clone()).unwrap_or_else(|| "–".into()),
-                    status(cx, &s),
+                    ledger.into(),
                 ],
             );
         }
@@ -446,7 +439,8 @@ pub(super) fn time_scaling_table(cx: &Ctx) -> String {
                     None => "–".into(),
                 });
             }
-            push_row(&mut t, class(cx, &s), row);
+            let cleans = mt.scaling.iter().filter(|p| p.scheme == s).map(|p| p.clean);
+            push_row(&mut t, mt.ledger(&s, cleans).1, row);
         }
         let _ = write!(
             h,
@@ -481,9 +475,10 @@ pub(super) fn time_exit_table(cx: &Ctx) -> String {
             let Some(e) = mt.exit(&s, n) else { continue };
             let base = mt.exit(BASELINE, n).map(|b| b.exit_us);
             let w = mt.walk.iter().find(|p| p.scheme == s);
+            let cleans = [Some(e.clean), w.map(|w| w.clean)];
             push_row(
                 &mut t,
-                class(cx, &s),
+                mt.ledger(&s, cleans.into_iter().flatten()).1,
                 vec![
                     mt.spec.name.clone(),
                     n.to_string(),
@@ -669,15 +664,18 @@ pub(super) fn break_even_html(cx: &Ctx, figs: Option<&Vec<Figure>>) -> String {
             for (_, l) in &traces {
                 row.push(num(lifetime(i.1, i.2, *l)));
             }
-            row.push(status(cx, &i.0));
-            push_row(&mut t, class(cx, &i.0), row);
+            let (ledger, row_class) = mt.ledger_at(&i.0, cpus);
+            row.push(ledger.into());
+            push_row(&mut t, row_class, row);
         }
         h.push_str(&t.html());
         let mut p = Table::new(&["scheme i", "scheme j", "break-even L*", "verdict"]);
         for (k, i) in inputs.iter().enumerate() {
             for j in inputs.iter().skip(k + 1) {
                 let (l, v) = break_even(i, j);
-                let c = if cx.unsafe_or_failed(&i.0) || cx.unsafe_or_failed(&j.0) {
+                let c = if mt.ledger_at(&i.0, cpus).1.is_some()
+                    || mt.ledger_at(&j.0, cpus).1.is_some()
+                {
                     Some("unsafe")
                 } else {
                     None

@@ -436,6 +436,43 @@ pub fn run_machines(
 }
 
 impl MachineTime {
+    /// The ledger label of `scheme`'s simulated-time runs on this machine
+    /// whose clean flags are `clean`, from those runs alone (no hotplug
+    /// here: a scheme known unsafe only under hotplug is clean in them):
+    /// "clean", "known unsafe" (a dirty ledger the scheme is known for on
+    /// this kernel, without hotplug) or "FAIL", with the row class.
+    pub fn ledger(
+        &self,
+        scheme: &str,
+        clean: impl IntoIterator<Item = bool>,
+    ) -> (&'static str, Option<&'static str>) {
+        if clean.into_iter().all(|c| c) {
+            return ("clean", None);
+        }
+        let known = lazymm::SchemeKind::parse(scheme).and_then(|k| {
+            let opts = lazymm::schemes::KernelOptions::parse(&self.spec.kernel).ok()?;
+            k.known_unsafe_with(&opts, false)
+        });
+        if known.is_some() {
+            ("known unsafe", Some("unsafe"))
+        } else {
+            ("FAIL", Some("fail"))
+        }
+    }
+
+    /// The ledger of every simulated-time run of `scheme` at the machine's
+    /// size `cpus` (will-it-scale, the exit, the walk).
+    pub fn ledger_at(&self, scheme: &str, cpus: usize) -> (&'static str, Option<&'static str>) {
+        let w = self.wis(scheme, cpus).map(|p| p.clean);
+        let e = self.exit(scheme, cpus).map(|p| p.clean);
+        let k = self
+            .walk
+            .iter()
+            .filter(|p| p.scheme == scheme)
+            .map(|p| p.clean);
+        self.ledger(scheme, w.into_iter().chain(e).chain(k))
+    }
+
     /// The will-it-scale point of `scheme` with `cpus` CPUs busy.
     pub fn wis(&self, scheme: &str, cpus: usize) -> Option<&WisPoint> {
         self.scaling
@@ -620,4 +657,43 @@ pub(crate) fn machine_lines(mt: &MachineTime, eligible: &dyn Fn(&str) -> bool) -
         None => o.push("  => refcount was not timed: no break-even".into()),
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> MachineTime {
+        MachineTime {
+            spec: MachineSpec::load("epyc-9654-2s").expect("preset"),
+            cpus: 384,
+            extrapolation: String::new(),
+            wis_window_ns: 0.0,
+            wis_warmup_ns: 0.0,
+            scaling: Vec::new(),
+            exits: Vec::new(),
+            walk: Vec::new(),
+            break_even: Vec::new(),
+        }
+    }
+
+    /// Time tables label a scheme by its own simulated-time runs: shoot-down
+    /// is known unsafe only under 6.12 hotplug, which no timed run does, so a
+    /// clean timed run is "clean" and a dirty one is a FAIL; mockup's leak is
+    /// known whatever the workload.
+    #[test]
+    fn ledger_labels_come_from_the_runs() {
+        let mt = machine();
+        assert_eq!(mt.ledger("shootdown", [true, true]), ("clean", None));
+        assert_eq!(
+            mt.ledger("shootdown", [true, false]),
+            ("FAIL", Some("fail"))
+        );
+        assert_eq!(
+            mt.ledger("mockup", [false]),
+            ("known unsafe", Some("unsafe"))
+        );
+        assert_eq!(mt.ledger("mockup", [true]), ("clean", None));
+        assert_eq!(mt.ledger_at("shootdown", 384), ("clean", None));
+    }
 }

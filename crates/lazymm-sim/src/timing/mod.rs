@@ -23,8 +23,10 @@
 
 pub mod exit_walk;
 pub mod model;
+pub mod rounds;
 pub mod spec;
 pub mod this_machine;
+pub mod trace;
 pub mod wis;
 
 use core::cell::RefCell;
@@ -117,6 +119,7 @@ pub fn charge_ipis(
             };
         }
         md.clock[cpu] += t;
+        md.work[cpu] += t;
     });
 }
 
@@ -128,7 +131,9 @@ pub fn charge_handlers(m: &Machine<CountingPlatform>, before: &[u64]) {
             let s = m.cpu_stats(cpu);
             let now = s.ipis_handled + s.flush_ipis_handled;
             if now > *b {
-                md.clock[cpu] += (now - b) * md.p.ipi_handler;
+                let t = (now - b) * md.p.ipi_handler;
+                md.clock[cpu] += t;
+                md.work[cpu] += t;
             }
         }
     });

@@ -75,6 +75,9 @@ pub struct Params {
     pub wakeup: u64,
     /// Non-scheme part of a context switch.
     pub switch: u64,
+    /// Distance classes below this are served first from a queued
+    /// requester ([`super::spec::Coherence::local_first`]).
+    pub local_first: usize,
 }
 
 impl Params {
@@ -103,6 +106,7 @@ impl Params {
             ipi_handler: ps(c.ipi_handler.value),
             wakeup: ps(c.wakeup.value),
             switch: ps(c.switch.value),
+            local_first: s.coherence.local_first.value as usize,
         }
     }
 
@@ -151,36 +155,56 @@ struct LineT {
     /// ahead — a long teardown step — drag every later-processed but
     /// earlier-timed requester behind it.) Intervals ending more than
     /// [`KEEP`] before a request are dropped.
-    busy_iv: std::collections::VecDeque<(u64, u64)>,
+    busy_iv: std::collections::VecDeque<(u64, u64, u32)>,
     busy: u64,
     wait: u64,
     transfers: u64,
+    /// Transfers by the distance they were priced at.
+    by_distance: [u64; 5],
     kind: u8,
 }
 
 impl LineT {
-    /// Reserves the first gap of `lat` at or after `t`; returns its start.
-    fn reserve(&mut self, t: u64, lat: u64) -> u64 {
+    /// The first gap of `lat` at or after `t`: its start and the index its
+    /// interval goes at.
+    fn gap(&mut self, t: u64, lat: u64) -> (u64, usize) {
         let iv = &mut self.busy_iv;
-        while iv.front().is_some_and(|&(_, e)| e + KEEP < t) {
+        while iv.front().is_some_and(|&(_, e, _)| e + KEEP < t) {
             iv.pop_front();
         }
+        // Intervals are sorted and disjoint, so their ends are sorted too:
+        // skip those ending at or before `t` by bisection (a saturated line
+        // keeps a long history).
+        let first = iv.partition_point(|&(_, e, _)| e <= t);
         let mut cursor = t;
         let mut at = iv.len();
-        for (i, &(s, e)) in iv.iter().enumerate() {
-            if e <= cursor {
-                continue;
-            }
+        for (i, &(s, e, _)) in iv.iter().enumerate().skip(first) {
             if s >= cursor + lat {
                 at = i;
                 break;
             }
             cursor = cursor.max(e);
         }
+        (cursor, at)
+    }
+
+    /// Reserves `[start, start + lat)` for `cpu` at index `at` (from
+    /// [`LineT::gap`]).
+    fn put(&mut self, at: usize, start: u64, lat: u64, cpu: u32) {
         if lat > 0 {
-            iv.insert(at, (cursor, cursor + lat));
+            self.busy_iv.insert(at, (start, start + lat, cpu));
         }
-        cursor
+    }
+
+    /// The holders of the reservations a request at `t` queues behind
+    /// (those ending after `t` and starting before `before`).
+    fn queued_ahead(&self, t: u64, before: u64) -> impl Iterator<Item = u32> + '_ {
+        let first = self.busy_iv.partition_point(|&(_, e, _)| e <= t);
+        self.busy_iv
+            .iter()
+            .skip(first)
+            .take_while(move |&&(s, _, _)| s < before)
+            .map(|&(_, _, c)| c)
     }
 
     fn has(&self, c: u32) -> bool {
@@ -225,6 +249,9 @@ pub struct LineTime {
     pub wait_ns: f64,
     /// Transfers.
     pub transfers: u64,
+    /// Transfers by the distance they were priced at: SMT sibling, same
+    /// die, same socket, one hop, two hops.
+    pub by_distance: [u64; 5],
 }
 
 /// The model's state: per-CPU clocks and per-line coherence state.
@@ -237,6 +264,10 @@ pub struct Model {
     lines: Vec<LineT>,
     /// Accesses seen.
     pub accesses: u64,
+    /// Per CPU: simulated time (ps) its clock gained in accesses (waits
+    /// included) and IPIs, i.e. the runtime's and the scheme's own work,
+    /// apart from what the drivers charge for the rest of a switch.
+    pub work: Vec<u64>,
 }
 
 impl Model {
@@ -247,6 +278,7 @@ impl Model {
             clock: vec![0; cpus],
             lines: Vec::new(),
             accesses: 0,
+            work: vec![0; cpus],
         }
     }
 
@@ -262,6 +294,12 @@ impl Model {
 
     /// One access by `cpu` to `line`, at `cpu`'s clock.
     pub fn access(&mut self, cpu: CpuId, line: u32, a: Access) {
+        let t0 = self.clock[cpu];
+        self.access_at(cpu, line, a);
+        self.work[cpu] += self.clock[cpu] - t0;
+    }
+
+    fn access_at(&mut self, cpu: CpuId, line: u32, a: Access) {
         self.accesses += 1;
         let c = cpu as u32;
         let t = self.clock[cpu];
@@ -278,7 +316,7 @@ impl Model {
             return;
         }
         let prev = l.owner;
-        let (lat, end_cost) = match a {
+        let (mut lat, end_cost) = match a {
             Access::Load => {
                 if l.owner == c || l.owner == NONE || l.has(c) {
                     self.clock[cpu] = t + p.hit;
@@ -324,7 +362,39 @@ impl Model {
             }
             Access::Fence => unreachable!(),
         };
-        let start = l.reserve(t, lat);
+        // A request that queues (the line is reserved past its time) gets
+        // the line from a requester queued ahead of it, not from one fixed
+        // predecessor: within the machine's local-first scope the nearest
+        // such requester (that scope's shared cache hands the line on to
+        // its own requesters first); otherwise any of them, so it pays the
+        // mean of their latencies (the arbitration order among far
+        // requesters is unrelated to where they are; a fixed arrival order
+        // would instead replay the lock-step order the run started in).
+        let (mut start, mut at) = l.gap(t, lat);
+        if start > t && lat > 0 {
+            let (mut best, mut sum, mut n) = (usize::MAX, 0u64, 0u64);
+            for h in l.queued_ahead(t, start) {
+                if h == c {
+                    continue;
+                }
+                let dh = p.distance(c, h);
+                if dh < p.local_first {
+                    best = best.min(dh);
+                }
+                sum += p.lat[dh];
+                n += 1;
+            }
+            let q = if best != usize::MAX {
+                p.lat[best]
+            } else {
+                sum.checked_div(n).unwrap_or(lat)
+            };
+            if q != lat {
+                lat = q;
+                (start, at) = l.gap(t, lat);
+            }
+        }
+        l.put(at, start, lat, c);
         if prev != c && a != Access::Load {
             l.prev_owner = prev;
             l.depart_at = start + lat / 2;
@@ -332,6 +402,9 @@ impl Model {
         l.wait += start - t;
         l.busy += lat;
         l.transfers += 1;
+        // The distance class whose latency is nearest to the price paid.
+        let d = (0..5).min_by_key(|&i| p.lat[i].abs_diff(lat)).unwrap_or(0);
+        l.by_distance[d] += 1;
         self.clock[cpu] = start + lat + end_cost;
     }
 
@@ -348,6 +421,7 @@ impl Model {
                 busy_ns: l.busy as f64 / 1000.0,
                 wait_ns: l.wait as f64 / 1000.0,
                 transfers: l.transfers,
+                by_distance: l.by_distance,
             })
             .collect();
         v.sort_by(|a, b| b.busy_ns.total_cmp(&a.busy_ns).then(a.line.cmp(&b.line)));
@@ -362,6 +436,7 @@ impl Model {
             l.busy = 0;
             l.wait = 0;
             l.transfers = 0;
+            l.by_distance = [0; 5];
         }
     }
 }

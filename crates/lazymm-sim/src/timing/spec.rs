@@ -78,6 +78,18 @@ pub struct Costs {
     pub switch: Figure,
 }
 
+/// How a cache line that several CPUs are queued for is handed on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Coherence {
+    /// The topology levels whose shared cache serves a queued line to its
+    /// own requesters before it goes on to a farther one: 0 none (strict
+    /// arrival order), 1 the core (SMT siblings), 2 the die (CCX / L3
+    /// cluster), 3 the socket. A queued requester within that distance of
+    /// a requester ahead of it in the line's queue gets the line from that
+    /// one, at that distance's latency. `None` in a file: 0.
+    pub local_first: Figure,
+}
+
 /// A machine preset.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MachineSpec {
@@ -95,6 +107,8 @@ pub struct MachineSpec {
     pub latency_ns: Latencies,
     /// Operation costs.
     pub cost_ns: Costs,
+    /// Arbitration of a queued line (`[coherence]`, optional).
+    pub coherence: Coherence,
     /// The kernel the machine's published figures were measured on, as
     /// lazymm kernel options (`KernelOptions::parse`: e.g. `no-mm-cid` for a
     /// kernel before `SCHED_MM_CID`); empty: Linux 6.12 as lazymm models it.
@@ -477,6 +491,28 @@ impl MachineSpec {
             wakeup: r.fig("cost_ns.wakeup", 0.0, false)?,
             switch: r.fig("cost_ns.switch", 0.0, false)?,
         };
+        let coherence = Coherence {
+            local_first: if r.e.contains_key("coherence.local_first") {
+                let f = r.fig("coherence.local_first", 0.0, true)?;
+                if f.value > 3.0 {
+                    let line = r.e["coherence.local_first"].line;
+                    return Err(err(
+                        file,
+                        line,
+                        format!(
+                            "`coherence.local_first` = {} must be 0 (none), 1 (core), 2 (die) or 3 (socket)",
+                            f.value
+                        ),
+                    ));
+                }
+                f
+            } else {
+                Figure {
+                    value: 0.0,
+                    source: "not given: a queued line is served in arrival order".into(),
+                }
+            },
+        };
         let kernel = r.opt_string("kernel")?.unwrap_or_default();
         let kernel_source = r.opt_string("kernel_source")?.unwrap_or_default();
         if !kernel.is_empty() {
@@ -499,6 +535,7 @@ impl MachineSpec {
             topology,
             latency_ns,
             cost_ns,
+            coherence,
             kernel,
             kernel_source,
         };
@@ -615,6 +652,7 @@ impl MachineSpec {
             ("cost_ns.ipi_handler", &c.ipi_handler),
             ("cost_ns.wakeup", &c.wakeup),
             ("cost_ns.switch", &c.switch),
+            ("coherence.local_first", &self.coherence.local_first),
         ] {
             v.push((k.to_string(), f));
         }

@@ -122,7 +122,12 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
         ));
     }
     let warm = ps(cfg.warmup_ns);
-    let end = warm + ps(cfg.window_ns);
+    let window = ps(cfg.window_ns);
+    // The window opens at the warm-up's end once every benchmark thread has
+    // run twice (will-it-scale measures only after every task started; the
+    // model starts every pair at once, and the burst of first switches on
+    // one line can outlast the warm-up), at the latest 10 windows later.
+    let mut end = warm + 10 * window + window;
     let switch = m.p.model(|md| md.p.switch);
     let wakeup = m.p.model(|md| md.p.wakeup);
     // Up to one thread per hardware thread, the pair's threads sit on
@@ -177,8 +182,13 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
         let mut sw0 = None;
         let mut h0 = 0u64;
         let mut ipis = IpiLedger::new(&m);
+        let mut runs = vec![0u8; n];
+        let mut starting = used.iter().filter(|&&u| u).count();
+        let mut open = false;
         while let Some((t, cpu, e)) = ev.next(&m, end) {
-            if sw0.is_none() && t >= warm {
+            if !open && t >= warm && (starting == 0 || t >= warm + 10 * window) {
+                open = true;
+                end = t + window;
                 sw0 = Some(m.stats().cpu);
                 h0 = handled(&m).iter().sum();
                 m.p.model(|md| md.reset_accounting());
@@ -192,8 +202,14 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
                 }
                 Ev::Token => {
                     let Some(cur) = s.curr[cpu] else { continue };
-                    if t >= warm {
+                    if open {
                         iterations += 1;
+                    }
+                    if runs[cpu] < 2 {
+                        runs[cpu] += 1;
+                        if runs[cpu] == 2 {
+                            starting -= 1;
+                        }
                     }
                     let p = partner[cur as usize];
                     let pc = s.tasks[p as usize].cpu as usize;

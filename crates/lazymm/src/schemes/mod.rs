@@ -158,13 +158,15 @@ impl KernelOptions {
         hotplug: HotplugModel::ForceInitMm,
         radix_exit_lazy_ipi: true,
         no_mm_cid: false,
+        deep_idle: false,
+        kvm_pv_flush: false,
         preempt_rt: false,
     };
 
     /// Parses a comma-separated list of non-default choices:
     /// `clear-after-cr3`, `unlazy2022`, `mask-scan`, `force-init-mm`,
-    /// `radix-exit-ipi`, `no-mm-cid`, `preempt-rt`, or `pre-issue-9` (the
-    /// first five); empty for 6.12.
+    /// `radix-exit-ipi`, `no-mm-cid`, `deep-idle`, `kvm-pv-flush`,
+    /// `preempt-rt`, or `pre-issue-9` (the first five); empty for 6.12.
     pub fn parse(s: &str) -> Result<KernelOptions, alloc::string::String> {
         let mut k = KernelOptions::default();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -175,12 +177,15 @@ impl KernelOptions {
                 "force-init-mm" => k.hotplug = HotplugModel::ForceInitMm,
                 "radix-exit-ipi" => k.radix_exit_lazy_ipi = true,
                 "no-mm-cid" => k.no_mm_cid = true,
+                "deep-idle" => k.deep_idle = true,
+                "kvm-pv-flush" => k.kvm_pv_flush = true,
                 "preempt-rt" => k.preempt_rt = true,
                 "pre-issue-9" => k = KernelOptions::PRE_ISSUE_9,
                 _ => {
                     return Err(alloc::format!(
                         "unknown kernel option `{w}` (valid: clear-after-cr3, unlazy2022, \
-                         mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, preempt-rt, pre-issue-9)"
+                         mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, deep-idle, \
+                         kvm-pv-flush, preempt-rt, pre-issue-9)"
                     ))
                 }
             }
@@ -234,16 +239,20 @@ pub enum X86FlushLazy {
     Unlazy2022,
 }
 
-/// Which CPUs a teardown scan visits on the `x86` profile.
+/// Which CPUs a teardown scan visits on the `x86` and `x86-lazy-cpumask`
+/// profiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum X86Scan {
     /// lazymm's fix (issue 9): every online CPU, unless the profile's mask
-    /// provably covers every CPU that can still use the mm (only with
-    /// [`X86SwitchOrder::ClearAfterCr3`] and [`X86FlushLazy::Unlazy2022`]).
+    /// provably covers every CPU that can still use the mm (x86: only with
+    /// [`X86SwitchOrder::ClearAfterCr3`] and [`X86FlushLazy::Unlazy2022`];
+    /// x86-lazy-cpumask: only with [`X86FlushLazy::Unlazy2022`], since a
+    /// `munmap` flush or deep idle followed by another flush clears the bit
+    /// of a CPU whose `active_mm` is still the mm).
     #[default]
     Auto,
     /// The seed's scan of `mm_cpumask` whatever the order: unsafe under
-    /// 6.12's order and flush (kept for its counterexample).
+    /// 6.12's order and flush (kept for its counterexamples).
     Mask,
 }
 
@@ -292,6 +301,23 @@ pub struct KernelOptions {
     /// ([`crate::runtime::Machine::membarrier_mb`]). Default off (6.12's
     /// default configuration).
     pub no_mm_cid: bool,
+    /// x86 deep idle (drivers/cpuidle/cpuidle.c cpuidle_enter_state: a
+    /// state flagged `CPUIDLE_FLAG_TLB_FLUSHED`, e.g. C3/C6 in
+    /// drivers/idle/intel_idle.c's nehalem/snb/byt tables, calls
+    /// arch/x86/mm/tlb.c `leave_mm()`): every idle entry of
+    /// [`crate::runtime::Machine::cpuidle_enter`] picks such a state, so an
+    /// idle lazy CPU switches its MMU to `init_mm` (6.12: `active_mm` and the
+    /// lazy borrow stay), leaves the mask (x86) and gets no flush IPI.
+    /// Default off: which state the governor picks is a machine's choice.
+    pub deep_idle: bool,
+    /// A KVM guest with `KVM_FEATURE_PV_TLB_FLUSH` (arch/x86/kernel/kvm.c
+    /// kvm_flush_tlb_multi): a flush skips every preempted vCPU
+    /// (`steal_time.preempted & KVM_VCPU_PREEMPTED`), setting
+    /// `KVM_VCPU_FLUSH_TLB` instead; the host flushes its TLB when it runs
+    /// it again (arch/x86/kvm/x86.c record_steal_time). Such a vCPU stays
+    /// lazy with its MMU on the mm. x86 profiles only. Default off (bare
+    /// metal).
+    pub kvm_pv_flush: bool,
     /// A `CONFIG_PREEMPT_RT` kernel: `finish_task_switch`'s lazy drop is
     /// `mmdrop_lazy_tlb_sched()` -> `mmdrop_sched()`
     /// (include/linux/sched/mm.h), whose final `__mmdrop` is not run in the
