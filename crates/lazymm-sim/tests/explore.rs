@@ -534,3 +534,34 @@ fn preempt_rt_is_clean() {
         expect_clean_cfg(cfg, ci_schedules(), 0);
     }
 }
+
+/// Issue 9's omitted flush paths in the explorer's script (`munmap`,
+/// `mprotect`, idle entry). On x86-lazy-cpumask (post-6.12
+/// `flush_tlb_func` clears the bit of a CPU found with another mm loaded)
+/// a `munmap` flush followed by another flush takes a lazy CPU out of the
+/// mask while its `active_mm` is still the mm: the mask scan (`mask-scan`)
+/// is caught; the default (every CPU) is checked by
+/// every_safe_scheme_is_clean_over_a_short_run. With `deep-idle` (cpuidle
+/// `leave_mm` at every idle entry) the safe schemes stay clean.
+#[test]
+fn flush_paths_in_the_explorer() {
+    let mut cfg = ExploreConfig::new(SchemeKind::Lightweight);
+    cfg.arches = &[lazymm::Arch::X86LazyCpumask];
+    cfg.options.kernel.x86_scan = X86Scan::Mask;
+    expect_caught(
+        cfg,
+        2_000,
+        "use-after-free",
+        "lightweight, x86-lazy-cpumask mask scan with munmap",
+    );
+    for kind in [
+        SchemeKind::Lightweight,
+        SchemeKind::HazardHandoff,
+        SchemeKind::Shootdown,
+    ] {
+        let mut cfg = cfg_for(kind);
+        cfg.arches = &[lazymm::Arch::X86, lazymm::Arch::X86LazyCpumask];
+        cfg.options.kernel.deep_idle = true;
+        expect_clean_cfg(cfg, 300, 0);
+    }
+}

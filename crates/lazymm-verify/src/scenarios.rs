@@ -31,6 +31,16 @@ pub fn make_lazy(m: &M, c: usize, mm: MmRef) {
     m.mmput(c, mm);
 }
 
+/// A process of two threads; the one on CPU 1 ran and blocked (CPU 1 is
+/// lazy on its mm, the thread keeps its `users` reference).
+fn two_threads_one_blocked_on_cpu1(m: &M) -> MmRef {
+    let a = m.mm_alloc(0).expect("alloc");
+    m.mmget(0, a);
+    m.switch_to(1, Next::User(a));
+    m.switch_to(1, Next::Kernel);
+    a
+}
+
 fn exit_current(m: &M, c: usize) {
     m.exit_mm(c);
     m.switch_to(c, Next::Kernel);
@@ -369,10 +379,7 @@ pub fn stale_slot_after_early_return(arch: Arch) -> Scenario {
         cpus: 2,
         arch,
         setup: |m| {
-            let a = m.mm_alloc(0).expect("alloc");
-            m.mmget(0, a);
-            m.switch_to(1, Next::User(a));
-            m.switch_to(1, Next::Kernel);
+            let a = two_threads_one_blocked_on_cpu1(m);
             m.switch_to(1, Next::User(a));
             let b = m.mm_alloc(1).expect("alloc");
             m.switch_to(1, Next::User(b));
@@ -405,10 +412,7 @@ pub fn flush_races_lazy_return(arch: Arch) -> Scenario {
         cpus: 2,
         arch,
         setup: |m| {
-            let a = m.mm_alloc(0).expect("alloc");
-            m.mmget(0, a);
-            m.switch_to(1, Next::User(a));
-            m.switch_to(1, Next::Kernel);
+            let a = two_threads_one_blocked_on_cpu1(m);
             m.switch_to(0, Next::User(a));
             vec![a]
         },

@@ -1016,8 +1016,13 @@ impl<P: Platform> Machine<P> {
             }
             self.deref(cpu, next, "switch_mm (tlb_gen)");
             // x86 6.12: smp_mb() before reading tlb_gen ("synchronizes
-            // with the tlb_gen increment in the TLB shootdown code").
-            self.p.fence(cpu, Ordering::SeqCst);
+            // with the tlb_gen increment in the TLB shootdown code"): the
+            // store-buffering pair with should_flush_tlb's read of is_lazy
+            // after inc_mm_tlb_gen (loom: lazymm-verify tests/loom_flush.rs,
+            // removable as site `rt-lazy-return-mb` for that test only).
+            if self.opts.fence_kept("rt-lazy-return-mb") {
+                self.p.fence(cpu, Ordering::SeqCst);
+            }
             // Ordering: Acquire pairs with the flusher's AcqRel increment in
             // exit_mmap_flush: if we see the new generation we see the
             // page-table changes it covers.

@@ -96,8 +96,12 @@ impl<P: Platform> Machine<P> {
                 // switch_mm_irqs_off's `is_lazy = false; smp_mb(); read
                 // tlb_gen` (either we read is_lazy false and IPI the CPU,
                 // or it reads our generation and flushes itself).
+                // (Removable as site `rt-flush-mb` for the loom test
+                // lazymm-verify tests/loom_flush.rs only.)
                 let gen = self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel) + 1;
-                self.p.fence(me.id, Ordering::SeqCst);
+                if self.opts.fence_kept("rt-flush-mb") {
+                    self.p.fence(me.id, Ordering::SeqCst);
+                }
                 self.flush_tlb_multi(me, mm, freed_tables, true, true);
                 self.ledger_flush_done(me, mm, gen);
             }
