@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, StdPlatform};
 use lazymm_sim::cost::CostTable;
 use lazymm_sim::timing::spec::{Figure as SpecFigure, MachineSpec};
+use lazymm_sim::timing::this_machine::latency_for_handoff;
 use serde::Serialize;
 
 use crate::switches::spin_wait;
@@ -308,11 +309,52 @@ fn runtime_switch(samples: usize) -> Figure {
     f
 }
 
+/// The four figures the timing model's `this-machine` preset takes from a
+/// calibration (a subset of [`Calibration`], cheap enough to re-measure
+/// before every repetition of a real-thread comparison: the guest's two
+/// vCPUs move between host placements whose hand-off differs by 6x).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ModelFigures {
+    /// [`Calibration::handoff`].
+    pub handoff: Figure,
+    /// [`Calibration::local_rmw`].
+    pub local_rmw: Figure,
+    /// [`Calibration::fence`].
+    pub fence: Figure,
+    /// [`Calibration::runtime_switch`].
+    pub runtime_switch: Figure,
+}
+
+impl Calibration {
+    /// The figures the `this-machine` preset uses.
+    pub fn model_figures(&self) -> ModelFigures {
+        ModelFigures {
+            handoff: self.handoff,
+            local_rmw: self.local_rmw,
+            fence: self.fence,
+            runtime_switch: self.runtime_switch,
+        }
+    }
+}
+
+/// Measures only the [`ModelFigures`] (`samples` samples each; 2 threads
+/// for the hand-off).
+pub fn calibrate_model(samples: usize) -> ModelFigures {
+    let samples = samples.max(3);
+    let local = Padded(AtomicU64::new(0));
+    ModelFigures {
+        handoff: handoff(2, samples),
+        local_rmw: sampled(1, samples, |_| rmw_burst(&local.0)),
+        fence: fence_fig(samples),
+        runtime_switch: runtime_switch(samples),
+    }
+}
+
 /// The `this-machine` preset with the figures `cal` measured in place of
 /// the committed ones (`machines/this-machine.toml`): the one-way hand-off
 /// as the transfer latency between the two CPUs, the local RMW, the fence,
 /// and the runtime's own per-switch work.
-pub fn this_machine_spec(cal: &Calibration) -> MachineSpec {
+pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
     let mut s = MachineSpec::load("this-machine").expect("the shipped preset parses");
     let src = |what: &str, f: &Figure| SpecFigure {
         value: f.ns,
@@ -321,7 +363,14 @@ pub fn this_machine_spec(cal: &Calibration) -> MachineSpec {
             f.samples, f.taken
         ),
     };
-    s.latency_ns.socket = src("handoff, one-way line hand-off by RMW", &cal.handoff);
+    let latency = latency_for_handoff(&s, cal.handoff.ns).unwrap_or(cal.handoff.ns);
+    s.latency_ns.socket = SpecFigure {
+        value: latency,
+        source: format!(
+            "solved from calibrate.rs handoff ({:.1} ns, median of {} kept samples of {}): the latency at which the model's own run of that pattern (a load miss plus an upgrade: two transfers) takes as long (this_machine::latency_for_handoff)",
+            cal.handoff.ns, cal.handoff.samples, cal.handoff.taken
+        ),
+    };
     s.latency_ns.node = s.latency_ns.socket.clone();
     s.latency_ns.remote = s.latency_ns.socket.clone();
     s.cost_ns.rmw_local = src("local_rmw", &cal.local_rmw);

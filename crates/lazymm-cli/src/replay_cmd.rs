@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 use lazymm::{Arch, SchemeKind};
-use lazymm_sim::replay::{replay, scan, ReplayAnomalies, ReplayConfig};
+use lazymm_sim::replay::{replay, scan, ReplayAnomalies, ReplayConfig, TeardownRecord};
 use lazymm_sim::run::Transitions;
 use lazymm_sim::RunReport;
 use lazymm_trace::{KthreadOrigin, KthreadSource, ParseOptions, TraceSummary};
@@ -42,6 +42,12 @@ pub struct ReplayArgs {
     /// counted as a warning).
     #[arg(long)]
     lenient: bool,
+    /// Write every teardown of every replay to FILE, one JSON object a line
+    /// (trace, scheme, arch, the trace line and task that caused it, its
+    /// CPU, self takes and hand-offs): for an exit-by-exit check against a
+    /// kernel (kernel/compare_teardowns.py, docs/kernel.md).
+    #[arg(long, value_name = "FILE")]
+    teardowns: Option<PathBuf>,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -64,6 +70,50 @@ struct TraceOut {
     anomalies: ReplayAnomalies,
     events: u64,
     schemes: Vec<RunReport>,
+}
+
+/// An output file that is deleted unless [`PartialFile::finish`] wrote it.
+struct PartialFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PartialFile {
+    fn create(path: &std::path::Path) -> Result<Self> {
+        let file =
+            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    fn finish(mut self, data: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let mut f = self.file.take().expect("finished once");
+        f.write_all(data)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// One line of `--teardowns`.
+#[derive(Serialize)]
+struct TeardownLine<'a> {
+    trace: &'a str,
+    scheme: &'a str,
+    arch: &'a str,
+    #[serde(flatten)]
+    teardown: &'a TeardownRecord,
 }
 
 /// `lazymm replay`.
@@ -95,8 +145,15 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
         lenient: a.lenient,
         ..ParseOptions::default()
     };
+    // Created before any work (an unwritable path is said at once) and
+    // removed again if the replays fail.
+    let mut teardown_file = match &a.teardowns {
+        Some(p) => Some(PartialFile::create(p)?),
+        None => None,
+    };
     let mut outs = Vec::new();
     let mut all_runs = Vec::new();
+    let mut teardown_lines = String::new();
     for path in &a.traces {
         let summary = scan(path, &opts)?;
         let mut out: Option<TraceOut> = None;
@@ -121,6 +178,17 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
                     events: r.events,
                     schemes: Vec::new(),
                 });
+                if a.teardowns.is_some() {
+                    for t in &r.teardowns {
+                        teardown_lines.push_str(&serde_json::to_string(&TeardownLine {
+                            trace: &r.trace,
+                            scheme: scheme.name(),
+                            arch: arch.name(),
+                            teardown: t,
+                        })?);
+                        teardown_lines.push('\n');
+                    }
+                }
                 o.schemes.push(r.run.clone());
                 all_runs.push(r.run);
             }
@@ -128,6 +196,9 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
         if let Some(o) = out {
             outs.push(o);
         }
+    }
+    if let Some(f) = teardown_file.take() {
+        f.finish(teardown_lines.as_bytes())?;
     }
     let failed = all_runs
         .iter()
@@ -167,8 +238,8 @@ pub fn replay_cmd(a: &ReplayArgs) -> Result<u8> {
             }
             let an = &o.anomalies;
             println!(
-                "  replay work-arounds: exec_without_switch_in {}, exit_without_switch_in {}, switch_in_dead {}, forced_idle {}, identity_changes {}",
-                an.exec_without_switch_in, an.exit_without_switch_in, an.switch_in_dead, an.forced_idle, an.identity_changes
+                "  replay work-arounds: exec_without_switch_in {}, exit_without_switch_in {}, switch_in_dead {}, forced_idle {}, identity_changes {}, exit_mm_not_running {}, exit_put_not_running {}",
+                an.exec_without_switch_in, an.exit_without_switch_in, an.switch_in_dead, an.forced_idle, an.identity_changes, an.exit_mm_not_running, an.exit_put_not_running
             );
             let mut t = Table::new(&[
                 "cpu",

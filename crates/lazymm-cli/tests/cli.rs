@@ -536,3 +536,53 @@ fn litmus_errors_go_to_stderr_escaped() {
     );
     assert!(err.len() < 600, "excerpt not bounded: {} bytes", err.len());
 }
+
+/// `replay --teardowns`: one JSON line per teardown, for the exit-by-exit
+/// check against the kernel (docs/kernel.md); an unwritable path is said
+/// before any work, and a failing replay leaves no file behind.
+#[test]
+fn replay_writes_its_teardowns() {
+    let d = temp("teardowns");
+    let out = d.join("td.jsonl");
+    let o = run(&[
+        "replay",
+        "kernel/results/debug-trace-exit.perf.txt.gz",
+        "--kthreads",
+        "kernel/results/debug-trace-exit.kthreads.txt",
+        "--schemes",
+        "lightweight",
+        "--format",
+        "json",
+        "--teardowns",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .expect("teardowns written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    // 537 teardowns in the trace and the end-of-trace one (kernel_trace.rs).
+    assert_eq!(lines.len(), 538);
+    let sum = |k: &str| lines.iter().map(|t| t[k].as_u64().expect(k)).sum::<u64>();
+    assert_eq!((sum("self_takes"), sum("handoffs")), (268, 12));
+    let o = run(&[
+        "replay",
+        "traces/build.perf.txt.gz",
+        "--teardowns",
+        "/nonexistent-dir/td.jsonl",
+    ]);
+    assert_error(
+        &o,
+        "lazymm: error: /nonexistent-dir/td.jsonl: No such file or directory (os error 2)\n",
+    );
+    let o = run(&[
+        "replay",
+        "/nonexistent.perf.txt",
+        "--teardowns",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists(), "a failed replay leaves no teardown file");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -295,6 +295,18 @@ fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
     Some(out)
 }
 
+/// The per-location choices of one combination of thread paths, and the
+/// order in which [`Ctx::product`] takes the locations.
+struct Product<'a> {
+    choices: &'a [Vec<LocChoice>],
+    order: &'a [usize],
+    remaining: &'a [u64],
+}
+
+/// A partial choice is checked against the model when at least this many
+/// candidates lie below it (a check costs about as much as one candidate).
+const PRUNE_MIN: u64 = 8;
+
 struct Ctx<'a> {
     test: &'a Test,
     g: &'a Globals,
@@ -309,6 +321,10 @@ struct Ctx<'a> {
     data_race: bool,
     candidates: u64,
     cache: Option<Static>,
+    /// Some location's value can depend on itself (see
+    /// [`exec::has_value_cycle`]): allowed executions are checked for
+    /// values justified only by a cycle ([`justified`]).
+    value_cycles: bool,
 }
 
 fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
@@ -451,21 +467,51 @@ impl Ctx<'_> {
         let mut rf = Rel::empty(st.n);
         let mut co = Rel::empty(st.n);
         let mut last = vec![0usize; st.nloc];
-        self.product(st, paths, &choices, 0, &mut rf, &mut co, &mut last)
+        // locations with few choices first: the model is checked on every
+        // partial choice (see `product`), so a forbidden prefix is cut
+        // before the product over the locations with many choices
+        let mut order: Vec<usize> = (0..st.nloc).collect();
+        order.sort_by_key(|&l| choices[l].len());
+        // remaining[k]: candidates below a node at depth k
+        let mut remaining = vec![1u64; st.nloc + 1];
+        for k in (0..st.nloc).rev() {
+            remaining[k] = remaining[k + 1].saturating_mul(choices[order[k]].len() as u64);
+        }
+        let prod = Product {
+            choices: &choices,
+            order: &order,
+            remaining: &remaining,
+        };
+        self.product(st, paths, &prod, 0, &mut rf, &mut co, &mut last)
     }
 
+    /// The product of the per-location choices, depth `k` = the first `k`
+    /// locations of `prod.order` chosen.  The rows of `rf`/`co` of the other
+    /// locations are empty.  Every axiom of the model forbids a pattern made
+    /// of `rf`, `co` and `fr = rf^-1 ; co` edges through unions,
+    /// compositions and closures (the `\ id` of `hb` included), so an
+    /// execution whose partial `rf`/`co` is already forbidden has no allowed
+    /// completion: such a prefix is cut when enough candidates lie below it
+    /// to pay for the check.
     #[allow(clippy::too_many_arguments)]
     fn product(
         &mut self,
         st: &Static,
         paths: &[&Path],
-        choices: &[Vec<LocChoice>],
-        l: usize,
+        prod: &Product<'_>,
+        k: usize,
         rf: &mut Rel,
         co: &mut Rel,
         last: &mut Vec<usize>,
     ) -> Result<(), CheckError> {
-        if l == choices.len() {
+        if k > 0
+            && k < prod.order.len()
+            && prod.remaining[k] >= PRUNE_MIN
+            && !judge(st, rf, co).allowed
+        {
+            return Ok(());
+        }
+        if k == prod.order.len() {
             self.candidates += 1;
             if self.candidates.is_multiple_of(64) {
                 if let Some(d) = self.deadline {
@@ -486,6 +532,9 @@ impl Ctx<'_> {
             if !j.allowed {
                 return Ok(());
             }
+            if self.value_cycles && !justified(st, rf)? {
+                return Ok(());
+            }
             if let Some(why) = paths.iter().find_map(|p| p.stuck.as_ref()) {
                 // an allowed execution reaches a construct not modelled
                 return Err(LitmusError::Unsupported(why.clone()).into());
@@ -501,13 +550,20 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        for c in &choices[l] {
+        let l = prod.order[k];
+        for c in &prod.choices[l] {
             for &(w, rrow, crow) in &c.rows {
                 rf.r[w] = rrow;
                 co.r[w] = crow;
             }
             last[l] = c.last;
-            self.product(st, paths, choices, l + 1, rf, co, last)?;
+            self.product(st, paths, prod, k + 1, rf, co, last)?;
+        }
+        if let Some(c) = prod.choices[l].first() {
+            for &(w, _, _) in &c.rows {
+                rf.r[w] = 0;
+                co.r[w] = 0;
+            }
         }
         Ok(())
     }
@@ -553,6 +609,7 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         data_race: false,
         candidates: 0,
         cache: None,
+        value_cycles: exec::has_value_cycle(&progs.paths, g.names.len()),
     };
     // DFS over the product of thread paths, pruning read values that no
     // chosen or remaining thread can write.
@@ -611,6 +668,101 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         data_race: ctx.data_race,
         candidates: ctx.candidates,
     })
+}
+
+/// Whether herd7 would have this candidate execution with these values.
+/// herd7 enumerates `rf` and solves the value equations: a read's value is
+/// determined if the write it reads from is (initial writes, constants, and
+/// operations on determined reads; a branch does not determine the value
+/// it tests: `if (r1)` is the operation `r1 != 0`).  A read left undetermined
+/// is on a cycle of the equations: herd7 keeps it as one free symbol when
+/// the cycle is made of copies only (lazymm's [`exec::SYM`]) and drops the
+/// candidate otherwise.  So an execution in which an undetermined read
+/// returns a concrete value is not one of herd7's (its value was chosen
+/// from the domain, not forced), and one with a symbol is.  Two independent
+/// symbols in one execution are not modelled (the states would have to
+/// name them apart): `unsupported`.
+fn justified(st: &Static, rf: &Rel) -> Result<bool, CheckError> {
+    let n = st.n;
+    let mut src = vec![usize::MAX; n];
+    for w in bits(st.w) {
+        for r in bits(rf.r[w]) {
+            src[r] = w;
+        }
+    }
+    // deps[w]: the reads the value of write w is computed from
+    let mut deps = vec![0 as Set; n];
+    for r in bits(st.r) {
+        for w in bits(st.data0.r[r]) {
+            deps[w] |= 1 << r;
+        }
+    }
+    for w in bits(st.w) {
+        if st.evs[w].uses_old && w > 0 {
+            deps[w] |= 1 << (w - 1);
+        }
+    }
+    let mut det: Set = st.iw;
+    loop {
+        let before = det;
+        for e in 0..n {
+            if det >> e & 1 == 1 {
+                continue;
+            }
+            let ev = &st.evs[e];
+            let ok = if ev.kind.is_write() {
+                deps[e] & !det == 0
+            } else if ev.kind.is_read() {
+                src[e] != usize::MAX && det >> src[e] & 1 == 1
+            } else {
+                true
+            };
+            if ok {
+                det |= 1 << e;
+            }
+        }
+        if det == before {
+            break;
+        }
+    }
+    let undet = st.r & !det;
+    if undet == 0 {
+        return Ok(true);
+    }
+    if bits(undet).any(|r| st.evs[r].val != exec::SYM) {
+        return Ok(false);
+    }
+    // one symbol: every undetermined event connected by rf and copies
+    let mut class = vec![usize::MAX; n];
+    let mut classes = 0;
+    for start in bits(undet) {
+        if class[start] != usize::MAX {
+            continue;
+        }
+        classes += 1;
+        let mut stack = vec![start];
+        while let Some(e) = stack.pop() {
+            if class[e] != usize::MAX {
+                continue;
+            }
+            class[e] = classes;
+            let mut next: Vec<usize> = bits(deps[e] & !det).collect();
+            if st.evs[e].kind.is_read() && src[e] != usize::MAX {
+                next.push(src[e]);
+            }
+            // the other direction: reads of e, writes copying e
+            next.extend(bits(rf.r[e] & !det));
+            next.extend((0..n).filter(|&w| deps[w] >> e & 1 == 1 && det >> w & 1 == 0));
+            stack.extend(next);
+        }
+    }
+    if classes > 1 {
+        return Err(LitmusError::Unsupported(
+            "two independent self-justified (out-of-thin-air) values in one execution".into(),
+        )
+        .into());
+    }
+    Ok(true)
 }
 
 fn dfs<'p>(

@@ -33,6 +33,18 @@ pub fn near_loc(v: Val) -> Option<(usize, i64)> {
     (off != 0).then_some((l as usize, off))
 }
 
+/// A self-justified ("out-of-thin-air") value: what a read returns in a
+/// candidate execution where its value comes only from a cycle of copies
+/// (`r1 = *x; *y = r1;` against `r2 = *y; *x = r2;`, each read reading from
+/// the other thread's write).  herd7 solves a candidate's value equations by
+/// unification and keeps such a cycle as one free symbol (`S8` in its
+/// output), different from every constant; an operation on it (arithmetic,
+/// a comparison, a branch, an address) leaves an equation it cannot solve,
+/// and herd7 drops the candidate.  Here: a distinguished value that only
+/// reads of locations on a cycle of copies may return, that only copies
+/// propagate, and on which every operation makes the path infeasible.
+pub const SYM: Val = i64::MIN + 0x0053_594d;
+
 /// If `v` is the address of a location, that location.
 pub fn as_loc(v: Val) -> Option<usize> {
     if v >= ADDR_BASE && (v - ADDR_BASE) % ADDR_STRIDE == 0 {
@@ -117,6 +129,9 @@ pub struct Ev {
     pub addr: u64,
     pub data: u64,
     pub ctrl: u64,
+    /// RMW write whose value is computed from the value its read returned
+    /// (`atomic_add`, ...; not `xchg`, whose write ignores it).
+    pub uses_old: bool,
 }
 
 /// One possible execution of one thread.
@@ -156,6 +171,9 @@ impl Globals {
 
     /// Format a value, naming addresses.
     pub fn show(&self, v: Val) -> String {
+        if v == SYM {
+            return "S1".into();
+        }
         match as_loc(v) {
             Some(l) if l < self.names.len() => self.names[l].clone(),
             _ => v.to_string(),
@@ -349,6 +367,7 @@ impl<'a> Interp<'a> {
             addr,
             data,
             ctrl: self.ctrl,
+            uses_old: false,
         }
     }
 
@@ -387,7 +406,10 @@ impl<'a> Interp<'a> {
     }
 
     fn read(&mut self, loc: usize, ann: Ann, kind: Kind, adeps: u64) -> Result<(Val, u64), Stop> {
-        let dom = self.candidates(loc);
+        let mut dom = self.candidates(loc);
+        if kind != Kind::R {
+            dom.retain(|&v| v != SYM);
+        }
         let c = self.choose(dom.len())?;
         let v = dom[c];
         let bit = self.push(self.ev(kind, loc, v, ann, adeps, 0))?;
@@ -409,11 +431,15 @@ impl<'a> Interp<'a> {
 
     /// Read-modify-write.  `f(old)` gives `Some(new)` on success.
     /// Returns (old, new-or-old, read bit).
+    /// `uses_old`: the operation computes with the old value (everything but
+    /// `xchg`), so a self-justified old value makes the path infeasible.
+    #[allow(clippy::too_many_arguments)]
     fn rmw(
         &mut self,
         loc: usize,
         ord: Order,
         noreturn: bool,
+        uses_old: bool,
         adeps: u64,
         ddeps: u64,
         f: &dyn Fn(Val) -> Option<Val>,
@@ -421,6 +447,9 @@ impl<'a> Interp<'a> {
         let dom = self.candidates(loc);
         let c = self.choose(dom.len())?;
         let old = dom[c];
+        if uses_old && old == SYM {
+            return Err(Stop::Infeasible);
+        }
         match f(old) {
             Some(new) => {
                 if let Order::Full = ord {
@@ -444,6 +473,7 @@ impl<'a> Interp<'a> {
                 let bit = self.push(r)?;
                 let mut w = self.ev(Kind::W, loc, new, wann, adeps, ddeps);
                 w.rmw_instr = true;
+                w.uses_old = uses_old;
                 self.push(w)?;
                 if let Order::Full = ord {
                     self.fence(Fence::Mb)?;
@@ -530,6 +560,7 @@ impl<'a> Interp<'a> {
             }
             Expr::Un(op, a) => {
                 let (v, d) = self.eval(a)?;
+                no_sym(&[v])?;
                 let r = match op {
                     UnOp::Not => (v == 0) as Val,
                     UnOp::Neg => v.wrapping_neg(),
@@ -539,15 +570,18 @@ impl<'a> Interp<'a> {
             }
             Expr::Bin(op, a, b) => {
                 let (x, da) = self.eval(a)?;
+                no_sym(&[x])?;
                 if matches!(op, BinOp::LAnd | BinOp::LOr) {
                     let short = (*op == BinOp::LAnd && x == 0) || (*op == BinOp::LOr && x != 0);
                     if short {
                         return Ok(((*op == BinOp::LOr) as Val, da));
                     }
                     let (y, db) = self.eval(b)?;
+                    no_sym(&[y])?;
                     return Ok(((y != 0) as Val, da | db));
                 }
                 let (y, db) = self.eval(b)?;
+                no_sym(&[y])?;
                 let r = match op {
                     BinOp::Add => x.wrapping_add(y),
                     BinOp::Sub => x.wrapping_sub(y),
@@ -581,6 +615,7 @@ impl<'a> Interp<'a> {
             }
             Expr::Ternary(c, a, b) => {
                 let (v, d) = self.eval(c)?;
+                no_sym(&[v])?;
                 let (r, d2) = if v != 0 { self.eval(a)? } else { self.eval(b)? };
                 Ok((r, d | d2))
             }
@@ -744,7 +779,8 @@ impl<'a> Interp<'a> {
                 let (l, ad) = self.pointer(&a[0])?;
                 let (x, dx) = self.eval(&a[1])?;
                 let (u, du) = self.eval(&a[2])?;
-                let (old, _, bit) = self.rmw(l, Order::Full, false, ad, dx | du, &|o| {
+                no_sym(&[x, u])?;
+                let (old, _, bit) = self.rmw(l, Order::Full, false, true, ad, dx | du, &|o| {
                     if o != u {
                         Some(o.wrapping_add(x))
                     } else {
@@ -794,7 +830,7 @@ impl<'a> Interp<'a> {
                 let (l, ad) = self.pointer(&a[0])?;
                 let (v, dv) = self.eval(&a[1])?;
                 self.check_not_lock(l)?;
-                let (old, _, bit) = self.rmw(l, ord, false, ad, dv, &|_| Some(v))?;
+                let (old, _, bit) = self.rmw(l, ord, false, false, ad, dv, &|_| Some(v))?;
                 Ok((old, bit))
             }
             ("cmpxchg", _) => {
@@ -803,7 +839,8 @@ impl<'a> Interp<'a> {
                 let (o, dol) = self.eval(&a[1])?;
                 let (v, dv) = self.eval(&a[2])?;
                 self.check_not_lock(l)?;
-                let (old, _, bit) = self.rmw(l, ord, false, ad, dv | dol, &|x| {
+                no_sym(&[o])?;
+                let (old, _, bit) = self.rmw(l, ord, false, true, ad, dv | dol, &|x| {
                     if x == o {
                         Some(v)
                     } else {
@@ -815,7 +852,7 @@ impl<'a> Interp<'a> {
             ("add" | "sub" | "inc" | "dec", true) if !explicit => {
                 // no return value: R[noreturn] ->rmw W[once], no fences
                 let (l, ad, x, dx) = self.op_args(n, op, args)?;
-                self.rmw(l, Order::Relaxed, true, ad, dx, &|o| {
+                self.rmw(l, Order::Relaxed, true, true, ad, dx, &|o| {
                     Some(o.wrapping_add(x))
                 })?;
                 Ok((0, 0))
@@ -829,7 +866,7 @@ impl<'a> Interp<'a> {
                 let core = op.trim_start_matches("fetch_").trim_end_matches("_return");
                 let (l, ad, x, dx) = self.op_args(n, core, args)?;
                 let (old, new, bit) =
-                    self.rmw(l, ord, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                    self.rmw(l, ord, false, true, ad, dx, &|o| Some(o.wrapping_add(x)))?;
                 Ok((if fetch { old } else { new }, bit | dx))
             }
             ("sub_and_test" | "dec_and_test" | "inc_and_test" | "add_negative", true)
@@ -842,8 +879,9 @@ impl<'a> Interp<'a> {
                     _ => "add",
                 };
                 let (l, ad, x, dx) = self.op_args(n, core, args)?;
-                let (_, new, bit) =
-                    self.rmw(l, Order::Full, false, ad, dx, &|o| Some(o.wrapping_add(x)))?;
+                let (_, new, bit) = self.rmw(l, Order::Full, false, true, ad, dx, &|o| {
+                    Some(o.wrapping_add(x))
+                })?;
                 let r = if op == "add_negative" {
                     new < 0
                 } else {
@@ -876,6 +914,7 @@ impl<'a> Interp<'a> {
             }
         };
         self.check_not_lock(l)?;
+        no_sym(&[x])?;
         let x = if core == "sub" || core == "dec" {
             x.wrapping_neg()
         } else {
@@ -907,6 +946,7 @@ impl<'a> Interp<'a> {
             }
             Stmt::If(c, t, e) => {
                 let (v, d) = self.eval(c)?;
+                no_sym(&[v])?;
                 let saved = self.ctrl;
                 self.ctrl |= d;
                 if v != 0 {
@@ -926,7 +966,17 @@ impl<'a> Interp<'a> {
     }
 }
 
+/// An operation on a self-justified value: herd7 cannot solve the equation
+/// it leaves, and drops the candidate (see [`SYM`]).
+fn no_sym(vs: &[Val]) -> Result<(), Stop> {
+    if vs.contains(&SYM) {
+        return Err(Stop::Infeasible);
+    }
+    Ok(())
+}
+
 fn binop(op: BinOp, x: Val, y: Val) -> Result<Val, Stop> {
+    no_sym(&[x, y])?;
     Ok(match op {
         BinOp::Add => x.wrapping_add(y),
         BinOp::Sub => x.wrapping_sub(y),
@@ -1179,9 +1229,96 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
             }
         }
     }
-    let d = domains(&written, false);
-    let paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
+    let mut d = domains(&written, false);
+    let mut paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
+    // 3. self-justified values (see `SYM`): the locations on a cycle of
+    //    copies (a write of exactly the value of one read, location of the
+    //    read -> location of the write) may also hold the symbol.
+    let cyclic = copy_cycles(&paths, nloc);
+    if cyclic.iter().any(|&c| c) {
+        for dt in d.iter_mut() {
+            for (l, dl) in dt.iter_mut().enumerate() {
+                if cyclic[l] && !g.is_lock[l] {
+                    dl.push(SYM);
+                    dl.sort_unstable();
+                }
+            }
+        }
+        paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
+    }
     Ok(Programs { globals: g, paths })
+}
+
+/// Locations on a cycle of the graph "a write copies (stores exactly the
+/// value of) a read of location m into location l": m -> l.
+fn copy_cycles(paths: &[Vec<Path>], nloc: usize) -> Vec<bool> {
+    on_cycle(
+        nloc,
+        |p: &Path, w: &Ev| {
+            if w.kind != Kind::W || w.data.count_ones() != 1 {
+                return Vec::new();
+            }
+            let r = &p.evs[w.data.trailing_zeros() as usize];
+            if r.kind == Kind::R && r.val == w.val {
+                vec![r.loc]
+            } else {
+                Vec::new()
+            }
+        },
+        paths,
+    )
+}
+
+/// Whether some location can reach itself through the values written: a
+/// write to l whose value depends (`data`) on a read of m gives m -> l.
+/// Only then can a candidate execution have a read whose value nothing but
+/// a cycle justifies (the RMW's own read -> write is left out: a cycle
+/// through atomic updates alone breaks atomicity).
+pub fn has_value_cycle(paths: &[Vec<Path>], nloc: usize) -> bool {
+    on_cycle(
+        nloc,
+        |p: &Path, w: &Ev| {
+            if !w.kind.is_write() {
+                return Vec::new();
+            }
+            (0..p.evs.len())
+                .filter(|&b| w.data >> b & 1 == 1 && p.evs[b].kind.is_read())
+                .map(|b| p.evs[b].loc)
+                .collect()
+        },
+        paths,
+    )
+    .contains(&true)
+}
+
+/// Locations on a cycle of the graph with an edge m -> l for every write
+/// `w` to l of a path `p` and every m in `sources(p, w)`.
+fn on_cycle(
+    nloc: usize,
+    sources: impl Fn(&Path, &Ev) -> Vec<usize>,
+    paths: &[Vec<Path>],
+) -> Vec<bool> {
+    let mut reach = vec![vec![false; nloc]; nloc];
+    for p in paths.iter().flatten() {
+        for w in p.evs.iter().filter(|e| e.loc < nloc) {
+            for m in sources(p, w) {
+                if m < nloc {
+                    reach[m][w.loc] = true;
+                }
+            }
+        }
+    }
+    for k in 0..nloc {
+        let via = reach[k].clone();
+        for row in reach.iter_mut() {
+            if row[k] {
+                for (x, &v) in row.iter_mut().zip(&via) {
+                    *x |= v;
+                }
+            }
+        }
+    }
+    (0..nloc).map(|l| reach[l][l]).collect()
 }
 
 fn literals_expr(e: &Expr, out: &mut BTreeSet<Val>) {

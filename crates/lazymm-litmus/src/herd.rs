@@ -68,6 +68,25 @@ pub fn normalize_state(line: &str) -> String {
         .filter(|s| !s.is_empty())
         .collect();
     items.sort();
+    // self-justified values are symbols (`S8`) whose numbers are herd7's
+    // internal variable names: renamed S1, S2, ... by first appearance
+    let mut syms: Vec<String> = Vec::new();
+    for it in items.iter_mut() {
+        if let Some((k, v)) = it.split_once('=') {
+            let is_sym =
+                v.len() > 1 && v.starts_with('S') && v[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_sym {
+                let i = match syms.iter().position(|s| s == v) {
+                    Some(i) => i,
+                    None => {
+                        syms.push(v.to_string());
+                        syms.len() - 1
+                    }
+                };
+                *it = format!("{k}=S{}", i + 1);
+            }
+        }
+    }
     items.join("; ")
 }
 
@@ -156,7 +175,17 @@ pub fn run_herd(herd: &Path, file: &Path, timeout: Duration) -> HerdRun {
     let _ = std::fs::remove_dir_all(&dir);
     if timed_out {
         run.status = HerdStatus::Timeout;
-        run.message = format!("herd7 did not finish within {:.0}s", timeout.as_secs_f64());
+        run.message = if cpu >= timeout.as_secs_f64() {
+            format!(
+                "herd7 did not finish within {:.0}s of CPU time",
+                timeout.as_secs_f64()
+            )
+        } else {
+            format!(
+                "herd7 killed at the wall-time cap ({:.0}s) after only {cpu:.1}s of CPU time (machine overloaded)",
+                run.wall_seconds
+            )
+        };
         return run;
     }
     let (verdict, race, states) = parse_herd_output(&out);
@@ -327,6 +356,12 @@ mod tests {
         );
         assert_eq!(parse_herd_output("Warning: Unknown macro foo\n").0, None);
     }
+
+    #[test]
+    fn symbols_are_renamed_by_first_appearance() {
+        assert_eq!(normalize_state("1:r1=S8; 0:r1=S8;"), "0:r1=S1; 1:r1=S1");
+        assert_eq!(normalize_state("[b]=S16; [a]=S9; c=S"), "a=S1; b=S2; c=S");
+    }
 }
 
 /// One file of a differential run.
@@ -425,12 +460,17 @@ fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
     if let Some(h) = std::fs::read_to_string(&key)
         .ok()
         .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
+        .map(HerdRun::from)
+        .filter(|h| !wall_killed(h, opts.timeout))
     {
-        return h.into();
+        return h;
     }
     let h = run_herd(&opts.herd, file, opts.timeout);
-    // a run that printed nothing was killed from outside: not herd7's answer
-    if h.status == HerdStatus::Error && h.message == "no output" {
+    // a run that printed nothing was killed from outside, and one killed at
+    // the wall-time cap before its CPU limit says only that the machine was
+    // overloaded: neither is herd7's answer, neither is cached
+    if (h.status == HerdStatus::Error && h.message == "no output") || wall_killed(&h, opts.timeout)
+    {
         return h;
     }
     if std::fs::create_dir_all(dir).is_ok() {
@@ -439,6 +479,13 @@ fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
         }
     }
     h
+}
+
+/// A time-out that is not herd7's: killed at the wall-time cap with less
+/// CPU time than the limit (also what older caches hold from runs limited
+/// on wall time).
+fn wall_killed(h: &HerdRun, timeout: Duration) -> bool {
+    h.status == HerdStatus::Timeout && h.cpu_seconds < timeout.as_secs_f64() * 0.99
 }
 
 /// [`HerdRun`] as read back from the cache.

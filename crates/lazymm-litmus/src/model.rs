@@ -88,6 +88,7 @@ impl Static {
                 addr: 0,
                 data: 0,
                 ctrl: 0,
+                uses_old: false,
             });
             tid.push(paths.len() + l);
         }

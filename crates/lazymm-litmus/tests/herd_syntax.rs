@@ -173,3 +173,87 @@ fn no_final_condition_is_forall_true() {
                \tspin_unlock(sl);\n\tspin_unlock(sl);\n}\n";
     assert_eq!(decide(src), (Verdict::Never, false, vec![]));
 }
+
+/// Two threads copying `x` to `y` and back (plain accesses).
+fn copy_cycle(p0_store: &str) -> String {
+    format!(
+        "C oota\n{{}}\nP0(int *x, int *y)\n{{\n\tint r1;\n\tr1 = *x;\n\t{p0_store}\n}}\n\
+         P1(int *x, int *y)\n{{\n\tint r1;\n\tr1 = *y;\n\t*x = r1;\n}}\n"
+    )
+}
+
+/// Out-of-thin-air values (issue 13 item 1): herd7 keeps a value justified
+/// only by a cycle of copies as a free symbol (`S8`, here renamed `S1`),
+/// unequal to every constant: `manual/plain/C-OOTA` is `Sometimes` with a
+/// race, states `0:r1=S8; 1:r1=S8;` and `0:r1=0; 1:r1=0;`.
+#[test]
+fn self_justified_value_is_a_symbol() {
+    let src = copy_cycle("*y = r1;") + "exists (~0:r1=0 \\/ ~1:r1=0)\n";
+    let (v, race, states) = decide(&src);
+    assert_eq!(v, Verdict::Sometimes);
+    assert!(race);
+    assert_eq!(states, ["0:r1=0; 1:r1=0", "0:r1=S1; 1:r1=S1"]);
+    // the symbol equals no constant, and itself
+    let src = copy_cycle("*y = r1;") + "exists (0:r1=1 \\/ 0:r1=42)\n";
+    assert_eq!(decide(&src).0, Verdict::Never);
+    let src = copy_cycle("*y = r1;") + "exists (0:r1=1:r1)\n";
+    assert_eq!(decide(&src).0, Verdict::Always);
+}
+
+/// An operation on a self-justified value leaves herd7 an equation it
+/// cannot solve (`v = v + 1`): the candidate is dropped, no symbol, and the
+/// cycle is not instantiated with a constant either (herd7: `Sometimes`,
+/// states `0:r1=0; 1:r1=0;` and `0:r1=0; 1:r1=1;`, positive 2 negative 1).
+#[test]
+fn operation_on_a_self_justified_value_drops_the_candidate() {
+    let src = copy_cycle("*y = r1 + 1;") + "exists (0:r1=0 /\\ 1:r1=0)\n";
+    let rep = check_source(Path::new("t.litmus"), &src, &Options::default());
+    let o = rep.outcome.expect("outcome");
+    assert_eq!((o.positive, o.negative), (2, 1));
+    let (v, race, states) = decide(&src);
+    assert_eq!(v, Verdict::Sometimes);
+    assert!(race);
+    assert_eq!(states, ["0:r1=0; 1:r1=0", "0:r1=0; 1:r1=1"]);
+}
+
+/// A branch does not determine the value it tests (`if (r1)` is herd7's
+/// operation `r1 != 0`): with a literal 1 in the program, the cycle
+/// `x -> y -> x` through `if (r1) WRITE_ONCE(*y, r1)` still cannot return 1
+/// (herd7: `Never`, one state `0:r1=0;`; lazymm used to answer `Sometimes`
+/// by instantiating the cycle with the literal).
+#[test]
+fn a_branch_does_not_justify_a_cycle() {
+    let src = "C pin\n{}\nP0(int *x, int *y)\n{\n\tint r1;\n\tr1 = READ_ONCE(*x);\n\
+               \tif (r1)\n\t\tWRITE_ONCE(*y, r1);\n}\n\
+               P1(int *x, int *y, int *z)\n{\n\tint r1;\n\tr1 = *y;\n\t*x = r1;\n\tWRITE_ONCE(*z, 1);\n}\n\
+               exists (0:r1=1)\n";
+    let (v, race, states) = decide(src);
+    assert_eq!(v, Verdict::Never);
+    assert!(race);
+    assert_eq!(states, ["0:r1=0"]);
+}
+
+/// Two independent cycles would need two symbols told apart in the states
+/// (herd7: `0:r1=S8; 2:r1=S16;`): not modelled, so `unsupported`.
+#[test]
+fn two_independent_symbols_are_unsupported() {
+    let pair = |a: &str, b: &str, t: usize| {
+        format!(
+            "P{t}(int *{a}, int *{b})\n{{\n\tint r1;\n\tr1 = *{a};\n\t*{b} = r1;\n}}\n\
+             P{}(int *{a}, int *{b})\n{{\n\tint r1;\n\tr1 = *{b};\n\t*{a} = r1;\n}}\n",
+            t + 1
+        )
+    };
+    let src = format!(
+        "C two\n{{}}\n{}{}exists (0:r1=2:r1)\n",
+        pair("x", "y", 0),
+        pair("a", "b", 2)
+    );
+    let rep = check_source(Path::new("t.litmus"), &src, &Options::default());
+    assert_eq!(rep.status, Status::Unsupported, "{:?}", rep.outcome);
+    assert!(rep
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("self-justified"));
+}

@@ -22,7 +22,7 @@ use lazymm::{CpuId, Line, LineKind, Platform};
 use serde::Serialize;
 
 const NONE: u32 = u32::MAX;
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 fn kind_index(k: LineKind) -> usize {
     match k {
@@ -33,6 +33,7 @@ fn kind_index(k: LineKind) -> usize {
         LineKind::CpuSlot => 4,
         LineKind::CpuIpi => 5,
         LineKind::Bookkeeping => 6,
+        LineKind::CpuTlbState => 7,
     }
 }
 
@@ -45,6 +46,7 @@ pub const KIND_NAMES: [&str; KINDS] = [
     "cpu.slot",
     "cpu.ipi",
     "bookkeeping",
+    "cpu.tlbstate",
 ];
 
 /// Counts of atomic accesses.
@@ -150,6 +152,14 @@ pub struct CountingPlatform {
 pub struct CAtomic {
     v: Cell<u64>,
     line: u32,
+}
+
+impl CAtomic {
+    /// The value, read without counting an access (for a driver that
+    /// reports what a run did, never for scheme code).
+    pub fn peek(&self) -> u64 {
+        self.v.get()
+    }
 }
 
 impl CountingPlatform {

@@ -7,7 +7,8 @@
 //!
 //! * every CPU is a stackful coroutine (on the explorer's own thread)
 //!   running a seeded random script of kernel operations (switches, exits,
-//!   exec, `kthread_use_mm`, hotplug, interrupt points) on a shared task
+//!   exec, `kthread_use_mm`, hotplug, `munmap`, `mprotect`, idle entry,
+//!   interrupt points) on a shared task
 //!   pool, as [`crate::threads`] does with OS threads;
 //! * the platform ([`ExplorePlatform`]) makes every access to an algorithm
 //!   word (slots, `count`, `users`, `mm_cpumask`, IPI mailboxes) a
@@ -89,11 +90,14 @@ fn kind_index(k: LineKind) -> Option<usize> {
         LineKind::MmUsers => Some(2),
         LineKind::MmCpumask => Some(3),
         LineKind::CpuIpi => Some(4),
-        LineKind::MmContext | LineKind::Bookkeeping => None,
+        // tlb_gen and x86's per-CPU TLB state are not scheduling points:
+        // they decide TLB freshness, not the mm's lifetime (the stale-TLB
+        // check of the ledger still runs).
+        LineKind::MmContext | LineKind::CpuTlbState | LineKind::Bookkeeping => None,
     }
 }
 
-const KINDS: [LineKind; 7] = [
+const KINDS: [LineKind; 8] = [
     LineKind::MmCount,
     LineKind::MmUsers,
     LineKind::MmContext,
@@ -101,6 +105,7 @@ const KINDS: [LineKind; 7] = [
     LineKind::CpuSlot,
     LineKind::CpuIpi,
     LineKind::Bookkeeping,
+    LineKind::CpuTlbState,
 ];
 
 /// The fault points a schedule enables (bit i = `FAULT_POINTS[i]`).
@@ -615,7 +620,8 @@ fn push(pool: &Mutex<Vec<Task>>, t: Task) {
 }
 
 /// The script of CPU `c` (the `threads` driver's loop, plus exec,
-/// `kthread_use_mm`, hotplug).
+/// `kthread_use_mm`, hotplug, `munmap` / `mprotect` flushes and idle
+/// entry).
 fn script(j: &Job, c: usize) {
     let m = &j.m;
     let mut rng = Rng::new(j.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ (c as u64 + 1));
@@ -652,6 +658,12 @@ fn script(j: &Job, c: usize) {
                         }
                         m.switch_to(c, Next::User(mm));
                         cur = Some(Task { mm });
+                    } else if m.pending_async_mmputs() > 0 && rng.chance(1, 2) {
+                        // A kworker runs the pool's mmput_async_fn works.
+                        m.switch_to(c, Next::Kthread);
+                        let n = m.run_async_mmput(c);
+                        m.p.note(c, || format!("kworker: {n} mmput_async_fn"));
+                        m.switch_to(c, Next::Kernel);
                     } else if rng.chance(1, 8) && c != 0 {
                         m.p.note(c, || "cpu offline".into());
                         m.cpu_offline(c);
@@ -683,12 +695,16 @@ fn script(j: &Job, c: usize) {
                     // by the task, as mmget_not_zero would succeed)
                     m.p.note(c, || format!("kthread_use_mm(mm{})", t.mm.idx));
                     m.mmget(c, t.mm);
-                    m.switch_to(c, Next::Kernel);
+                    m.switch_to(c, Next::Kthread);
                     push(&j.pool, Task { mm: t.mm });
                     m.kthread_use_mm(c, t.mm);
                     irq(&mut rng);
                     m.kthread_unuse_mm(c);
-                    m.mmput(c, t.mm);
+                    // kernel/fork.c mmput_async (binder, the bpf task
+                    // iterator): a last reference's __mmput runs later, on
+                    // this CPU's kworker, or another CPU's if this one goes
+                    // offline first.
+                    m.mmput_async(c, t.mm);
                 }
                 4..=6 => {
                     // user -> user
@@ -710,11 +726,27 @@ fn script(j: &Job, c: usize) {
                     m.switch_to(c, Next::User(t.mm));
                     cur = Some(t);
                 }
+                8 => {
+                    // munmap: a flush that freed page tables (reaches lazy
+                    // CPUs; radix may trim the mask), issue 9
+                    m.p.note(c, || format!("munmap in mm{}", t.mm.idx));
+                    m.munmap(c);
+                    cur = Some(t);
+                }
+                9 => {
+                    // mprotect: a flush x86 skips on lazy CPUs
+                    m.p.note(c, || format!("mprotect in mm{}", t.mm.idx));
+                    m.mprotect(c);
+                    cur = Some(t);
+                }
                 _ => {
-                    // block: to idle (lazy), the task back to the pool
+                    // block: to idle (lazy), the task back to the pool;
+                    // the idle task may enter a deep idle state (leave_mm
+                    // with the deep-idle option, else nothing)
                     m.p.note(c, || format!("task of mm{} blocks (lazy)", t.mm.idx));
                     m.switch_to(c, Next::Kernel);
                     push(&j.pool, t);
+                    m.cpuidle_enter(c);
                 }
             },
         }
@@ -735,6 +767,12 @@ fn script(j: &Job, c: usize) {
         m.exit_mm(c);
         m.switch_to(c, Next::Kernel);
         m.interrupt_point(c);
+    }
+    // The kworker drains this CPU's mmput_async works.
+    if m.pending_async_mmputs() > 0 {
+        m.switch_to(c, Next::Kthread);
+        m.run_async_mmput(c);
+        m.switch_to(c, Next::Kernel);
     }
     // Everyone's tasks are gone before anyone quiesces (a teardown may
     // still hand a reference to this CPU).

@@ -5,7 +5,12 @@
 //! its exec-aware identity `(TGID, generation)` from its fork (or first
 //! sighting) to its exit; a fork of a new process or an exec allocates a new
 //! mm; an exit runs `exit_mm` on the CPU that runs it; the final switch-out
-//! of a dying task is a switch from a task without an mm. Switches are
+//! of a dying task is a switch from a task without an mm. A trace from the
+//! kernel patch of `kernel/patches/` also shows where `exit_mm` ran
+//! (`lazy_tlb:lazy_tlb_exit_mm`): the task then gives up its mm there and
+//! runs without one until its `sched_process_exit`, where its reference is
+//! put (the kernel's `mmput` after `exit_mmap`, which may sleep in between).
+//! Switches are
 //! classified by the trace's identities (as the reference oracle does), so
 //! the transition counts can be compared exactly with `*.oracle.json`.
 
@@ -50,6 +55,38 @@ pub struct ReplayAnomalies {
     pub forced_idle: u64,
     /// A task identity changed without exec (reference moved).
     pub identity_changes: u64,
+    /// An `exit_mm` event of a task the runtime does not see running with
+    /// its mm on that CPU: ignored (its exit then does the whole `exit_mm`).
+    #[serde(default)]
+    pub exit_mm_not_running: u64,
+    /// An exit after `exit_mm` on a CPU the runtime does not see running the
+    /// task: the reference is put on that CPU all the same.
+    #[serde(default)]
+    pub exit_put_not_running: u64,
+}
+
+/// One teardown (`__mmput` reaching the scheme's fix-up) in a replay, with
+/// the trace event that caused it: for an exit-by-exit check against the
+/// kernel's `lazy_tlb:lazy_tlb_teardown` events (`kernel/compare_teardowns.py`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TeardownRecord {
+    /// Source line of the event (0: the end-of-trace clean-up).
+    pub line: u64,
+    /// The task whose event put the last reference (the exiting or
+    /// exec'ing task; 0 at the end of the trace).
+    pub tid: i32,
+    /// CPU that ran the teardown.
+    pub cpu: u32,
+    /// The kind of event: `exit`, `exec`, `switch`, `fork` or `end`.
+    pub event: &'static str,
+    /// The teardown ended its calling task's own lazy borrow first (0 or 1).
+    pub self_takes: u64,
+    /// References it handed to lazy CPUs.
+    pub handoffs: u64,
+    /// The CPUs handed a reference (`lightweight` only: the slots whose
+    /// word gained the hand-off bit during the event; empty for the other
+    /// schemes).
+    pub handoff_cpus: Vec<u32>,
 }
 
 /// One trace through one scheme.
@@ -70,12 +107,18 @@ pub struct ReplayReport {
     pub anomalies: ReplayAnomalies,
     /// Events replayed.
     pub events: u64,
+    /// Every teardown, in order (not serialized with the report: written by
+    /// `lazymm replay --teardowns FILE`).
+    #[serde(skip)]
+    pub teardowns: Vec<TeardownRecord>,
 }
 
 #[derive(Default, Clone, Copy)]
 struct TaskSt {
     held: Option<MmKey>,
     exited: bool,
+    /// `exit_mm` ran (its event): `held` is still to be put, at the exit.
+    mm_given_up: bool,
 }
 
 struct Replayer<'m> {
@@ -154,7 +197,7 @@ impl Replayer<'_> {
             tid,
             TaskSt {
                 held: Some(k),
-                exited: false,
+                ..TaskSt::default()
             },
         );
         Ok(())
@@ -189,6 +232,9 @@ impl Replayer<'_> {
                         if st.exited {
                             self.an.switch_in_dead += 1;
                             None
+                        } else if st.mm_given_up {
+                            // Past exit_mm: runs without an mm.
+                            None
                         } else {
                             self.ensure_holds(cpu, next.tid, k)?;
                             Some(k)
@@ -198,7 +244,11 @@ impl Replayer<'_> {
                 };
                 let nx = match target.and_then(|k| self.obj[k.index()]) {
                     Some(o) => Next::User(o),
-                    None => Next::Kernel,
+                    // pid 0 is the idle task (swapper); any other task
+                    // without an mm runs in the kernel (a kernel thread, a
+                    // task past exit_mm): not idle, for RCU.
+                    None if next.tid == 0 => Next::Kernel,
+                    None => Next::Kthread,
                 };
                 self.m.switch_as(cpu, nx, class);
                 self.running[cpu] = if matches!(nx, Next::User(_)) {
@@ -229,7 +279,7 @@ impl Replayer<'_> {
                         child.tid,
                         TaskSt {
                             held: Some(k),
-                            exited: false,
+                            ..TaskSt::default()
                         },
                     );
                 }
@@ -266,7 +316,7 @@ impl Replayer<'_> {
                     tid,
                     TaskSt {
                         held: Some(new_mm),
-                        exited: false,
+                        ..TaskSt::default()
                     },
                 );
             }
@@ -274,7 +324,13 @@ impl Replayer<'_> {
                 let cpu = cpu as usize;
                 let mut st = self.tasks.get(&task.tid).copied().unwrap_or_default();
                 if let Some(k) = st.held.take() {
-                    if self.curr[cpu] == task.tid && self.running[cpu] == Some(k) {
+                    if st.mm_given_up {
+                        // exit_mm ran at its own event; this is its mmput.
+                        if self.curr[cpu] != task.tid {
+                            self.an.exit_put_not_running += 1;
+                        }
+                        self.put_ref(cpu, task.tid, k);
+                    } else if self.curr[cpu] == task.tid && self.running[cpu] == Some(k) {
                         self.m.exit_mm(cpu);
                         self.running[cpu] = None;
                         self.forget_ref(k);
@@ -285,6 +341,23 @@ impl Replayer<'_> {
                 }
                 st.exited = true;
                 self.tasks.insert(task.tid, st);
+            }
+            TraceEvent::ExitMm { cpu, task, .. } => {
+                let cpu = cpu as usize;
+                let mut st = self.tasks.get(&task.tid).copied().unwrap_or_default();
+                match st.held {
+                    Some(k)
+                        if !st.mm_given_up
+                            && self.curr[cpu] == task.tid
+                            && self.running[cpu] == Some(k) =>
+                    {
+                        self.m.exit_mm_lazy(cpu);
+                        self.running[cpu] = None;
+                        st.mm_given_up = true;
+                        self.tasks.insert(task.tid, st);
+                    }
+                    _ => self.an.exit_mm_not_running += 1,
+                }
             }
             TraceEvent::Migrate { .. } | TraceEvent::WakeupNew { .. } | TraceEvent::Free { .. } => {
             }
@@ -400,12 +473,59 @@ pub fn replay_on(
     };
     let mut r = TraceReader::open(path, opts)?;
     let mut events = 0u64;
+    let mut teardowns = Vec::new();
+    // lightweight: the slots holding a handed reference (`mm|1`), to name
+    // the CPUs each teardown handed one to.
+    let slot_lw = cfg.scheme == SchemeKind::Lightweight;
+    let handed = |m: &Machine<CountingPlatform>| -> Vec<bool> {
+        if slot_lw {
+            m.percpu.iter().map(|p| p.slot.peek() & 1 == 1).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let new_handed = |old: &[bool], new: &[bool]| -> Vec<u32> {
+        (0..new.len())
+            .filter(|&c| new[c] && !old[c])
+            .map(|c| c as u32)
+            .collect()
+    };
+    let mut slots = handed(&m);
     while let Some(ev) = r.next_event()? {
         events += 1;
+        // Every teardown an event causes runs on the event's CPU.
+        let cpu = ev.cpu() as usize;
+        let before = m.cpu_stats(cpu);
         hook(&m, ReplayPhase::Before(&ev));
         rp.event(&ev)
             .map_err(|e| ReplayError::Machine(format!("{}:{}: {e}", path.display(), ev.line())))?;
         hook(&m, ReplayPhase::After(&ev));
+        let after = m.cpu_stats(cpu);
+        let now = handed(&m);
+        if after.teardowns > before.teardowns {
+            let (tid, event) = match ev {
+                TraceEvent::Exit { task, .. } | TraceEvent::ExitMm { task, .. } => {
+                    (task.tid, "exit")
+                }
+                TraceEvent::Exec { tid, .. } => (tid, "exec"),
+                TraceEvent::Switch { prev, .. } => (prev.tid, "switch"),
+                TraceEvent::Fork { child, .. } => (child.tid, "fork"),
+                TraceEvent::Migrate { task, .. } | TraceEvent::WakeupNew { task, .. } => {
+                    (task.tid, "other")
+                }
+                TraceEvent::Free { tid, .. } => (tid, "other"),
+            };
+            teardowns.push(TeardownRecord {
+                line: ev.line(),
+                tid,
+                cpu: cpu as u32,
+                event,
+                self_takes: after.self_takes - before.self_takes,
+                handoffs: after.handoffs - before.handoffs,
+                handoff_cpus: new_handed(&slots, &now),
+            });
+        }
+        slots = now;
     }
     hook(&m, ReplayPhase::End);
     let summary = r.finish();
@@ -420,6 +540,10 @@ pub fn replay_on(
         }
         transitions.add(&t);
     }
+    // Lazy enters of the trace itself (the priming switches enter none; the
+    // end-of-trace switches to idle below would add one per CPU still
+    // running a user task).
+    let lazy_enters: u64 = (0..cpus).map(|c| m.cpu_stats(c).lazy_enters).sum();
     // End of trace: every CPU to idle, every task's reference put, quiesce.
     for c in 0..cpus {
         if rp.running[c].is_some() || rp.curr[c] != 0 {
@@ -435,7 +559,21 @@ pub fn replay_on(
         .collect();
     held.sort();
     for (tid, k) in held {
+        let before = m.cpu_stats(0);
+        let slots = handed(&m);
         rp.put_ref(0, tid, k);
+        let after = m.cpu_stats(0);
+        if after.teardowns > before.teardowns {
+            teardowns.push(TeardownRecord {
+                line: 0,
+                tid,
+                cpu: 0,
+                event: "end",
+                self_takes: after.self_takes - before.self_takes,
+                handoffs: after.handoffs - before.handoffs,
+                handoff_cpus: new_handed(&slots, &handed(&m)),
+            });
+        }
     }
     for c in 0..cpus {
         m.quiesce_cpu(c);
@@ -443,10 +581,12 @@ pub fn replay_on(
     let an = rp.an.clone();
     let name = trace_name(path);
     let mut run = report(&m, cfg.scheme, &name, 0);
-    // The run's switch figures are the trace's (without the priming and
-    // end-of-trace switches).
+    // The run's switch and lazy-enter figures are the trace's (without the
+    // priming and end-of-trace switches).
     run.transitions = transitions;
     run.switches = transitions.switches;
+    run.lazy_enters = lazy_enters;
+    run.lazy_enters_per_exit = crate::run::ratio(lazy_enters as f64, run.exits);
     Ok(ReplayReport {
         trace: path.display().to_string(),
         run,
@@ -455,5 +595,6 @@ pub fn replay_on(
         summary,
         anomalies: an,
         events,
+        teardowns,
     })
 }

@@ -135,6 +135,9 @@ pub struct RunReport {
     pub scan_steps: u64,
     /// References handed over by fix-ups.
     pub handoffs: u64,
+    /// Teardowns that ended their calling task's own lazy borrow first
+    /// (`lightweight`; the kernel's `teardown_self_takes`).
+    pub self_takes: u64,
     /// Frees deferred out of interrupts-off context.
     pub frees_deferred: u64,
     /// Frees that ran with interrupts off.
@@ -168,7 +171,7 @@ impl RunReport {
     }
 }
 
-fn ratio(a: f64, b: u64) -> f64 {
+pub(crate) fn ratio(a: f64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -214,6 +217,7 @@ pub fn report(
         flush_ipis: c.flush_ipis,
         scan_steps: c.scan_steps,
         handoffs: c.handoffs,
+        self_takes: c.self_takes,
         frees_deferred: c.frees_deferred,
         frees_irqs_off: st.ledger.frees_irqs_off,
         peak_pinned: st.peak_pinned,

@@ -205,7 +205,9 @@ impl<'m, P: Platform> Sched<'m, P> {
                 match task.mm {
                     Some(mm) if task.kthread => Next::Adopted(mm),
                     Some(mm) => Next::User(mm),
-                    None => Next::Kernel,
+                    // A kernel thread (a kworker), not idle: for RCU a
+                    // running kernel thread is not quiescent.
+                    None => Next::Kthread,
                 }
             }
             None => Next::Kernel,
@@ -214,10 +216,16 @@ impl<'m, P: Platform> Sched<'m, P> {
         self.m.switch_to(cpu, target);
     }
 
-    /// If `cpu` is idle and has work, switch to it.
+    /// If `cpu` is idle and has work, switch to it; if it has none, it
+    /// enters an idle state (`cpuidle_enter`: with the `deep-idle` kernel
+    /// option on x86, `leave_mm`; otherwise nothing).
     pub fn idle_pick(&mut self, cpu: usize) {
-        if self.curr[cpu].is_none() && !self.rq[cpu].is_empty() {
-            self.schedule(cpu);
+        if self.curr[cpu].is_none() {
+            if self.rq[cpu].is_empty() {
+                self.m.cpuidle_enter(cpu);
+            } else {
+                self.schedule(cpu);
+            }
         }
     }
 

@@ -35,6 +35,9 @@ pub struct ThreadsConfig {
     pub exit_one_in: u64,
     /// One step in `user_switch_one_in` switches user -> user directly.
     pub user_switch_one_in: u64,
+    /// One step in `flush_one_in` (0: never) flushes the running task's mm
+    /// instead: `munmap` or `mprotect`, one each in two.
+    pub flush_one_in: u64,
     /// Seed.
     pub seed: u64,
     /// Scheme options.
@@ -53,6 +56,7 @@ impl ThreadsConfig {
             procs: 64,
             exit_one_in: 500,
             user_switch_one_in: 8,
+            flush_one_in: 0,
             seed: 1,
             options: SchemeOptions::default(),
         }
@@ -116,7 +120,14 @@ pub fn run_threads(cfg: &ThreadsConfig) -> Result<ThreadsReport, String> {
                             }
                         }
                         Some(t) => {
-                            if rng.chance(1, cfg.exit_one_in) {
+                            if cfg.flush_one_in > 0 && rng.chance(1, cfg.flush_one_in) {
+                                if rng.chance(1, 2) {
+                                    m.munmap(c);
+                                } else {
+                                    m.mprotect(c);
+                                }
+                                cur = Some(t);
+                            } else if rng.chance(1, cfg.exit_one_in) {
                                 m.exit_mm(c);
                                 m.switch_to(c, Next::Kernel);
                             } else if rng.chance(1, cfg.user_switch_one_in) {

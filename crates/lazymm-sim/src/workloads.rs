@@ -22,22 +22,30 @@ pub enum WorkloadKind {
     /// (sometimes migrating), exit, parent wakes.
     ForkExecExit,
     /// Kernel workers interleaved with user tasks; workers adopt live
-    /// processes' mms with `kthread_use_mm`; processes come and go.
+    /// processes' mms with `kthread_use_mm` and drop them with `mmput` or
+    /// `mmput_async` (whose `__mmput` a kworker runs later); processes come
+    /// and go.
     KthreadMix,
     /// CPU offline/online cycles under a mixed load, with exec from a kernel
     /// thread (usermode helper) thrown in.
     Hotplug,
+    /// Multi-threaded processes that `munmap` (a flush that frees page
+    /// tables: it reaches lazy CPUs) and `mprotect` (a flush that x86 skips
+    /// on lazy CPUs, `should_flush_tlb`) while their threads sleep, migrate
+    /// and exit (issue 9's omitted flush paths).
+    MunmapMix,
 }
 
 impl WorkloadKind {
     /// Every workload.
-    pub const ALL: [WorkloadKind; 6] = [
+    pub const ALL: [WorkloadKind; 7] = [
         WorkloadKind::CtxswitchThreads,
         WorkloadKind::CtxswitchProcesses,
         WorkloadKind::ExitStorm,
         WorkloadKind::ForkExecExit,
         WorkloadKind::KthreadMix,
         WorkloadKind::Hotplug,
+        WorkloadKind::MunmapMix,
     ];
 
     /// The workload's name on the command line.
@@ -49,6 +57,7 @@ impl WorkloadKind {
             WorkloadKind::ForkExecExit => "fork-exec-exit",
             WorkloadKind::KthreadMix => "kthread-mix",
             WorkloadKind::Hotplug => "hotplug",
+            WorkloadKind::MunmapMix => "munmap-mix",
         }
     }
 
@@ -78,6 +87,7 @@ pub fn run<P: Platform>(
         WorkloadKind::ForkExecExit => fork_exec_exit(s, rounds),
         WorkloadKind::KthreadMix => kthread_mix(s, rounds, false),
         WorkloadKind::Hotplug => kthread_mix(s, rounds, true),
+        WorkloadKind::MunmapMix => munmap_mix(s, rounds),
     }
 }
 
@@ -421,6 +431,12 @@ fn kthread_mix<P: Platform>(
                     }
                 }
                 Role::Worker { using } => {
+                    if !using {
+                        // The kworker runs its pool's mmput_async_fn works
+                        // (kernel/fork.c): __mmput on this CPU, whatever
+                        // this kernel thread borrowed lazily.
+                        s.m.run_async_mmput(cpu);
+                    }
                     if using {
                         // kthread_unuse_mm, then drop our users reference
                         // (the grab-only adoption keeps its mmgrab).
@@ -428,7 +444,14 @@ fn kthread_mix<P: Platform>(
                         let (mm, users) = adopted[t as usize].take().expect("adopted mm");
                         s.tasks[t as usize].mm = None;
                         if users {
-                            s.m.mmput(cpu, mm);
+                            if s.rng.chance(1, 2) {
+                                // The binder / bpf task-iterator shape
+                                // (kernel/fork.c mmput_async): a last
+                                // reference's __mmput goes to a kworker.
+                                s.m.mmput_async(cpu, mm);
+                            } else {
+                                s.m.mmput(cpu, mm);
+                            }
                         }
                         role[t as usize] = Role::Worker { using: false };
                         if stopping || s.rng.chance(1, 4) {
@@ -519,6 +542,82 @@ fn kthread_mix<P: Platform>(
             let cpu = s.run_now(t as TaskId);
             s.m.mmdrop(cpu, mm);
         }
+    }
+    Ok(())
+}
+
+/// [`WorkloadKind::MunmapMix`]: processes of 2-4 threads, about one thread
+/// per CPU. A running thread munmaps (1 in 6 turns: mm/mmap.c
+/// `unmap_region` → `tlb_finish_mmu` with freed page tables), mprotects
+/// (1 in 6: a flush without), sleeps (a timer wakes it: its CPU goes lazy
+/// meanwhile), migrates, or is preempted; after its turns it exits, and a
+/// new process may replace it.
+fn munmap_mix<P: Platform>(s: &mut Sched<'_, P>, rounds: u64) -> Result<(), ArenaFull> {
+    let n = s.ncpus();
+    let mut turns: Vec<u32> = Vec::new();
+    let spawn = |s: &mut Sched<'_, P>, turns: &mut Vec<u32>, cpu: usize| -> Result<(), ArenaFull> {
+        let lead = s.new_process(cpu)?;
+        let threads = 2 + s.rng.below(3) as usize;
+        let mut all = vec![lead];
+        for _ in 1..threads {
+            all.push(s.new_thread(lead, cpu));
+        }
+        for t in all {
+            if turns.len() <= t as usize {
+                turns.resize(t as usize + 1, 0);
+            }
+            turns[t as usize] = 4 + s.rng.below(24) as u32;
+            let c = s.rng.below(n as u64) as usize;
+            s.wake(t, c);
+        }
+        Ok(())
+    };
+    for c in 0..n.div_ceil(3) {
+        spawn(s, &mut turns, c)?;
+    }
+    let mut stopping = false;
+    for r in 0..rounds + 64 {
+        if r >= rounds {
+            stopping = true;
+        }
+        round(s, |s, cpu| {
+            let Some(t) = s.curr[cpu] else {
+                s.idle_pick(cpu);
+                s.interrupt(cpu);
+                return Ok(());
+            };
+            let left = turns[t as usize];
+            if left <= 1 || stopping {
+                s.exit_current(cpu);
+                if !stopping && s.rng.chance(1, 3) {
+                    spawn(s, &mut turns, cpu)?;
+                }
+                return Ok(());
+            }
+            turns[t as usize] = left - 1;
+            match s.rng.below(6) {
+                0 => {
+                    s.m.munmap(cpu);
+                    s.preempt(cpu);
+                }
+                1 => {
+                    s.m.mprotect(cpu);
+                    s.preempt(cpu);
+                }
+                2 | 3 => {
+                    s.tasks[t as usize].state = TState::Blocked;
+                    let due = s.now + 1 + s.rng.below(4);
+                    s.wake_at(t, cpu, due);
+                    s.schedule(cpu);
+                }
+                4 => {
+                    let to = s.rng.below(n as u64) as usize;
+                    s.migrate_current(cpu, to);
+                }
+                _ => s.preempt(cpu),
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }

@@ -112,8 +112,13 @@ fn lightweight_no_count_traffic_and_no_transfers_once_warm() {
         // 8): 2 fences per round trip on every profile.
         assert_eq!(d.fences, 400, "{arch}");
         // Each round trip: one store publishing the slot, one plain store
-        // clearing it (same mm: the non-atomic unlazy).
-        assert_eq!(d.stores, 400, "{arch}");
+        // clearing it (same mm: the non-atomic unlazy). On x86 also the two
+        // per-CPU writes of `cpu_tlbstate_shared.is_lazy` that a flusher's
+        // should_flush_tlb reads (arch/x86/mm/tlb.c enter_lazy_tlb: true;
+        // switch_mm_irqs_off: false), on the CPU's own line (issue 9,
+        // omitted flush paths).
+        let tlbstate = if arch.is_x86() { 400 } else { 0 };
+        assert_eq!(d.stores, 400 + tlbstate, "{arch}");
         assert_eq!(d.rmws, 0, "{arch}");
     }
 }
@@ -173,21 +178,26 @@ fn fixup_visits_with(arch: Arch, cpus: usize, kernel: KernelOptions) -> (u64, u6
 
 #[test]
 fn lightweight_fixup_visits_exactly_what_the_profile_says() {
+    // The exiting CPU 0 borrows its own dying mm after exit_mm; the teardown
+    // ends that borrow first (the kernel patch's lazy_tlb_handoff() self
+    // take, kernel/patches/0001), so the scan still visits CPU 0's slot but
+    // finds it empty: 7 hand-offs, to the 7 other lazy CPUs (8 before the
+    // self take, CPU 0 handing a unit to itself).
     // arm64: mm_cpumask is not tracked: all online CPUs.
-    assert_eq!(fixup_visits(Arch::Arm64, 8), (8, 8, 0));
+    assert_eq!(fixup_visits(Arch::Arm64, 8), (8, 7, 0));
     // powerpc-hash: every CPU the mm ran on; all 8 are lazy on it (CPU 0 by exit_mm).
-    assert_eq!(fixup_visits(Arch::PowerpcHash, 8), (8, 8, 0));
+    assert_eq!(fixup_visits(Arch::PowerpcHash, 8), (8, 7, 0));
     // powerpc-radix without shoot-down: a broadcast tlbie, the mask stays.
-    assert_eq!(fixup_visits(Arch::PowerpcRadix, 8), (8, 8, 0));
+    assert_eq!(fixup_visits(Arch::PowerpcRadix, 8), (8, 7, 0));
     // x86, Linux 6.12 (arch/x86/mm/tlb.c flush_tlb_func): the exit flush
     // IPIs the 7 lazy CPUs, which switch only their MMU to init_mm and keep
     // active_mm and the lazy borrow, clearing their mask bit: the fix-up must
-    // visit every online CPU (the mask no longer covers them) and hands all
-    // 8 a unit (issue 9, items 1 and 4).
-    assert_eq!(fixup_visits(Arch::X86, 8), (8, 8, 7));
+    // visit every online CPU (the mask no longer covers them) and hands the
+    // 7 a unit (issue 9, items 1 and 4).
+    assert_eq!(fixup_visits(Arch::X86, 8), (8, 7, 7));
     // post-6.12 lazy cpumask (209954cbc7d0): the flush leaves the lazy CPUs'
-    // bits set, so the mask scan finds all 8.
-    assert_eq!(fixup_visits(Arch::X86LazyCpumask, 8), (8, 8, 7));
+    // bits set, so the mask scan finds all 8 (7 with the mm in their slot).
+    assert_eq!(fixup_visits(Arch::X86LazyCpumask, 8), (8, 7, 7));
     // lazymm's pre-issue-9 model (Andy's 2022 unlazy in the flush handler,
     // bit cleared after CR3): the flush unlazies everyone, nothing is left.
     let pre = KernelOptions::PRE_ISSUE_9;
@@ -201,9 +211,11 @@ fn lightweight_fixup_visits_exactly_what_the_profile_says() {
 
 #[test]
 fn batched_grab_costs_one_count_rmw_per_teardown_scan() {
-    // batched: one add of 8 (all used, so no return), 8 owner drops, the
-    // users' final drop; unbatched: 8 grabs instead of the one add.
-    for (batched, expect) in [(true, 1 + 8 + 1), (false, 8 + 8 + 1)] {
+    // The exiting CPU 0 takes its own borrow first (no RMW: no unit was
+    // handed to it), so 7 lazy CPUs get a unit. batched: one add of 8, the
+    // unused one returned, 7 owner drops, the users' final drop; unbatched:
+    // 7 grabs instead of the add and the return.
+    for (batched, expect) in [(true, 1 + 1 + 7 + 1), (false, 7 + 7 + 1)] {
         let mut cfg = MachineConfig::new(8, Arch::Arm64, SchemeKind::Lightweight);
         cfg.options.batched_grab = batched;
         let m = Machine::new(CountingPlatform::new(), cfg).unwrap();

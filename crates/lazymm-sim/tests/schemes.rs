@@ -123,7 +123,10 @@ fn no_count_rmw_and_no_transfer_per_lazy_round_trip_once_warm() {
             assert_eq!(d.shared_rmw, 0, "{what}");
             assert_eq!(d.remote_loads, 0, "{what}");
             let (stores, loads, fences) = round_trip_accesses(scheme);
-            assert_eq!(d.stores, 200 * stores, "{what}: stores");
+            // x86: enter_lazy_tlb and switch_mm_irqs_off write
+            // cpu_tlbstate_shared.is_lazy (read by should_flush_tlb).
+            let rt_stores = if arch.is_x86() { 2 } else { 0 };
+            assert_eq!(d.stores, 200 * (stores + rt_stores), "{what}: stores");
             // The runtime's own, every scheme (issue 9, items 8 and 12): on
             // x86 (arch/x86/mm/tlb.c switch_mm_irqs_off) the same-mm path
             // reads mm_cpumask (the WARN_ON_ONCE test), then smp_mb() and
@@ -296,9 +299,13 @@ fn exit_of_a_walked_process_on_powerpc_hash() {
         // Only the CPUs whose hazard slot holds A: 4..=7, and CPU 0 (lazy on
         // its own mm since exit_mm) by a direct call. All 8 slots are read.
         (SchemeKind::HazardIpi, e(4, 8, 0, true)),
-        // No IPI: the scan visits the 8 mask bits and hands a unit to the 5
+        // No IPI: the scan visits the 8 mask bits and hands a unit to the
         // CPUs still lazy; A is freed when the last of them unlazies.
-        (SchemeKind::Lightweight, e(0, 8, 5, false)),
+        // lightweight ends the exiting CPU 0's own borrow first (the kernel
+        // patch's self take in lazy_tlb_handoff(), kernel/patches/0001), so
+        // it hands units to 4..=7 only; v2 and hazard-handoff, as their
+        // authors wrote them, hand CPU 0 a unit too (5).
+        (SchemeKind::Lightweight, e(0, 8, 4, false)),
         (SchemeKind::LightweightV2, e(0, 8, 5, false)),
         (SchemeKind::HazardHandoff, e(0, 8, 5, false)),
         // The grace period waits for the 5 lazy CPUs: the free is deferred;
@@ -358,7 +365,10 @@ fn exit_of_a_walked_process_on_x86_6_12() {
     // the borrowers) and hands the 5 lazy ones (0, 4..=7) a unit;
     // shoot-down IPIs every online CPU but itself (7; kernel/smp.c runs the
     // local one as a direct call); with the lazy cpumask the mask (0, 4..=7)
-    // suffices. hazard-ipi IPIs the 4 remote slot holders; rcu-lazy-aware's
+    // would suffice here, but not once a munmap flush ran (kernel_model.rs
+    // flush_paths::lazy_cpumask_mask_scan_misses_a_cpu_after_munmap): it
+    // too visits / shoots every online CPU (scan 5 -> 8, shoot-down IPIs
+    // 4 -> 7). hazard-ipi IPIs the 4 remote slot holders; rcu-lazy-aware's
     // grace period waits for them.
     let e = |ipis, flush_ipis, scan_steps, handoffs, freed_at_exit| ExitCost {
         ipis,
@@ -371,17 +381,17 @@ fn exit_of_a_walked_process_on_x86_6_12() {
         (
             SchemeKind::LightweightV2,
             e(0, 4, 8, 5, false),
-            e(0, 7, 5, 5, false),
+            e(0, 7, 8, 5, false),
         ),
         (
             SchemeKind::HazardHandoff,
             e(0, 4, 8, 5, false),
-            e(0, 7, 5, 5, false),
+            e(0, 7, 8, 5, false),
         ),
         (
             SchemeKind::Shootdown,
             e(7, 4, 0, 0, true),
-            e(4, 7, 0, 0, true),
+            e(7, 7, 0, 0, true),
         ),
         (
             SchemeKind::HazardIpi,
@@ -995,7 +1005,7 @@ fn new_schemes_clean_over_seeds_cpus_workloads_profiles() {
             }
         }
     }
-    assert_eq!(runs, 5 * 6 * 5 * 5 * 6);
+    assert_eq!(runs, 5 * WorkloadKind::ALL.len() * 5 * 5 * 6);
 }
 
 #[test]

@@ -41,6 +41,32 @@ fn stress_every_scheme_on_real_threads() {
     }
 }
 
+/// Issue 9's omitted flush paths on real threads: one step in 8 a
+/// `munmap` or an `mprotect` (x86 should_flush_tlb, powerpc radix
+/// flush_type_needed), every safe scheme, the ledger's stale-TLB check
+/// included.
+#[test]
+fn stress_munmap_and_mprotect_flushes_on_real_threads() {
+    for scheme in SchemeKind::ALL {
+        if scheme.known_unsafe().is_some() {
+            continue;
+        }
+        for (arch, cpus) in [(Arch::X86, 3), (Arch::PowerpcRadix, 3)] {
+            let mut cfg = ThreadsConfig::stress(scheme, arch, cpus, steps() / 4);
+            cfg.flush_one_in = 8;
+            let r = run_threads(&cfg).unwrap();
+            let l = r.stats.ledger;
+            assert!(r.stats.cpu.tlb_flushes > 0, "{scheme} {arch}");
+            assert_eq!(
+                (l.uaf, l.double_free, l.leaked),
+                (0, 0, 0),
+                "{scheme} {arch}: {:?}",
+                r.stats
+            );
+        }
+    }
+}
+
 #[test]
 fn stress_the_mockup_shows_only_leaks() {
     let r = run_threads(&ThreadsConfig::stress(

@@ -152,6 +152,21 @@ pub enum TraceEvent {
         /// Last live thread of its group.
         group_dead: bool,
     },
+    /// `task` gave up its mm in `exit_mm` (`lazy_tlb:lazy_tlb_exit_mm`, an
+    /// event of the kernel patch in `kernel/patches/`; the line's own task).
+    /// It keeps running without an mm, borrowing that one lazily; its
+    /// `mmput` (and the teardown, if it was the last user) runs later, after
+    /// `exit_mmap`, which may sleep, and before its `sched_process_exit`.
+    ExitMm {
+        /// CPU of the event.
+        cpu: u32,
+        /// Source line.
+        line: u64,
+        /// Timestamp.
+        time_us: u64,
+        /// The exiting task with the mm it gives up.
+        task: TaskRef,
+    },
     /// `task` was moved from `orig_cpu` to `dest_cpu` (`sched_migrate_task`).
     Migrate {
         /// CPU the event fired on.
@@ -202,6 +217,7 @@ impl TraceEvent {
             | TraceEvent::Fork { cpu, .. }
             | TraceEvent::Exec { cpu, .. }
             | TraceEvent::Exit { cpu, .. }
+            | TraceEvent::ExitMm { cpu, .. }
             | TraceEvent::Migrate { cpu, .. }
             | TraceEvent::WakeupNew { cpu, .. }
             | TraceEvent::Free { cpu, .. } => cpu,
@@ -215,6 +231,7 @@ impl TraceEvent {
             | TraceEvent::Fork { line, .. }
             | TraceEvent::Exec { line, .. }
             | TraceEvent::Exit { line, .. }
+            | TraceEvent::ExitMm { line, .. }
             | TraceEvent::Migrate { line, .. }
             | TraceEvent::WakeupNew { line, .. }
             | TraceEvent::Free { line, .. } => line,
@@ -228,6 +245,7 @@ impl TraceEvent {
             | TraceEvent::Fork { time_us, .. }
             | TraceEvent::Exec { time_us, .. }
             | TraceEvent::Exit { time_us, .. }
+            | TraceEvent::ExitMm { time_us, .. }
             | TraceEvent::Migrate { time_us, .. }
             | TraceEvent::WakeupNew { time_us, .. }
             | TraceEvent::Free { time_us, .. } => time_us,
@@ -303,6 +321,9 @@ pub struct EventCounts {
     pub sched_migrate_task: u64,
     /// `sched_wakeup_new`.
     pub sched_wakeup_new: u64,
+    /// `lazy_tlb_exit_mm` (the kernel patch's event; absent elsewhere).
+    #[serde(default)]
+    pub lazy_tlb_exit_mm: u64,
     /// Other events (skipped, also counted as [`WarningKind::UnknownEvent`]).
     pub unknown: u64,
 }

@@ -127,6 +127,10 @@ pub enum RawEvent<'a> {
         /// `target_cpu=`.
         target_cpu: u32,
     },
+    /// `lazy_tlb:lazy_tlb_exit_mm` (the kernel patch of `kernel/patches/`):
+    /// the line's task gave up its mm in `exit_mm` and now borrows it
+    /// lazily. No fields are used (`mm=` is a hashed pointer).
+    ExitMm,
     /// Any other event name (`subsys:event`), fields not parsed.
     Unknown {
         /// The full event name, e.g. `sched:sched_wakeup`.
@@ -479,6 +483,9 @@ pub fn parse_line(line: &[u8]) -> Result<RawLine<'_>, LineError> {
 
 /// Parses the fields of event `name`.
 fn parse_fields<'a>(name: &'a [u8], fields: &'a [u8], cpu: u32) -> Result<RawEvent<'a>, LineError> {
+    if name == b"lazy_tlb:lazy_tlb_exit_mm" {
+        return Ok(RawEvent::ExitMm);
+    }
     Ok(match name.strip_prefix(b"sched:") {
         Some(b"sched_switch") => parse_switch(fields)?,
         Some(b"sched_process_fork") => {
@@ -599,6 +606,21 @@ mod tests {
                 group_dead: Some(false)
             }
         );
+    }
+
+    #[test]
+    fn kernel_patch_exit_mm_event() {
+        // kernel/tracefs2perf.py output of the patch's lazy_tlb_exit_mm
+        // (kernel/patches/0001): the task is the line's own.
+        let l = parse_line(
+            b"             sed 54/54 [000] 0.006616: lazy_tlb:lazy_tlb_exit_mm: mm=(____ptrval____)",
+        )
+        .unwrap();
+        assert_eq!((l.tgid, l.tid, l.cpu), (Some(54), 54, 0));
+        assert_eq!(l.event, RawEvent::ExitMm);
+        // Other lazy_tlb events are not trace events of the replay.
+        let l = parse_line(b"sed 54/54 [000] 0.1: lazy_tlb:lazy_tlb_teardown: mm=x").unwrap();
+        assert!(matches!(l.event, RawEvent::Unknown { .. }));
     }
 
     #[test]

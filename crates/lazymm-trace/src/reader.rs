@@ -409,7 +409,8 @@ impl TraceReader {
             + e.sched_process_exec
             + e.sched_process_free
             + e.sched_migrate_task
-            + e.sched_wakeup_new;
+            + e.sched_wakeup_new
+            + e.lazy_tlb_exit_mm;
         let skipped: u64 = [
             WarningKind::UnparsedLine,
             WarningKind::MalformedFields,
@@ -859,6 +860,16 @@ impl TraceReader {
                     time_us,
                     task,
                     target_cpu,
+                }
+            }
+            RawEvent::ExitMm => {
+                self.summary.events.lazy_tlb_exit_mm += 1;
+                let task = self.resolve(l.tid, line, Role::Other);
+                TraceEvent::ExitMm {
+                    cpu,
+                    line,
+                    time_us,
+                    task,
                 }
             }
             RawEvent::Unknown { .. } => return Ok(None),

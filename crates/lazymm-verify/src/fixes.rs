@@ -46,6 +46,12 @@ impl<P: Platform> Scheme<P> for ReleasePublish {
     fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         Scheme::<P>::drop_lazy(&self.0, m, me, mm)
     }
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    }
+    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::tick(&self.0, m, me)
+    }
     fn lazy_tlb_entered(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         Scheme::<P>::lazy_tlb_entered(&self.0, m, me, mm)
     }

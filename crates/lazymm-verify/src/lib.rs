@@ -92,6 +92,7 @@ pub fn format_trace(t: &[Access]) -> String {
             LineKind::CpuSlot if a.sub == 1 => format!("slot2[cpu{o}]"),
             LineKind::CpuSlot => format!("slot[cpu{o}]"),
             LineKind::CpuIpi => format!("ipi-mailbox[cpu{o}]"),
+            LineKind::CpuTlbState => format!("tlbstate[cpu{o}]"),
             LineKind::MmContext => format!("mm{o}.tlb_gen"),
             LineKind::Bookkeeping => "bookkeeping".into(),
         };
@@ -154,6 +155,7 @@ struct Registry {
     mms: u32,
     slots: u32,
     ipis: u32,
+    tlbstates: u32,
     payloads: u32,
 }
 
@@ -193,6 +195,10 @@ impl Platform for VLoom {
             LineKind::CpuIpi => {
                 r.ipis += 1;
                 (r.ipis - 1, 0)
+            }
+            LineKind::CpuTlbState => {
+                r.tlbstates += 1;
+                ((r.tlbstates - 1) / 3, ((r.tlbstates - 1) % 3) as u8)
             }
             LineKind::Bookkeeping => (0, 0),
         };

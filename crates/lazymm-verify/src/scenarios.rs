@@ -31,6 +31,16 @@ pub fn make_lazy(m: &M, c: usize, mm: MmRef) {
     m.mmput(c, mm);
 }
 
+/// A process of two threads; the one on CPU 1 ran and blocked (CPU 1 is
+/// lazy on its mm, the thread keeps its `users` reference).
+fn two_threads_one_blocked_on_cpu1(m: &M) -> MmRef {
+    let a = m.mm_alloc(0).expect("alloc");
+    m.mmget(0, a);
+    m.switch_to(1, Next::User(a));
+    m.switch_to(1, Next::Kernel);
+    a
+}
+
 fn exit_current(m: &M, c: usize) {
     m.exit_mm(c);
     m.switch_to(c, Next::Kernel);
@@ -260,6 +270,49 @@ pub fn kthread_use_mm_grab_only(arch: Arch) -> Scenario {
     }
 }
 
+/// `mmput_async` (kernel/fork.c): the last `users` reference of A is a
+/// kernel thread's on CPU 0 (`mmget_not_zero` + `kthread_use_mm`; A's task
+/// exited elsewhere), CPU 1 lazily borrows A. CPU 0's kernel thread unuses
+/// A and drops it with `mmput_async`; CPU 0 then runs a task of B, which
+/// blocks, and its kworker runs `mmput_async_fn`: `__mmput` of A on a CPU
+/// lazy on B, not on A, while CPU 1 switches from idle to a kernel thread
+/// (kernel -> kernel: the lazy borrow of A stays; for RCU a context switch,
+/// kernel/rcu/tree_plugin.h rcu_note_context_switch) and later leaves lazy
+/// mode (the end-of-run unlazy). B's task exited elsewhere: CPU 0 puts it
+/// last.
+pub fn mmput_async_on_a_kworker(arch: Arch) -> Scenario {
+    Scenario {
+        name: "mmput_async: __mmput on a kworker",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = m.mm_alloc(0).expect("alloc");
+            make_lazy(m, 1, a);
+            let b = m.mm_alloc(0).expect("alloc");
+            m.switch_to(0, Next::Kthread);
+            m.mmget(0, a);
+            m.mmput(0, a); // A's task exited elsewhere
+            m.kthread_use_mm(0, a);
+            vec![a, b]
+        },
+        run: |m, c, mms| match c {
+            0 => {
+                m.kthread_unuse_mm(0);
+                m.mmput_async(0, mms[0]);
+                m.switch_to(0, Next::User(mms[1]));
+                m.switch_to(0, Next::Kthread);
+                m.run_async_mmput(0);
+                m.mmput(0, mms[1]);
+            }
+            _ => {
+                m.interrupt_point(1);
+                m.switch_to(1, Next::Kthread);
+                m.interrupt_point(1);
+            }
+        },
+    }
+}
+
 /// Three CPUs: CPUs 1 and 2 both lazily borrow A (no reference) and unlazy
 /// (to `init_mm`, CPU 1 via a task of B) while A's last task exits on CPU 0.
 pub fn two_lazy_cpus(arch: Arch) -> Scenario {
@@ -326,10 +379,7 @@ pub fn stale_slot_after_early_return(arch: Arch) -> Scenario {
         cpus: 2,
         arch,
         setup: |m| {
-            let a = m.mm_alloc(0).expect("alloc");
-            m.mmget(0, a);
-            m.switch_to(1, Next::User(a));
-            m.switch_to(1, Next::Kernel);
+            let a = two_threads_one_blocked_on_cpu1(m);
             m.switch_to(1, Next::User(a));
             let b = m.mm_alloc(1).expect("alloc");
             m.switch_to(1, Next::User(b));
@@ -342,6 +392,39 @@ pub fn stale_slot_after_early_return(arch: Arch) -> Scenario {
             _ => {
                 m.switch_to(1, Next::Kernel);
                 m.switch_to(1, Next::User(mms[1]));
+                exit_current(m, 1);
+            }
+        },
+    }
+}
+
+/// Issue 9's omitted flush paths (crates/lazymm/src/runtime/flush.rs):
+/// CPU 1's task of A blocks (CPU 1 lazy on A) and wakes again while CPU 0's
+/// task of A `mprotect`s (x86 arch/x86/mm/tlb.c `should_flush_tlb` skips a
+/// lazy CPU, which must then catch up through `tlb_gen` in
+/// `switch_mm_irqs_off`: `is_lazy = false; smp_mb(); read tlb_gen` against
+/// the flusher's `inc_mm_tlb_gen; read is_lazy`, checked by the ledger's
+/// stale-TLB rule) and `munmap`s (a flush with `freed_tables`: it reaches
+/// lazy CPUs and moves their MMU), then both tasks exit.
+pub fn flush_races_lazy_return(arch: Arch) -> Scenario {
+    Scenario {
+        name: "mprotect and munmap racing a lazy return",
+        cpus: 2,
+        arch,
+        setup: |m| {
+            let a = two_threads_one_blocked_on_cpu1(m);
+            m.switch_to(0, Next::User(a));
+            vec![a]
+        },
+        run: |m, c, mms| match c {
+            0 => {
+                m.mprotect(0);
+                m.munmap(0);
+                exit_current(m, 0);
+            }
+            _ => {
+                m.switch_to(1, Next::User(mms[0]));
+                m.interrupt_point(1);
                 exit_current(m, 1);
             }
         },
@@ -376,8 +459,10 @@ pub fn all(arch: Arch) -> Vec<Scenario> {
         aba_address_reuse(arch),
         kthread_use_mm_during_exit(arch),
         kthread_use_mm_grab_only(arch),
+        mmput_async_on_a_kworker(arch),
         two_lazy_cpus(arch),
         stale_mailbox_steal(arch),
         stale_slot_after_early_return(arch),
+        flush_races_lazy_return(arch),
     ]
 }

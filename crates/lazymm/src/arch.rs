@@ -15,7 +15,11 @@ pub enum Arch {
     /// x86 after 6.12 (commit 209954cbc7d0, "Update mm_cpumask lazily"):
     /// bits set on switch (tested first), cleared only by a flush IPI that
     /// finds another mm loaded (a superset mask). The once-a-second trim of
-    /// `should_trim_cpumask` is not modelled.
+    /// `should_trim_cpumask` is not modelled. Not a superset of the CPUs
+    /// whose `active_mm` is the mm under 6.12's `flush_tlb_func`: after a
+    /// `munmap` flush (or deep idle) moved a lazy CPU's MMU, the next flush
+    /// clears its bit; so the runtime's teardown scan visits every CPU here
+    /// too (`Machine::lazy_cpus`).
     X86LazyCpumask,
     /// arm64, Linux 6.12: the mask is never tracked; flushes are hardware
     /// broadcast; `switch_mm` does nothing when `prev == next` and reads no

@@ -13,7 +13,11 @@
 //! * freeing a slot that is not live, or a stale generation, is a **double
 //!   free**;
 //! * after [`Machine::quiesce`](crate::runtime::Machine::quiesce), any slot not
-//!   free is a **leak**.
+//!   free is a **leak**;
+//! * on x86, a CPU running an mm's user code with a TLB generation older
+//!   than a flush of that mm that has returned (`flush_tlb_mm_range`) can
+//!   still reach the page the flush was for (unmapped, freed): a
+//!   **use-after-free** too ("stale TLB"), see [`Ledger::tlb_user`].
 //!
 //! The ledger uses `core` atomics with `SeqCst`, never the platform's: it is
 //! the observer, not part of the algorithm, so it must add no counted access
@@ -89,6 +93,14 @@ pub struct Ledger {
     /// freed while this CPU's MMU still used it and the page-table-freeing
     /// flush did not reach it (0: none); cleared when the MMU moves.
     roots: Vec<CachePadded<[AtomicU64; 3]>>,
+    /// Per CPU: the mm whose user code it runs (packed, `NONE` if lazy or
+    /// kernel) and the TLB generation it caught up with; a flag set while
+    /// a paravirt flush is queued for it (KVM_VCPU_FLUSH_TLB).
+    tlb: Vec<CachePadded<[AtomicU64; 3]>>,
+    /// Per arena slot: `gen << 32 | tlb_gen` of the newest flush of that
+    /// allocation that returned (`fetch_max`: a newer allocation has a
+    /// larger generation).
+    flushed: Vec<AtomicU64>,
     uaf: AtomicU64,
     double_free: AtomicU64,
     leaked: AtomicU64,
@@ -106,6 +118,10 @@ impl Ledger {
         let slots = (0..=capacity)
             .map(|_| AtomicU64::new(FREE))
             .collect::<Vec<_>>();
+        let flushed = (0..=capacity).map(|_| AtomicU64::new(0)).collect();
+        let tlb = (0..ncpus)
+            .map(|_| CachePadded([AtomicU64::new(NONE), AtomicU64::new(0), AtomicU64::new(0)]))
+            .collect();
         // init_mm: generation 0, live forever.
         slots[0].store(LIVE, SeqCst);
         Ledger {
@@ -120,6 +136,8 @@ impl Ledger {
                     ])
                 })
                 .collect(),
+            tlb,
+            flushed,
             uaf: AtomicU64::new(0),
             double_free: AtomicU64::new(0),
             leaked: AtomicU64::new(0),
@@ -289,6 +307,80 @@ impl Ledger {
     #[inline]
     pub fn set_active(&self, cpu: CpuId, m: MmRef) {
         self.roots[cpu].0[1].store(pack(m), SeqCst);
+    }
+
+    /// `cpu` now runs `m`'s user code (`None`: lazy, kernel, or idle) with
+    /// its TLB caught up to generation `gen`. A use-after-free if a flush of
+    /// `m` to a newer generation has already returned: the CPU's TLB may
+    /// still map the page that flush unmapped (x86's lazy return must
+    /// catch up through `tlb_gen`, switch_mm_irqs_off).
+    pub fn tlb_user(&self, cpu: CpuId, m: Option<MmRef>, gen: u64) {
+        let t = &self.tlb[cpu].0;
+        let old = t[0].swap(NONE, SeqCst);
+        let Some(m) = m else { return };
+        // Still the same mm: what the CPU knew (a host flush included,
+        // tlb_refreshed) stays known.
+        let gen = if old == pack(m) {
+            gen.max(t[1].load(SeqCst))
+        } else {
+            gen
+        };
+        t[1].store(gen, SeqCst);
+        t[0].store(pack(m), SeqCst);
+        let f = self.flushed[m.idx as usize].load(SeqCst);
+        if (f >> 32) as u32 == m.gen && gen < f & 0xffff_ffff {
+            self.record(Violation {
+                kind: ViolationKind::UseAfterFree,
+                cpu,
+                mm: m,
+                site: "stale TLB: user code runs behind a flush that returned",
+            });
+        }
+    }
+
+    /// A flush of `m` by `cpu` to TLB generation `gen` returned
+    /// (`flush_tlb_mm_range`, x86): every other CPU running `m`'s user
+    /// code must have caught up, unless a paravirt flush is queued for it
+    /// (the host flushes it before it runs again).
+    pub fn flush_done(&self, cpu: CpuId, m: MmRef, gen: u64) {
+        self.flushed[m.idx as usize]
+            .fetch_max((u64::from(m.gen) << 32) | (gen & 0xffff_ffff), SeqCst);
+        let p = pack(m);
+        for (c, t) in self.tlb.iter().enumerate() {
+            let t = &t.0;
+            if c == cpu || t[0].load(SeqCst) != p || t[2].load(SeqCst) != 0 {
+                continue;
+            }
+            let g = t[1].load(SeqCst);
+            // Re-read: the CPU may have republished meanwhile (threads).
+            if g < gen && t[0].load(SeqCst) == p {
+                self.record(Violation {
+                    kind: ViolationKind::UseAfterFree,
+                    cpu: c,
+                    mm: m,
+                    site: "stale TLB: flush returned while a CPU runs the mm behind it",
+                });
+            }
+        }
+    }
+
+    /// A paravirt flush was queued for `cpu` (a preempted vCPU).
+    pub fn tlb_flush_queued(&self, cpu: CpuId) {
+        self.tlb[cpu].0[2].store(1, SeqCst);
+    }
+
+    /// The host flushed `cpu`'s whole TLB before running it again: it is
+    /// up to date with every flush that returned.
+    pub fn tlb_refreshed(&self, cpu: CpuId) {
+        let t = &self.tlb[cpu].0;
+        let m = t[0].load(SeqCst);
+        if m != NONE {
+            let f = self.flushed[(m >> 32) as usize].load(SeqCst);
+            if (f >> 32) == m & 0xffff_ffff {
+                t[1].fetch_max(f & 0xffff_ffff, SeqCst);
+            }
+        }
+        t[2].store(0, SeqCst);
     }
 
     /// A CPU that left the machine (offline) publishes nothing.

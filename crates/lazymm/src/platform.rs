@@ -32,6 +32,12 @@ pub enum LineKind {
     CpuSlot,
     /// A per-CPU IPI mailbox (threads/loom backends only).
     CpuIpi,
+    /// Per-CPU TLB state that other CPUs read (x86 only): Linux 6.12
+    /// `cpu_tlbstate.loaded_mm` and `cpu_tlbstate_shared.is_lazy`, written
+    /// by their CPU on every switch and read by a flusher's
+    /// `should_flush_tlb` (arch/x86/mm/tlb.c), and KVM's
+    /// `steal_time.preempted` (arch/x86/kernel/kvm.c kvm_flush_tlb_multi).
+    CpuTlbState,
     /// The workbench's own bookkeeping (the mm arena's allocator lock): never
     /// counted as algorithm traffic by the counting backend.
     Bookkeeping,

@@ -12,6 +12,10 @@
 //! | `kthread_use_mm` / `kthread_unuse_mm` | [`Machine::kthread_use_mm`], [`Machine::kthread_unuse_mm`] |
 //! | CPU offline / online (`sched_force_init_mm`) | [`Machine::cpu_offline`], [`Machine::cpu_online`] |
 //! | IPI handling at interrupt points | [`Machine::interrupt_point`] |
+//! | `flush_tlb_mm_range` (`munmap`, `mprotect`), cpuidle `leave_mm`, KVM's paravirt flush, powerpc radix `flush_type_needed` | [`Machine::munmap`], [`Machine::flush_tlb_mm_range`], [`Machine::cpuidle_enter`], [`Machine::vcpu_preempt`] (module `flush`) |
+//! | IPI handling at interrupt points, the scheduling-clock tick | [`Machine::interrupt_point`] |
+//! | `mmput_async` / `mmput_async_fn` on a kworker | [`Machine::mmput_async`], [`Machine::run_async_mmput`] |
+//! | PREEMPT_RT `mmdrop_sched` (`call_rcu`) | private `mmdrop_final`, [`crate::schemes::rcu::KernelRcu`] |
 //!
 //! Each CPU's private state is a [`CpuLocal`] that only that CPU's driver
 //! touches; shared state (mms, per-CPU scheme slots, IPI mailboxes) is made
@@ -25,10 +29,16 @@ use crate::arch::{Arch, ExitFlush, LazyCpus};
 use crate::ledger::{Ledger, LedgerCounts};
 use crate::mm::{ArenaFull, MmRef, MmTable};
 use crate::platform::{CpuId, LineKind, Platform};
+use crate::schemes::rcu::KernelRcu;
 use crate::schemes::{
     self, HotplugModel, Scheme, SchemeKind, SchemeOptions, X86FlushLazy, X86Scan, X86SwitchOrder,
 };
-use crate::sync::{CachePadded, OwnerCell, OwnerGuard};
+use crate::sync::{CachePadded, OwnerCell, OwnerGuard, SpinLock};
+
+mod teardown;
+
+mod flush;
+pub use flush::{LOADED_MM_SWITCHING, RADIX_TRIM_TIMER};
 
 /// The largest machine.
 pub const MAX_CPUS: usize = 4096;
@@ -72,10 +82,41 @@ pub struct CpuStats {
     pub scan_steps: u64,
     /// References handed to another CPU's slot by a fix-up.
     pub handoffs: u64,
+    /// Teardowns that ended their calling task's own lazy borrow of the
+    /// dying mm before the scan (`lightweight`, as the kernel patch's
+    /// `lazy_tlb_handoff()`: kernel `teardown_self_takes`).
+    pub self_takes: u64,
     /// mm drops deferred out of interrupts-off context.
     pub frees_deferred: u64,
     /// `__mmput` runs (address spaces torn down).
     pub teardowns: u64,
+    /// `flush_tlb_mm_range` calls outside `exit_mmap` (`munmap`,
+    /// `mprotect`): see [`Machine::flush_tlb_mm_range`].
+    pub tlb_flushes: u64,
+    /// IPIs those flushes sent (remote CPUs only; `exit_mmap`'s are
+    /// [`CpuStats::flush_ipis`]).
+    pub tlb_flush_ipis: u64,
+    /// CPUs in the mask a flush did not IPI because they were lazy (x86
+    /// `should_flush_tlb`, flushes that free no page tables).
+    pub lazy_flush_skips: u64,
+    /// Flushes of preempted vCPUs queued as `KVM_VCPU_FLUSH_TLB` instead of
+    /// an IPI (arch/x86/kernel/kvm.c kvm_flush_tlb_multi).
+    pub pv_flush_queued: u64,
+    /// Deep-idle entries that switched the MMU to `init_mm` (cpuidle
+    /// `leave_mm`).
+    pub idle_leave_mm: u64,
+    /// powerpc radix `exit_flush_lazy_tlbs` calls from `flush_type_needed`
+    /// (`mm_users <= 1`, or the trim clock).
+    pub radix_trims: u64,
+    /// `mmput_async` calls that dropped the last `users` reference and
+    /// queued `__mmput` to a kworker (counted on the queuing CPU).
+    pub async_mmputs: u64,
+    /// `__mmput` runs on a kworker (`mmput_async_fn`, counted on the CPU
+    /// that ran it; also in `teardowns`).
+    pub async_teardowns: u64,
+    /// PREEMPT_RT: `mmdrop_sched` drops that reached 0 and queued
+    /// `__mmdrop_delayed` with `call_rcu` (option `preempt-rt`).
+    pub rcu_delayed_drops: u64,
 }
 
 impl CpuStats {
@@ -106,8 +147,18 @@ impl CpuStats {
         self.flush_ipis_handled += o.flush_ipis_handled;
         self.scan_steps += o.scan_steps;
         self.handoffs += o.handoffs;
+        self.self_takes += o.self_takes;
         self.frees_deferred += o.frees_deferred;
         self.teardowns += o.teardowns;
+        self.tlb_flushes += o.tlb_flushes;
+        self.tlb_flush_ipis += o.tlb_flush_ipis;
+        self.lazy_flush_skips += o.lazy_flush_skips;
+        self.pv_flush_queued += o.pv_flush_queued;
+        self.idle_leave_mm += o.idle_leave_mm;
+        self.radix_trims += o.radix_trims;
+        self.async_mmputs += o.async_mmputs;
+        self.async_teardowns += o.async_teardowns;
+        self.rcu_delayed_drops += o.rcu_delayed_drops;
     }
 }
 
@@ -125,6 +176,12 @@ pub struct CpuLocal {
     /// caller need hold only an `mmgrab` (kernel/kthread.c kthread_use_mm:
     /// `users` may be 0, e.g. KVM's Xen code).
     pub curr_users: bool,
+    /// `current` is the idle task (`is_idle_task(current)`), not a kernel
+    /// thread: for RCU, idle is an extended quiescent state and a running
+    /// kernel thread is not (kernel/rcu/tree.c `rcu_sched_clock_irq`,
+    /// `rcu_is_cpu_rrupt_from_idle`). Set by [`Next::Kernel`] (idle) and
+    /// cleared by [`Next::Kthread`], a user task, `kthread_use_mm`.
+    pub idle: bool,
     /// `current->active_mm`: the mm this CPU uses (own or borrowed).
     pub active: MmRef,
     /// What the MMU has loaded (`cpu_tlbstate.loaded_mm`).
@@ -163,6 +220,17 @@ pub struct CpuLocal {
     /// full barrier (set by the runtime around `Scheme::drop_lazy`; a scheme
     /// whose drop is not a full barrier calls [`Machine::membarrier_mb`]).
     pub membarrier_mb_needed: bool,
+    /// powerpc radix's per-CPU `mm_cpumask_trim_clock`
+    /// (arch/powerpc/mm/book3s64/radix_tlb.c tick_and_test_trim_clock).
+    pub trim_clock: u32,
+    /// This vCPU is preempted by the host ([`Machine::vcpu_preempt`]).
+    pub vcpu_preempted: bool,
+    /// The last word this CPU wrote to its runtime RCU word
+    /// ([`CpuShared::rcu`], PREEMPT_RT only).
+    pub rcu_qs: u64,
+    /// `finish_task_switch`'s lazy drop is running (`mmdrop_lazy_tlb_sched`):
+    /// under PREEMPT_RT a final drop there goes through `call_rcu`.
+    pub in_sched_drop: bool,
 }
 
 impl CpuLocal {
@@ -185,6 +253,7 @@ impl CpuLocal {
             id,
             curr: None,
             curr_users: false,
+            idle: true,
             active: MmRef::INIT,
             loaded: MmRef::INIT,
             loaded_tlb_gen: 0,
@@ -199,6 +268,10 @@ impl CpuLocal {
             scheme_private: [0; 2],
             slot_shadow: MmRef::INIT,
             membarrier_mb_needed: false,
+            trim_clock: 0,
+            vcpu_preempted: false,
+            rcu_qs: 0,
+            in_sched_drop: false,
         }
     }
 }
@@ -213,12 +286,27 @@ pub struct CpuShared<P: Platform> {
     /// IPI mailboxes, one per sender (mailbox backends only; empty for
     /// immediate delivery).
     pub ipi: Vec<P::Atomic>,
+    /// x86 `cpu_tlbstate.loaded_mm` as other CPUs read it
+    /// (`should_flush_tlb`): the loaded mm's word, or
+    /// [`LOADED_MM_SWITCHING`] inside `switch_mm_irqs_off`.
+    pub tlb_loaded: CachePadded<P::Atomic>,
+    /// x86 `cpu_tlbstate_shared.is_lazy` (1: lazy).
+    pub tlb_lazy: CachePadded<P::Atomic>,
+    /// KVM's `steal_time.preempted` of this vCPU (`KVM_VCPU_PREEMPTED`,
+    /// `KVM_VCPU_FLUSH_TLB`), written by the host and by flushers.
+    pub steal_preempted: CachePadded<P::Atomic>,
+    /// The runtime's RCU quiescent-state word (PREEMPT_RT's `mmdrop_sched`
+    /// only; `None` otherwise, so other runs allocate no line for it).
+    pub rcu: Option<CachePadded<P::Atomic>>,
 }
 
 /// What an IPI asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ipi {
-    /// The exit-time TLB flush of `mm` (architecture).
+    /// A TLB flush of `mm` by the architecture (x86 `flush_tlb_func`,
+    /// powerpc `exit_lazy_flush_tlb`): the exit flush, and `munmap` /
+    /// `mprotect` flushes ([`Machine::flush_tlb_mm_range`]); the handler
+    /// is the same, the sender chooses the targets.
     ExitFlush(MmRef),
     /// The scheme's own request about `mm` (shoot lazies, hazard retire).
     Scheme(MmRef),
@@ -248,8 +336,17 @@ impl Ipi {
 /// Where the next task comes from in [`Machine::switch_to`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// A kernel thread or the idle task (`next->mm == NULL`).
+    /// The idle task (`next->mm == NULL`, `is_idle_task`). For the lazy-mm
+    /// paths the same as [`Next::Kthread`]; for RCU idle is an extended
+    /// quiescent state.
     Kernel,
+    /// A kernel thread without an adopted mm (`next->mm == NULL`, not
+    /// idle): lazy like idle, but under non-preemptible RCU a *running*
+    /// kernel thread is not quiescent (kernel/rcu/tree.c
+    /// `rcu_sched_clock_irq`: only user mode and idle are). A driver that
+    /// runs kernel threads (kworkers, `kthread_use_mm` callers) says so
+    /// with this variant.
+    Kthread,
     /// A user task of this mm. The caller (the task) holds a `users`
     /// reference on it.
     User(MmRef),
@@ -322,6 +419,12 @@ pub struct Machine<P: Platform> {
     /// (finish_task_switch's `mmdrop_lazy_tlb_sched(&init_mm)` under
     /// refcount). Never reaches 0.
     init_mm_count: P::Atomic,
+    /// The runtime's RCU (PREEMPT_RT's `mmdrop_sched`), `None` otherwise.
+    kernel_rcu: Option<KernelRcu>,
+    /// Per-CPU pending `mmput_async` works (`schedule_work` on `system_wq`
+    /// queues to the calling CPU's pool, kernel/workqueue.c `__queue_work`):
+    /// workbench bookkeeping on `core` atomics (no platform access).
+    async_work: SpinLock<Vec<Vec<MmRef>>>,
     scheme: Box<dyn Scheme<P>>,
 }
 
@@ -380,10 +483,23 @@ impl<P: Platform> Machine<P> {
                     ipi.push(p.atomic(0, l));
                 }
             }
+            // Three lines of their own, in this order (lazymm-verify's trace
+            // registry relies on it): loaded_mm, is_lazy, steal_time.
+            let tlb_loaded = p.atomic(MmRef::INIT.word(), p.line(LineKind::CpuTlbState));
+            let tlb_lazy = p.atomic(0, p.line(LineKind::CpuTlbState));
+            let steal_preempted = p.atomic(0, p.line(LineKind::CpuTlbState));
+            let rcu = cfg.options.kernel.preempt_rt.then(|| {
+                let l = p.line(LineKind::CpuSlot);
+                CachePadded(p.atomic(0, l))
+            });
             percpu.push(CpuShared {
                 slot: CachePadded(slot),
                 slot2: CachePadded(slot2),
                 ipi,
+                tlb_loaded: CachePadded(tlb_loaded),
+                tlb_lazy: CachePadded(tlb_lazy),
+                steal_preempted: CachePadded(steal_preempted),
+                rcu,
             });
         }
         Ok(Machine {
@@ -400,6 +516,12 @@ impl<P: Platform> Machine<P> {
             pinned: AtomicU64::new(0),
             pinned_peak: AtomicU64::new(0),
             init_mm_count,
+            kernel_rcu: cfg
+                .options
+                .kernel
+                .preempt_rt
+                .then(|| KernelRcu::new(cfg.options)),
+            async_work: SpinLock::new((0..cfg.cpus).map(|_| Vec::new()).collect()),
             scheme,
             p,
         })
@@ -557,6 +679,25 @@ impl<P: Platform> Machine<P> {
     /// `__mmdrop`: the scheme's cleanup, then the free (unless the scheme
     /// defers it, `call_rcu`-style: see [`Scheme::free_later`]).
     fn mmdrop_final(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.in_sched_drop {
+            if let Some(rcu) = &self.kernel_rcu {
+                // PREEMPT_RT include/linux/sched/mm.h mmdrop_sched():
+                // call_rcu(&mm->delayed_drop, __mmdrop_delayed); the
+                // callback runs __mmdrop after a grace period.
+                me.stats.rcu_delayed_drops += 1;
+                me.in_sched_drop = false;
+                let later = rcu.call_rcu_mmdrop(self, me, mm);
+                me.in_sched_drop = true;
+                if later {
+                    return;
+                }
+            }
+        }
+        self.mmdrop_final_now(me, mm);
+    }
+
+    /// `__mmdrop` itself (also PREEMPT_RT's `__mmdrop_delayed` callback).
+    pub(crate) fn mmdrop_final_now(&self, me: &mut CpuLocal, mm: MmRef) {
         self.p.teardown_phase(me.id, true);
         self.scheme.before_free(self, me, mm);
         if !self.scheme.free_later(self, me, mm) {
@@ -592,7 +733,7 @@ impl<P: Platform> Machine<P> {
     pub fn switch_local(&self, me: &mut CpuLocal, next: Next) {
         let class = match next {
             Next::User(m) | Next::Adopted(m) => Some(class_id(m)),
-            Next::Kernel => None,
+            Next::Kernel | Next::Kthread => None,
         };
         self.switch_local_as(me, next, class);
     }
@@ -610,15 +751,16 @@ impl<P: Platform> Machine<P> {
     fn switch_local_as(&self, me: &mut CpuLocal, next: Next, class: Option<u64>) {
         self.classify(me, class);
         me.irqs_off = true;
+        me.idle = next == Next::Kernel;
         match next {
-            Next::Kernel => {
+            Next::Kernel | Next::Kthread => {
                 let active = me.active;
                 self.enter_lazy_tlb(me, active);
                 if me.curr.take().is_some() {
                     // user -> kernel: lazy + mmgrab_lazy_tlb(active)
                     self.grab_lazy(me, active);
                     // A kernel thread blocking inside kthread_use_mm.
-                    self.kthread_lazy_users_check(me, active);
+                    self.kthread_lazy_entry(me, active);
                     // switch_mm_cid(): smp_mb__after_mmgrab().
                     self.switch_mm_cid_mb(me, !self.arch.is_x86());
                 }
@@ -645,6 +787,7 @@ impl<P: Platform> Machine<P> {
                 self.switch_mm_cid_mb(me, cid_mb);
                 me.curr = Some(nm);
                 me.curr_users = matches!(next, Next::User(_));
+                self.ledger_tlb_user(me, Some(nm));
             }
         }
         me.irqs_off = false;
@@ -713,10 +856,16 @@ impl<P: Platform> Machine<P> {
             // "implied by mmdrop()") unless switch_mm_cid gave one.
             me.membarrier_mb_needed = self.opts.kernel.no_mm_cid
                 && matches!(self.arch, Arch::PowerpcHash | Arch::PowerpcRadix);
+            // mmdrop_lazy_tlb_sched(): mmdrop_sched() under PREEMPT_RT.
+            me.in_sched_drop = true;
             self.drop_lazy(me, mm);
+            me.in_sched_drop = false;
             me.membarrier_mb_needed = false;
         }
         self.scheme.finish_switch(self, me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.context_switch(self, me);
+        }
         self.run_deferred(me);
     }
 
@@ -738,16 +887,11 @@ impl<P: Platform> Machine<P> {
     /// start of the fix-up (the kernel's fully ordered `mm_users`
     /// decrement). Cost: a fence and a load per such lazy entry; the user
     /// task switch path is unchanged.
-    fn kthread_lazy_users_check(&self, me: &mut CpuLocal, mm: MmRef) {
-        if me.curr_users
-            || mm.is_init()
-            || !matches!(
-                self.scheme.kind(),
-                SchemeKind::Lightweight | SchemeKind::LightweightV2 | SchemeKind::HazardHandoff
-            )
-        {
-            return;
-        }
+    ///
+    /// Called by the schemes that need it from their
+    /// [`Scheme::kthread_lazy_entry`] hook (`lightweight`, `lightweight-v2`,
+    /// `hazard-handoff`).
+    pub fn kthread_lazy_users_check(&self, me: &mut CpuLocal, mm: MmRef) {
         // Ordering: SeqCst fence pairs with the teardown's fence after
         // users reached 0 (SB): either its scan reads our publish or we
         // read users == 0.
@@ -766,6 +910,15 @@ impl<P: Platform> Machine<P> {
             self.unlazy_to_init(me);
             me.irqs_off = saved;
         }
+    }
+
+    /// A kernel thread starts borrowing the mm it adopted: the scheme's
+    /// [`Scheme::kthread_lazy_entry`] (not for a user task or `init_mm`).
+    fn kthread_lazy_entry(&self, me: &mut CpuLocal, mm: MmRef) {
+        if me.curr_users || mm.is_init() {
+            return;
+        }
+        self.scheme.kthread_lazy_entry(self, me, mm);
     }
 
     /// The teardown's half of [`Machine::kthread_lazy_users_check`]: a full
@@ -820,6 +973,8 @@ impl<P: Platform> Machine<P> {
             return;
         }
         me.is_lazy = true;
+        self.publish_is_lazy(me, true);
+        self.ledger_tlb_user(me, None);
         self.scheme.lazy_tlb_entered(self, me, mm);
     }
 
@@ -832,6 +987,10 @@ impl<P: Platform> Machine<P> {
         let prev = me.loaded;
         let was_lazy = me.is_lazy;
         me.is_lazy = false;
+        if was_lazy {
+            // x86 6.12: this_cpu_write(cpu_tlbstate_shared.is_lazy, false).
+            self.publish_is_lazy(me, false);
+        }
         if prev == next {
             if !self.arch.is_x86() {
                 // arm64 (arch/arm64/include/asm/mmu_context.h switch_mm:
@@ -856,8 +1015,13 @@ impl<P: Platform> Machine<P> {
             }
             self.deref(cpu, next, "switch_mm (tlb_gen)");
             // x86 6.12: smp_mb() before reading tlb_gen ("synchronizes
-            // with the tlb_gen increment in the TLB shootdown code").
-            self.p.fence(cpu, Ordering::SeqCst);
+            // with the tlb_gen increment in the TLB shootdown code"): the
+            // store-buffering pair with should_flush_tlb's read of is_lazy
+            // after inc_mm_tlb_gen (loom: lazymm-verify tests/loom_flush.rs,
+            // removable as site `rt-lazy-return-mb` for that test only).
+            if self.opts.fence_kept("rt-lazy-return-mb") {
+                self.p.fence(cpu, Ordering::SeqCst);
+            }
             // Ordering: Acquire pairs with the flusher's AcqRel increment in
             // exit_mmap_flush: if we see the new generation we see the
             // page-table changes it covers.
@@ -869,6 +1033,12 @@ impl<P: Platform> Machine<P> {
             }
             me.loaded_tlb_gen = g;
         } else {
+            // x86 6.12: loaded_mm = LOADED_MM_SWITCHING ("CR3 is about to
+            // change"), before the mask bits move. From here on (interrupts
+            // off) the CPU runs no user code of prev: a flush of prev that
+            // skips it (its bit is cleared below) leaves nothing stale.
+            self.publish_loaded_mm(me, None);
+            self.ledger_tlb_user(me, None);
             let kernel_order =
                 self.arch == Arch::X86 && self.opts.kernel.x86_switch == X86SwitchOrder::Linux612;
             if kernel_order {
@@ -904,6 +1074,8 @@ impl<P: Platform> Machine<P> {
             }
             me.loaded = next;
             self.ledger.set_loaded(cpu, next);
+            // x86 6.12: "Make sure we write CR3 before loaded_mm".
+            self.publish_loaded_mm(me, Some(next));
             if !kernel_order {
                 // Ordering: Release: our use of prev's page tables is done
                 // before a flusher can see our bit clear and skip us.
@@ -964,14 +1136,33 @@ impl<P: Platform> Machine<P> {
     /// lazy user of it, then `mmput`.
     pub fn exit_mm(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
-        let Some(mm) = me.curr else { return };
-        me.irqs_off = true;
-        self.grab_lazy(&mut me, mm);
-        me.curr = None;
-        self.enter_lazy_tlb(&mut me, mm);
-        me.irqs_off = false;
+        let Some(mm) = self.exit_mm_lazy_local(&mut me) else {
+            return;
+        };
         self.mmput_local(&mut me, mm);
         self.run_deferred(&mut me);
+    }
+
+    /// The first half of `exit_mm` (kernel/exit.c): the current user task
+    /// gives up its mm and the CPU borrows it lazily, but its `users`
+    /// reference is not put yet. Returns that mm; the caller puts it with
+    /// [`Machine::mmput`] on the CPU that then runs the task. Trace replay
+    /// uses it when the trace shows where `exit_mm` ran (the lazy_tlb
+    /// events of the kernel patch): `__mmput` and its teardown come later,
+    /// after `exit_mmap`, which may sleep.
+    pub fn exit_mm_lazy(&self, cpu: CpuId) -> Option<MmRef> {
+        let mut me = self.local(cpu);
+        self.exit_mm_lazy_local(&mut me)
+    }
+
+    fn exit_mm_lazy_local(&self, me: &mut CpuLocal) -> Option<MmRef> {
+        let mm = me.curr?;
+        me.irqs_off = true;
+        self.grab_lazy(me, mm);
+        me.curr = None;
+        self.enter_lazy_tlb(me, mm);
+        me.irqs_off = false;
+        Some(mm)
     }
 
     /// `exec_mmap`: the current task (user, or a kernel thread becoming a
@@ -992,6 +1183,8 @@ impl<P: Platform> Machine<P> {
         self.switch_mm_irqs_off(&mut me, new);
         me.curr = Some(new);
         me.curr_users = true;
+        self.ledger_tlb_user(&mut me, Some(new));
+        me.idle = false;
         me.class_curr = Some(class);
         me.class_last_user = Some(class);
         me.irqs_off = false;
@@ -1011,6 +1204,8 @@ impl<P: Platform> Machine<P> {
     pub fn kthread_use_mm(&self, cpu: CpuId, mm: MmRef) {
         let mut me = self.local(cpu);
         debug_assert!(me.curr.is_none());
+        // The caller is a kernel thread, never the idle task.
+        me.idle = false;
         self.mmgrab(cpu, mm);
         let old_active = me.active;
         me.irqs_off = true;
@@ -1019,6 +1214,7 @@ impl<P: Platform> Machine<P> {
         self.switch_mm_irqs_off(&mut me, mm);
         me.curr = Some(mm);
         me.curr_users = false;
+        self.ledger_tlb_user(&mut me, Some(mm));
         me.irqs_off = false;
         // "we must still mmgrab(mm) and mmdrop_lazy_tlb(active_mm), because
         // these references are not equivalent"
@@ -1044,7 +1240,7 @@ impl<P: Platform> Machine<P> {
         me.irqs_off = true;
         self.grab_lazy(&mut me, mm);
         self.enter_lazy_tlb(&mut me, mm);
-        self.kthread_lazy_users_check(&mut me, mm);
+        self.kthread_lazy_entry(&mut me, mm);
         me.irqs_off = false;
         self.mmdrop_local(&mut me, mm);
         self.run_deferred(&mut me);
@@ -1160,6 +1356,7 @@ impl<P: Platform> Machine<P> {
     pub fn cpu_online(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         me.online = true;
+        me.idle = true;
         me.class_last_user = None;
         self.ledger.set_loaded(cpu, MmRef::INIT);
         self.ledger.set_active(cpu, MmRef::INIT);
@@ -1168,13 +1365,22 @@ impl<P: Platform> Machine<P> {
 
     /// Brings the CPU to `init_mm` with no lazy state (end of a run, before
     /// the leak check). The CPU must be running a kernel thread or idle.
+    /// Runs this CPU's pending `mmput_async` works first (a kworker: the
+    /// end of a run flushes the workqueues).
     pub fn quiesce_cpu(&self, cpu: CpuId) {
+        self.run_async_mmput(cpu);
         let mut me = self.local(cpu);
         self.drain_ipis(&mut me);
         me.irqs_off = true;
         self.unlazy_to_init(&mut me);
         me.irqs_off = false;
+        // The CPU ends in its idle task, on init_mm: for RCU an extended
+        // quiescent state from here on.
+        me.idle = true;
         self.scheme.finish_switch(self, &mut me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.context_switch(self, &mut me);
+        }
         self.run_deferred(&mut me);
     }
 
@@ -1182,6 +1388,11 @@ impl<P: Platform> Machine<P> {
     pub fn finish(&self) -> MachineStats {
         // The scheme's end-of-run work (an `rcu_barrier()`: deferred frees
         // whose grace period ended while their CPU was no longer switching).
+        if let Some(rcu) = &self.kernel_rcu {
+            // rcu_barrier(): PREEMPT_RT's delayed __mmdrop first (it may
+            // hand a free to the scheme's own grace period).
+            rcu.barrier(self);
+        }
         self.scheme.quiesced(self);
         self.ledger.check_leaks();
         self.stats()
@@ -1232,25 +1443,37 @@ impl<P: Platform> Machine<P> {
     /// Which CPUs a teardown scan must visit (`for_each_possible_lazymm_cpu`)
     /// on this machine: the profile's choice, except on x86 under Linux
     /// 6.12's `switch_mm_irqs_off` order or `flush_tlb_func` (issue 9), where
-    /// the mask no longer covers every CPU that can still use the mm.
+    /// the mask no longer covers every CPU that can still use the mm; and on
+    /// x86-lazy-cpumask under 6.12's `flush_tlb_func`: a flush that freed
+    /// page tables (`munmap`) or deep idle's `leave_mm` moves a lazy CPU's
+    /// MMU off the mm with its bit and `active_mm` kept, and the next flush
+    /// clears the bit ("another mm loaded") while `active_mm` still names
+    /// the mm (`flush_paths::lazy_cpumask_mask_scan_misses_a_cpu_after_munmap`).
     pub fn lazy_cpus(&self) -> LazyCpus {
         let k = self.opts.kernel;
-        if self.arch == Arch::X86
-            && k.x86_scan == X86Scan::Auto
-            && (k.x86_switch == X86SwitchOrder::Linux612 || k.x86_flush == X86FlushLazy::Linux612)
-        {
+        let all_online = k.x86_scan == X86Scan::Auto
+            && match self.arch {
+                Arch::X86 => {
+                    k.x86_switch == X86SwitchOrder::Linux612
+                        || k.x86_flush == X86FlushLazy::Linux612
+                }
+                Arch::X86LazyCpumask => k.x86_flush == X86FlushLazy::Linux612,
+                _ => false,
+            };
+        if all_online {
             LazyCpus::AllOnline
         } else {
             self.arch.lazy_cpus()
         }
     }
 
-    /// The page-table-freeing flush of `exit_mmap`.
+    /// The page-table-freeing flush of `exit_mmap` (`tlb_finish_mmu` with
+    /// `fullmm` and `freed_tables`).
     fn exit_mmap_flush(&self, me: &mut CpuLocal, mm: MmRef) {
         let m = self.mms.get(mm.idx);
         // Ordering: AcqRel: a flush publishes the page-table change (Release)
         // to CPUs that Acquire-load tlb_gen when they switch.
-        self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel);
+        let gen = self.p.fetch_add(me.id, &m.tlb_gen, 1, Ordering::AcqRel) + 1;
         if let ExitFlush::IpiMask { .. } = self.exit_flush() {
             // powerpc radix exit_flush_lazy_tlbs() is
             // smp_call_function_many(), which excludes the calling CPU
@@ -1262,22 +1485,9 @@ impl<P: Platform> Machine<P> {
             // Ordering: SeqCst against switch_mm_irqs_off's SeqCst bit set:
             // either we see the CPU's bit or it sees the new tlb_gen.
             self.p.fence(me.id, Ordering::SeqCst);
-            for w in 0..m.cpumask.len() {
-                // Ordering: Acquire pairs with the Release bit clear in
-                // switch_mm_irqs_off: a CPU we skip has finished with mm.
-                let mut bits = self.p.load(me.id, &m.cpumask[w], Ordering::Acquire);
-                while bits != 0 {
-                    let cpu = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if cpu == me.id {
-                        if run_local {
-                            self.flush_handler(me, mm);
-                        }
-                    } else if self.is_online(cpu) {
-                        me.stats.flush_ipis += 1;
-                        self.send_ipi(me, cpu, Ipi::ExitFlush(mm));
-                    }
-                }
+            self.flush_tlb_multi(me, mm, true, run_local, false);
+            if self.arch.is_x86() {
+                self.ledger_flush_done(me, mm, gen);
             }
         }
         self.free_pgtables(me, mm);
@@ -1333,7 +1543,11 @@ impl<P: Platform> Machine<P> {
             self.clear_own_bit(me, mm);
             return;
         }
-        if me.loaded == mm && me.curr.is_none() {
+        if me.loaded == mm && me.curr.is_some() {
+            // flush_tlb_func on a CPU running mm: the flush, and
+            // cpu_tlbstate.ctxs[asid].tlb_gen = mm->context.tlb_gen.
+            self.flush_tlb_catch_up(me, mm);
+        } else if me.loaded == mm && me.curr.is_none() {
             if self.opts.kernel.x86_flush == X86FlushLazy::Linux612
                 || self.scheme.flush_unlazy_behind_back()
             {
@@ -1430,6 +1644,11 @@ impl<P: Platform> Machine<P> {
     pub fn interrupt_point(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
         self.drain_ipis(&mut me);
+        // The scheduling-clock tick: rcu_sched_clock_irq().
+        self.scheme.tick(self, &mut me);
+        if let Some(rcu) = &self.kernel_rcu {
+            rcu.tick(self, &mut me);
+        }
         self.run_deferred(&mut me);
         let l = me.loaded;
         // The ledger also reports a walk of page tables that free_pgtables

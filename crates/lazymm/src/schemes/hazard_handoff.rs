@@ -371,6 +371,14 @@ impl<P: Platform> Scheme<P> for HazardHandoff {
         }
     }
 
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        // The fix-up's invariant "users == 0: nobody publishes" holds for
+        // user tasks only; a kernel thread in kthread_use_mm may hold just
+        // an mmgrab (kernel/kthread.c): fence + users re-read, the SB pair
+        // of the teardown fence (issue 9, item 3).
+        m.kthread_lazy_users_check(me, mm);
+    }
+
     fn defers_free(&self) -> bool {
         self.opts.defer_free
     }

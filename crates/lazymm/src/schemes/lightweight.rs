@@ -34,6 +34,10 @@
 //!                           handed anything over; a kernel thread in
 //!                           `kthread_use_mm` may hold only an `mmgrab`:
 //!                           exchange, issue 9 item 3).
+//!   teardown  mm -> NULL    mm_teardown, on its own CPU first, when the
+//!                           calling task has no mm and borrows the dying
+//!                           one (after exit_mm): to init_mm, exchange (the
+//!                           kernel patch's self take, `self_takes`)
 //!   teardown  mm -> mm|1    mm_teardown (users == 0): after one count unit
 //!                           is reserved for this CPU; on failure (the
 //!                           owner got there first) the unit is returned.
@@ -135,7 +139,14 @@ pub const SITES: &[OrderingSite] = &[
 ];
 
 impl Lightweight {
-    fn release_slot<P: Platform>(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+    /// Ends this CPU's lazy borrow of `mm` (its own slot). Returns the
+    /// word the exchange took, or `None` for the plain unlazy.
+    fn release_slot<P: Platform>(
+        &self,
+        m: &Machine<P>,
+        me: &mut CpuLocal,
+        mm: MmRef,
+    ) -> Option<u64> {
         let slot = &m.percpu[me.id].slot;
         let plain = match self.opts.unlazy_plain {
             UnlazyPlain::Off => false,
@@ -166,7 +177,7 @@ impl Lightweight {
             // mmdrop_lazy_tlb() (include/linux/sched/mm.h; the xchg below
             // is one): issue 9, item 9.
             m.membarrier_mb(me);
-            return;
+            return None;
         }
         // Ordering: AcqRel (site lw-unlazy-xchg). Release pairs with the
         // teardown's Acquire scan-load / failed hand-off; Acquire pairs with
@@ -181,6 +192,7 @@ impl Lightweight {
             let handed = me.slot_ref(old);
             m.mmdrop_deferrable(me, handed);
         }
+        Some(old)
     }
 }
 
@@ -226,6 +238,22 @@ impl<P: Platform> Scheme<P> for Lightweight {
         // lazymm-verify scenarios::kthread_use_mm_grab_only).
         if self.opts.fence_kept("lw-teardown-fence") {
             m.users_zero_fence(me);
+        }
+        // The calling task's own borrow first, as the kernel patch does
+        // (kernel/patches/0001, kernel/fork.c lazy_tlb_handoff(), like
+        // shoot-down's do_shoot_lazy_tlb() for the calling CPU): after
+        // exit_mm the exiting task borrows its own dying mm (no mm of its
+        // own, active_mm == mm). It moves to init_mm and takes its own word
+        // instead of handing a reference to itself, so the common exit frees
+        // the mm at once and active_mm never names a freed mm (__mmdrop's
+        // WARN). The test is the kernel's, on the task that runs the
+        // teardown: a task that slept and came back borrowing another mm, or
+        // an exec (current->mm is the new mm), takes nothing here.
+        if me.curr.is_none() && me.active == mm {
+            m.switch_to_init_mm(me);
+            if self.release_slot(m, me, mm).is_some_and(|old| old != 0) {
+                me.stats.self_takes += 1;
+            }
         }
         let batched = self.opts.batched_grab;
         let mut reserved: u64 = 0;
@@ -273,6 +301,14 @@ impl<P: Platform> Scheme<P> for Lightweight {
         // Return the unused units; cannot reach 0 (the users' unit is still
         // held by us, dropped by __mmput right after).
         m.mmdrop_n(me, mm, reserved);
+    }
+
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        // The fix-up's invariant "users == 0: nobody publishes" holds for
+        // user tasks only; a kernel thread in kthread_use_mm may hold just
+        // an mmgrab (kernel/kthread.c): fence + users re-read, the SB pair
+        // of the teardown fence (issue 9, item 3).
+        m.kthread_lazy_users_check(me, mm);
     }
 
     fn defers_free(&self) -> bool {

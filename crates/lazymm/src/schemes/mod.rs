@@ -39,7 +39,8 @@ pub enum SchemeKind {
     Shootdown,
     /// Mathieu Desnoyers' hazard pointers + targeted IPIs (2024 RFC).
     HazardIpi,
-    /// RCU-freeing of the mm, idle quiescent as in Linux (unsafe).
+    /// RCU-freeing of the mm, quiescent states as Linux's non-preemptible
+    /// RCU counts them (idle, user-mode ticks, context switches: unsafe).
     Rcu,
     /// RCU-freeing with "lazily borrowing an mm" not quiescent.
     RcuLazyAware,
@@ -88,10 +89,10 @@ impl SchemeKind {
                  so a handed-over reference can be overwritten (leak)",
             ),
             SchemeKind::Rcu => Some(
-                "idle (and a kernel thread lazily borrowing an mm) is an RCU quiescent state, so a \
-                 grace period ends while a lazy CPU still has the mm loaded (Rik van Riel, Dec 2020): \
-                 use-after-free wherever the exit flush does not unlazy every lazy CPU \
-                 (arm64, powerpc)",
+                "idle is an RCU extended quiescent state and every context switch a quiescent state \
+                 (kernel -> kernel included, which keeps the lazy borrow), so a grace period ends while \
+                 a lazy CPU still has the mm loaded (Rik van Riel, Dec 2020): use-after-free (under 6.12's \
+                 flush_tlb_func on every profile)",
             ),
             _ => None,
         }
@@ -157,12 +158,15 @@ impl KernelOptions {
         hotplug: HotplugModel::ForceInitMm,
         radix_exit_lazy_ipi: true,
         no_mm_cid: false,
+        deep_idle: false,
+        kvm_pv_flush: false,
+        preempt_rt: false,
     };
 
     /// Parses a comma-separated list of non-default choices:
     /// `clear-after-cr3`, `unlazy2022`, `mask-scan`, `force-init-mm`,
-    /// `radix-exit-ipi`, `no-mm-cid`, or `pre-issue-9` (the first five);
-    /// empty for 6.12.
+    /// `radix-exit-ipi`, `no-mm-cid`, `deep-idle`, `kvm-pv-flush`,
+    /// `preempt-rt`, or `pre-issue-9` (the first five); empty for 6.12.
     pub fn parse(s: &str) -> Result<KernelOptions, alloc::string::String> {
         let mut k = KernelOptions::default();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -173,11 +177,15 @@ impl KernelOptions {
                 "force-init-mm" => k.hotplug = HotplugModel::ForceInitMm,
                 "radix-exit-ipi" => k.radix_exit_lazy_ipi = true,
                 "no-mm-cid" => k.no_mm_cid = true,
+                "deep-idle" => k.deep_idle = true,
+                "kvm-pv-flush" => k.kvm_pv_flush = true,
+                "preempt-rt" => k.preempt_rt = true,
                 "pre-issue-9" => k = KernelOptions::PRE_ISSUE_9,
                 _ => {
                     return Err(alloc::format!(
                         "unknown kernel option `{w}` (valid: clear-after-cr3, unlazy2022, \
-                         mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, pre-issue-9)"
+                         mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, deep-idle, \
+                         kvm-pv-flush, preempt-rt, pre-issue-9)"
                     ))
                 }
             }
@@ -231,16 +239,20 @@ pub enum X86FlushLazy {
     Unlazy2022,
 }
 
-/// Which CPUs a teardown scan visits on the `x86` profile.
+/// Which CPUs a teardown scan visits on the `x86` and `x86-lazy-cpumask`
+/// profiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum X86Scan {
     /// lazymm's fix (issue 9): every online CPU, unless the profile's mask
-    /// provably covers every CPU that can still use the mm (only with
-    /// [`X86SwitchOrder::ClearAfterCr3`] and [`X86FlushLazy::Unlazy2022`]).
+    /// provably covers every CPU that can still use the mm (x86: only with
+    /// [`X86SwitchOrder::ClearAfterCr3`] and [`X86FlushLazy::Unlazy2022`];
+    /// x86-lazy-cpumask: only with [`X86FlushLazy::Unlazy2022`], since a
+    /// `munmap` flush or deep idle followed by another flush clears the bit
+    /// of a CPU whose `active_mm` is still the mm).
     #[default]
     Auto,
     /// The seed's scan of `mm_cpumask` whatever the order: unsafe under
-    /// 6.12's order and flush (kept for its counterexample).
+    /// 6.12's order and flush (kept for its counterexamples).
     Mask,
 }
 
@@ -289,6 +301,36 @@ pub struct KernelOptions {
     /// ([`crate::runtime::Machine::membarrier_mb`]). Default off (6.12's
     /// default configuration).
     pub no_mm_cid: bool,
+    /// x86 deep idle (drivers/cpuidle/cpuidle.c cpuidle_enter_state: a
+    /// state flagged `CPUIDLE_FLAG_TLB_FLUSHED`, e.g. C3/C6 in
+    /// drivers/idle/intel_idle.c's nehalem/snb/byt tables, calls
+    /// arch/x86/mm/tlb.c `leave_mm()`): every idle entry of
+    /// [`crate::runtime::Machine::cpuidle_enter`] picks such a state, so an
+    /// idle lazy CPU switches its MMU to `init_mm` (6.12: `active_mm` and the
+    /// lazy borrow stay), leaves the mask (x86) and gets no flush IPI.
+    /// Default off: which state the governor picks is a machine's choice.
+    pub deep_idle: bool,
+    /// A KVM guest with `KVM_FEATURE_PV_TLB_FLUSH` (arch/x86/kernel/kvm.c
+    /// kvm_flush_tlb_multi): a flush skips every preempted vCPU
+    /// (`steal_time.preempted & KVM_VCPU_PREEMPTED`), setting
+    /// `KVM_VCPU_FLUSH_TLB` instead; the host flushes its TLB when it runs
+    /// it again (arch/x86/kvm/x86.c record_steal_time). Such a vCPU stays
+    /// lazy with its MMU on the mm. x86 profiles only. Default off (bare
+    /// metal).
+    pub kvm_pv_flush: bool,
+    /// A `CONFIG_PREEMPT_RT` kernel: `finish_task_switch`'s lazy drop is
+    /// `mmdrop_lazy_tlb_sched()` -> `mmdrop_sched()`
+    /// (include/linux/sched/mm.h), whose final `__mmdrop` is not run in the
+    /// scheduler but queued with `call_rcu(&mm->delayed_drop,
+    /// __mmdrop_delayed)` (on RT, `__mmdrop` takes sleeping locks). The
+    /// runtime models the grace period with the same engine as the `rcu`
+    /// scheme ([`crate::schemes::rcu::KernelRcu`], Linux's
+    /// non-preemptible quiescent states) and counts the delayed drops
+    /// (`CpuStats::rcu_delayed_drops`). Only a drop that reaches 0 inside
+    /// `finish_task_switch` is delayed (`refcount`, `mockup`: their lazy
+    /// drop; the hand-off schemes: a handed unit dropped there). Default
+    /// off (6.12's default, non-RT configuration).
+    pub preempt_rt: bool,
 }
 
 impl Default for SchemeOptions {
@@ -387,6 +429,22 @@ pub trait Scheme<P: Platform>: Send + Sync {
 
     /// The scheme's IPI handler on the target CPU.
     fn ipi(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// A kernel thread that adopted `mm` with `kthread_use_mm` starts
+    /// borrowing it lazily (`kthread_unuse_mm`, or blocking inside the
+    /// adoption). Its caller may hold only an `mmgrab` (kernel/kthread.c
+    /// kthread_use_mm: `users` may be 0), so a scheme whose teardown relies
+    /// on "users == 0: nobody publishes" must re-check here
+    /// ([`Machine::kthread_lazy_users_check`]). Not called for user tasks
+    /// or `init_mm`. Interrupts are off. A wrapper scheme that delegates
+    /// must forward it.
+    fn kthread_lazy_entry(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+
+    /// The scheduling-clock interrupt at an interrupt point
+    /// ([`Machine::interrupt_point`]): kernel/time/timer.c
+    /// `update_process_times` -> kernel/rcu/tree.c `rcu_sched_clock_irq`.
+    /// A wrapper scheme that delegates must forward it.
+    fn tick(&self, _m: &Machine<P>, _me: &mut CpuLocal) {}
 
     /// Does the x86 exit flush unlazy "behind the scheduler's back" (MMU to
     /// `init_mm`, `active_mm` and the lazy reference left alone)? True for

@@ -50,6 +50,10 @@
 //! the mask no longer covers every CPU whose MMU or `active_mm` still uses
 //! the mm, so x86 also shoots every online CPU (issue 9, items 1 and 4;
 //! x86 does not select shoot-lazies in 6.12: this too is lazymm's).
+//! x86-lazy-cpumask (post-6.12) too: a `munmap` flush or deep idle's
+//! `leave_mm` moves a lazy CPU's MMU off the mm with its bit kept, and the
+//! next flush clears the bit while `active_mm` still names the mm
+//! (issue 9's omitted flush paths, `Machine::lazy_cpus`).
 //! The calling CPU's own handler is a direct call, not an IPI (kernel/smp.c).
 //!
 //! **Known-unsafe under 6.12's CPU hotplug** (issue 9, item 2): from
