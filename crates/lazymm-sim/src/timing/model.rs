@@ -78,6 +78,7 @@ pub struct Params {
     /// Distance classes below this are served first from a queued
     /// requester ([`super::spec::Coherence::local_first`]).
     pub local_first: usize,
+    places: Vec<[u32; 4]>,
 }
 
 impl Params {
@@ -86,7 +87,7 @@ impl Params {
         let t = &s.topology;
         let l = &s.latency_ns;
         let c = &s.cost_ns;
-        Params {
+        let mut p = Params {
             smt: t.smt.value as u32,
             cores_per_die: t.cores_per_die.value as u32,
             dies_per_socket: t.dies_per_socket.value as u32,
@@ -107,29 +108,36 @@ impl Params {
             wakeup: ps(c.wakeup.value),
             switch: ps(c.switch.value),
             local_first: s.coherence.local_first.value as usize,
-        }
+            places: Vec::new(),
+        };
+        p.places = (0..s.cpus() as u32).map(|c| p.compute_place(c)).collect();
+        p
     }
 
     /// Topology distance class of two CPUs: 0 SMT sibling, 1 same die,
     /// 2 same socket, 3 same node, 4 remote.
+    #[inline]
     pub fn distance(&self, a: u32, b: u32) -> usize {
-        let (ca, cb) = (a / self.smt, b / self.smt);
-        if ca == cb {
-            return 0;
+        let (x, y) = (self.place(a), self.place(b));
+        // Core, die, socket, node: the first level they share.
+        (0..4).find(|&i| x[i] == y[i]).unwrap_or(4)
+    }
+
+    /// Core, die, socket and node of a CPU (precomputed for the machine's
+    /// CPUs: the queue walk asks for thousands of distances per access).
+    #[inline]
+    fn place(&self, c: u32) -> [u32; 4] {
+        match self.places.get(c as usize) {
+            Some(p) => *p,
+            None => self.compute_place(c),
         }
-        let (da, db) = (ca / self.cores_per_die, cb / self.cores_per_die);
-        if da == db {
-            return 1;
-        }
-        let (sa, sb) = (da / self.dies_per_socket, db / self.dies_per_socket);
-        if sa == sb {
-            return 2;
-        }
-        if sa / self.sockets_per_node == sb / self.sockets_per_node {
-            3
-        } else {
-            4
-        }
+    }
+
+    fn compute_place(&self, c: u32) -> [u32; 4] {
+        let core = c / self.smt;
+        let die = core / self.cores_per_die;
+        let socket = die / self.dies_per_socket;
+        [core, die, socket, socket / self.sockets_per_node]
     }
 
     /// One-way transfer latency between two CPUs.
