@@ -1231,7 +1231,12 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
     }
     let mut d = domains(&written, false);
     let mut paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
-    // 3. self-justified values (see `SYM`): the locations on a cycle of
+    // 3. values that need more writes than an execution has: dropped
+    if prune_deep_values(&paths, &g, &mut written) {
+        d = domains(&written, false);
+        paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
+    }
+    // 4. self-justified values (see `SYM`): the locations on a cycle of
     //    copies (a write of exactly the value of one read, location of the
     //    read -> location of the write) may also hold the symbol.
     let cyclic = copy_cycles(&paths, nloc);
@@ -1247,6 +1252,70 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
         paths = paths_with(t, &g, &d, MAX_PATHS, &mut vec![Vec::new(); nt])?;
     }
     Ok(Programs { globals: g, paths })
+}
+
+/// The forward fixpoint over-approximates the values written: a chain such
+/// as `r1 = READ_ONCE(*ctr); WRITE_ONCE(*ctr, r1 + 1);` in several threads
+/// grows the domain of `ctr` by a few values per round until the round
+/// bound, far beyond what one execution can reach (`C-seqlock`: 0..30
+/// where 4 writes reach 0..4), and every extra value multiplies the paths.
+/// A lower bound of the writes needed to produce value v at location l:
+/// `depth(l, init) = 0`, and a write of v whose value depends (`data`) on
+/// reads of values with depths d1, d2, ... gives `depth(l, v) <= 1 +
+/// max(d1, d2, ...)` (minimum over all such writes; a value whose depth
+/// stays unknown, justified only by a cycle, is kept).  In an execution
+/// herd7 keeps, every value read is determined by a finite chain of
+/// distinct writes of that execution, so a value whose depth exceeds the
+/// most writes an execution can have (the sum over the threads of their
+/// longest path's writes) is never read.  Removes such values from
+/// `written`; returns whether any was removed.
+fn prune_deep_values(paths: &[Vec<Path>], g: &Globals, written: &mut [Vec<BTreeSet<Val>>]) -> bool {
+    let nloc = g.names.len();
+    let bound: usize = paths
+        .iter()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count())
+                .max()
+                .unwrap_or(0)
+        })
+        .sum();
+    let mut depth: HashMap<(usize, Val), usize> = (0..nloc).map(|l| ((l, g.init[l]), 0)).collect();
+    loop {
+        let mut changed = false;
+        for p in paths.iter().flatten() {
+            for w in p.evs.iter().filter(|e| e.kind.is_write() && e.loc < nloc) {
+                let mut dw = Some(1);
+                for (b, r) in p.evs.iter().enumerate() {
+                    if w.data >> b & 1 == 1 && r.kind.is_read() {
+                        dw = match (dw, depth.get(&(r.loc, r.val))) {
+                            (Some(x), Some(&y)) => Some(x.max(y + 1)),
+                            _ => None,
+                        };
+                    }
+                }
+                if let Some(x) = dw {
+                    let e = depth.entry((w.loc, w.val)).or_insert(usize::MAX);
+                    if x < *e {
+                        *e = x;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut pruned = false;
+    for wt in written.iter_mut() {
+        for (l, vs) in wt.iter_mut().enumerate() {
+            let before = vs.len();
+            vs.retain(|&v| depth.get(&(l, v)).is_none_or(|&x| x <= bound));
+            pruned |= vs.len() != before;
+        }
+    }
+    pruned
 }
 
 /// Locations on a cycle of the graph "a write copies (stores exactly the

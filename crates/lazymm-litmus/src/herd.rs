@@ -447,9 +447,12 @@ fn cache_key(dir: &Path, file: &Path, timeout: Duration) -> PathBuf {
 
 /// Whether herd7's result for `file` is in the cache of `opts`.
 pub fn is_cached(file: &Path, opts: &DiffOptions) -> bool {
-    opts.cache
-        .as_ref()
-        .is_some_and(|d| cache_key(d, file, opts.timeout).is_file())
+    opts.cache.as_ref().is_some_and(|d| {
+        std::fs::read_to_string(cache_key(d, file, opts.timeout))
+            .ok()
+            .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
+            .is_some_and(|c| !wall_killed(&c.into(), opts.timeout))
+    })
 }
 
 fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
