@@ -22,7 +22,7 @@ use lazymm::{CpuId, Line, LineKind, Platform};
 use serde::Serialize;
 
 const NONE: u32 = u32::MAX;
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 
 fn kind_index(k: LineKind) -> usize {
     match k {
@@ -34,6 +34,7 @@ fn kind_index(k: LineKind) -> usize {
         LineKind::CpuIpi => 5,
         LineKind::Bookkeeping => 6,
         LineKind::CpuTlbState => 7,
+        LineKind::MmLruGen => 8,
     }
 }
 
@@ -47,6 +48,7 @@ pub const KIND_NAMES: [&str; KINDS] = [
     "cpu.ipi",
     "bookkeeping",
     "cpu.tlbstate",
+    "mm.lru_gen",
 ];
 
 /// Counts of atomic accesses.

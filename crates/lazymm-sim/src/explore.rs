@@ -93,11 +93,16 @@ fn kind_index(k: LineKind) -> Option<usize> {
         // tlb_gen and x86's per-CPU TLB state are not scheduling points:
         // they decide TLB freshness, not the mm's lifetime (the stale-TLB
         // check of the ledger still runs).
-        LineKind::MmContext | LineKind::CpuTlbState | LineKind::Bookkeeping => None,
+        // lru_gen's "this mm ran" word: page reclaim's hint, not the mm's
+        // lifetime either.
+        LineKind::MmContext
+        | LineKind::CpuTlbState
+        | LineKind::MmLruGen
+        | LineKind::Bookkeeping => None,
     }
 }
 
-const KINDS: [LineKind; 8] = [
+const KINDS: [LineKind; 9] = [
     LineKind::MmCount,
     LineKind::MmUsers,
     LineKind::MmContext,
@@ -106,6 +111,7 @@ const KINDS: [LineKind; 8] = [
     LineKind::CpuIpi,
     LineKind::Bookkeeping,
     LineKind::CpuTlbState,
+    LineKind::MmLruGen,
 ];
 
 /// The fault points a schedule enables (bit i = `FAULT_POINTS[i]`).

@@ -1201,3 +1201,56 @@ mod teardown_paths {
         }
     }
 }
+
+/// `lru-gen` (CONFIG_LRU_GEN_WALKS_MMU, on in Debian's 6.12 amd64
+/// configuration): context_switch() (kernel/sched/core.c) calls
+/// `lru_gen_use_mm(next->mm)` after switch_mm_irqs_off() on every switch to
+/// a task with an mm, and exec_mmap() (fs/exec.c) on exec: one plain store
+/// to `mm->lru_gen.bitmap` (include/linux/mm_types.h), a line of the mm
+/// every CPU running the process writes, on x86 and arm64
+/// (`ARCH_HAS_HW_PTE_YOUNG`); nothing on powerpc.
+mod lru_gen {
+    use super::*;
+    use lazymm::mm::MmRef;
+
+    /// (stores, transfers of the lru_gen line) for: CPUs 0 and 1 run
+    /// threads of one mm, each goes idle and comes back once, then CPU 0
+    /// execs a new mm.
+    fn run_once(arch: Arch, kernel: &str) -> (u64, u64) {
+        let mut cfg = MachineConfig::new(2, arch, SchemeKind::Lightweight);
+        cfg.options.kernel = KernelOptions::parse(kernel).unwrap();
+        let m = Machine::new(CountingPlatform::new(), cfg).unwrap();
+        let mm: MmRef = m.mm_alloc(0).unwrap();
+        m.mmget(0, mm);
+        m.switch_to(0, Next::User(mm));
+        m.switch_to(1, Next::User(mm));
+        m.switch_to(0, Next::Kernel);
+        m.switch_to(0, Next::User(mm));
+        m.switch_to(1, Next::Kernel);
+        m.switch_to(1, Next::User(mm));
+        let new = m.mm_alloc(0).unwrap();
+        m.exec(0, new);
+        let c = m.p.counts();
+        let lru = lazymm_sim::counting::KIND_NAMES
+            .iter()
+            .position(|k| *k == "mm.lru_gen")
+            .unwrap();
+        (c.stores, c.transfers_by_kind[lru])
+    }
+
+    #[test]
+    fn one_store_per_switch_to_a_user_task_and_per_exec() {
+        for arch in [Arch::X86, Arch::X86LazyCpumask, Arch::Arm64] {
+            let (off, _) = run_once(arch, "");
+            let (on, transfers) = run_once(arch, "lru-gen");
+            // 4 switches to a user task + 1 exec.
+            assert_eq!(on - off, 5, "{arch}");
+            // CPU 0 first (the line is nowhere), then 1, 0, 1 take it from
+            // each other; the exec's store is to the new mm's line.
+            assert_eq!(transfers, 3, "{arch}");
+        }
+        for arch in [Arch::PowerpcRadix, Arch::PowerpcHash] {
+            assert_eq!(run_once(arch, ""), run_once(arch, "lru-gen"), "{arch}");
+        }
+    }
+}

@@ -327,7 +327,11 @@ fn trace_timed_counts_match_untimed() {
             &ReplayConfig {
                 scheme: s,
                 arch: spec.arch(),
-                options: Default::default(),
+                // The kernel the preset names (epyc: `lru-gen`).
+                options: lazymm::SchemeOptions {
+                    kernel: lazymm::schemes::KernelOptions::parse(&spec.kernel).unwrap(),
+                    ..Default::default()
+                },
             },
         )
         .unwrap();

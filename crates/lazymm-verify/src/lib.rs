@@ -94,6 +94,7 @@ pub fn format_trace(t: &[Access]) -> String {
             LineKind::CpuIpi => format!("ipi-mailbox[cpu{o}]"),
             LineKind::CpuTlbState => format!("tlbstate[cpu{o}]"),
             LineKind::MmContext => format!("mm{o}.tlb_gen"),
+            LineKind::MmLruGen => format!("mm{o}.lru_gen"),
             LineKind::Bookkeeping => "bookkeeping".into(),
         };
         let _ = match a.op {
@@ -185,7 +186,7 @@ impl Platform for VLoom {
                 r.mms += 1;
                 (r.mms - 1, 0)
             }
-            LineKind::MmCount | LineKind::MmContext | LineKind::MmCpumask => {
+            LineKind::MmCount | LineKind::MmContext | LineKind::MmCpumask | LineKind::MmLruGen => {
                 (r.mms.saturating_sub(1), 0)
             }
             LineKind::CpuSlot => {

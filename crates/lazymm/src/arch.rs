@@ -89,6 +89,14 @@ impl Arch {
         Arch::ALL.into_iter().find(|a| a.name() == s)
     }
 
+    /// Does the architecture set the accessed bit in hardware
+    /// (`ARCH_HAS_HW_PTE_YOUNG`, which `CONFIG_LRU_GEN_WALKS_MMU` needs)?
+    pub fn has_hw_pte_young(self) -> bool {
+        // arch/x86/Kconfig and arch/arm64/Kconfig `select
+        // ARCH_HAS_HW_PTE_YOUNG` (6.12); powerpc does not.
+        matches!(self, Arch::X86 | Arch::X86LazyCpumask | Arch::Arm64)
+    }
+
     /// Is this an x86 profile (x86's `switch_mm_irqs_off` shape)?
     pub fn is_x86(self) -> bool {
         matches!(self, Arch::X86 | Arch::X86LazyCpumask)

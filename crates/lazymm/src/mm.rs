@@ -73,6 +73,9 @@ pub struct Mm<P: Platform> {
     pub count: CachePadded<P::Atomic>,
     /// `mm->context.tlb_gen`: bumped by every flush of this mm.
     pub tlb_gen: CachePadded<P::Atomic>,
+    /// `mm->lru_gen.bitmap`, only with the kernel option `lru-gen`
+    /// ([`crate::schemes::KernelOptions::lru_gen`]; no line otherwise).
+    pub lru_gen: Option<CachePadded<P::Atomic>>,
     /// `mm_cpumask`, 64 CPUs a word.
     pub cpumask: Vec<P::Atomic>,
     /// The page tables (what a loaded MMU walks; released at free).
@@ -80,10 +83,11 @@ pub struct Mm<P: Platform> {
 }
 
 impl<P: Platform> Mm<P> {
-    fn new(p: &P, ncpus: usize) -> Self {
+    fn new(p: &P, ncpus: usize, lru_gen: bool) -> Self {
         let users = p.atomic(0, p.line(LineKind::MmUsers));
         let count = p.atomic(0, p.line(LineKind::MmCount));
         let tlb_gen = p.atomic(0, p.line(LineKind::MmContext));
+        let lru_gen = lru_gen.then(|| CachePadded(p.atomic(0, p.line(LineKind::MmLruGen))));
         let words = ncpus.div_ceil(64);
         let mut cpumask = Vec::with_capacity(words);
         let mut line = p.line(LineKind::MmCpumask);
@@ -97,6 +101,7 @@ impl<P: Platform> Mm<P> {
             users: CachePadded(users),
             count: CachePadded(count),
             tlb_gen: CachePadded(tlb_gen),
+            lru_gen,
             cpumask,
             pgd: p.payload(),
         }
@@ -131,11 +136,12 @@ pub struct MmTable<P: Platform> {
 }
 
 impl<P: Platform> MmTable<P> {
-    /// An arena for `capacity` user mms (plus `init_mm`) on `ncpus` CPUs.
-    pub fn new(p: &P, ncpus: usize, capacity: usize) -> Self {
+    /// An arena for `capacity` user mms (plus `init_mm`) on `ncpus` CPUs;
+    /// `lru_gen`: each mm gets its `lru_gen.bitmap` line.
+    pub fn new(p: &P, ncpus: usize, capacity: usize, lru_gen: bool) -> Self {
         let mut slots = Vec::with_capacity(capacity + 1);
         for _ in 0..=capacity {
-            slots.push(Mm::new(p, ncpus));
+            slots.push(Mm::new(p, ncpus, lru_gen));
         }
         // init_mm: users 2, count 1 (mm/init-mm.c); never dropped.
         p.reinit(&slots[0].users, 2);

@@ -38,6 +38,11 @@ pub enum LineKind {
     /// `should_flush_tlb` (arch/x86/mm/tlb.c), and KVM's
     /// `steal_time.preempted` (arch/x86/kernel/kvm.c kvm_flush_tlb_multi).
     CpuTlbState,
+    /// `mm->lru_gen.bitmap` (multi-gen LRU's "this mm ran" word), written
+    /// on every switch to a task with that mm when the kernel option
+    /// `lru-gen` is on (include/linux/mm_types.h lru_gen_use_mm); its own
+    /// line, far from `mm_count` in `struct mm_struct`.
+    MmLruGen,
     /// The workbench's own bookkeeping (the mm arena's allocator lock): never
     /// counted as algorithm traffic by the counting backend.
     Bookkeeping,

@@ -467,7 +467,8 @@ impl<P: Platform> Machine<P> {
                 cfg.max_mms
             )));
         }
-        let mms = MmTable::new(&p, cfg.cpus, cfg.max_mms);
+        let lru_gen = cfg.options.kernel.lru_gen && cfg.arch.has_hw_pte_young();
+        let mms = MmTable::new(&p, cfg.cpus, cfg.max_mms, lru_gen);
         let init_line = p.line(LineKind::MmCount);
         let init_mm_count = p.atomic(1 << 40, init_line);
         let ledger = Ledger::new(cfg.max_mms, cfg.cpus);
@@ -778,6 +779,7 @@ impl<P: Platform> Machine<P> {
                 me.active = nm;
                 self.ledger.set_active(me.id, nm);
                 self.switch_mm_irqs_off(me, nm);
+                self.lru_gen_use_mm(me, nm);
                 if was_kernel {
                     // kernel -> user: "will mmdrop() in finish_task_switch()"
                     me.prev_mm = Some(prev_active);
@@ -793,6 +795,23 @@ impl<P: Platform> Machine<P> {
         }
         me.irqs_off = false;
         self.finish_task_switch(me);
+    }
+
+    /// `lru_gen_use_mm()` (include/linux/mm_types.h, under
+    /// `CONFIG_LRU_GEN_WALKS_MMU`): `WRITE_ONCE(mm->lru_gen.bitmap, -1)`,
+    /// called by context_switch() right after switch_mm_irqs_off() on every
+    /// switch to a task with an mm, and by exec_mmap(). Only with the
+    /// kernel option `lru-gen` on an architecture with
+    /// `ARCH_HAS_HW_PTE_YOUNG`.
+    fn lru_gen_use_mm(&self, me: &mut CpuLocal, mm: MmRef) {
+        if mm.is_init() {
+            return;
+        }
+        if let Some(w) = &self.mms.get(mm.idx).lru_gen {
+            // Ordering: Relaxed, a WRITE_ONCE: page reclaim's hint, read
+            // racily by the mm walk; it orders nothing.
+            self.p.store(me.id, w, u64::MAX, Ordering::Relaxed);
+        }
     }
 
     fn classify(&self, me: &mut CpuLocal, next: Option<u64>) {
@@ -1182,6 +1201,8 @@ impl<P: Platform> Machine<P> {
         me.active = new;
         self.ledger.set_active(cpu, new);
         self.switch_mm_irqs_off(&mut me, new);
+        // exec_mmap() (fs/exec.c): lru_gen_use_mm(mm) after activate_mm.
+        self.lru_gen_use_mm(&mut me, new);
         me.curr = Some(new);
         me.curr_users = true;
         self.ledger_tlb_user(&mut me, Some(new));

@@ -161,12 +161,14 @@ impl KernelOptions {
         deep_idle: false,
         kvm_pv_flush: false,
         preempt_rt: false,
+        lru_gen: false,
     };
 
     /// Parses a comma-separated list of non-default choices:
     /// `clear-after-cr3`, `unlazy2022`, `mask-scan`, `force-init-mm`,
     /// `radix-exit-ipi`, `no-mm-cid`, `deep-idle`, `kvm-pv-flush`,
-    /// `preempt-rt`, or `pre-issue-9` (the first five); empty for 6.12.
+    /// `preempt-rt`, `lru-gen`, or `pre-issue-9` (the first five); empty
+    /// for 6.12.
     pub fn parse(s: &str) -> Result<KernelOptions, alloc::string::String> {
         let mut k = KernelOptions::default();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -180,12 +182,13 @@ impl KernelOptions {
                 "deep-idle" => k.deep_idle = true,
                 "kvm-pv-flush" => k.kvm_pv_flush = true,
                 "preempt-rt" => k.preempt_rt = true,
+                "lru-gen" => k.lru_gen = true,
                 "pre-issue-9" => k = KernelOptions::PRE_ISSUE_9,
                 _ => {
                     return Err(alloc::format!(
                         "unknown kernel option `{w}` (valid: clear-after-cr3, unlazy2022, \
                          mask-scan, force-init-mm, radix-exit-ipi, no-mm-cid, deep-idle, \
-                         kvm-pv-flush, preempt-rt, pre-issue-9)"
+                         kvm-pv-flush, preempt-rt, lru-gen, pre-issue-9)"
                     ))
                 }
             }
@@ -331,6 +334,22 @@ pub struct KernelOptions {
     /// drop; the hand-off schemes: a handed unit dropped there). Default
     /// off (6.12's default, non-RT configuration).
     pub preempt_rt: bool,
+    /// The multi-gen LRU with its mm walk (`CONFIG_LRU_GEN=y`, which
+    /// selects `CONFIG_LRU_GEN_WALKS_MMU` on architectures with
+    /// `ARCH_HAS_HW_PTE_YOUNG`: x86 and arm64): `context_switch()`
+    /// (kernel/sched/core.c) calls `lru_gen_use_mm(next->mm)` on every
+    /// switch to a task with an mm, and `exec_mmap()` (fs/exec.c) on exec:
+    /// a plain `WRITE_ONCE(mm->lru_gen.bitmap, -1)`
+    /// (include/linux/mm_types.h), a store to one line of the mm that
+    /// every CPU running the process writes, whatever the lazy scheme.
+    /// Debian's 6.12 amd64 configuration has it
+    /// (`/usr/src/linux-config-6.12/config.amd64_none_amd64.xz`:
+    /// `CONFIG_LRU_GEN=y`, `CONFIG_LRU_GEN_ENABLED=y`,
+    /// `CONFIG_LRU_GEN_WALKS_MMU=y`). No effect on powerpc. Default off: the
+    /// model's default is the kernel without it, so that counts isolate
+    /// the lazy schemes; machine presets turn it on where their kernel had
+    /// it.
+    pub lru_gen: bool,
 }
 
 impl Default for SchemeOptions {
