@@ -151,6 +151,9 @@ impl<P: Platform> Scheme<P> for NoFixup {
     fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
         Scheme::<P>::tick(&self.0, m, me)
     }
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::drop_init_mm(&self.0, m, me)
+    }
     fn defers_free(&self) -> bool {
         true
     }
@@ -295,6 +298,9 @@ impl<P: Platform> Scheme<P> for PanicsOnDrop {
     }
     fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
         Scheme::<P>::tick(&self.0, m, me)
+    }
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::drop_init_mm(&self.0, m, me)
     }
 }
 

@@ -52,6 +52,9 @@ impl<P: Platform> Scheme<P> for ReleasePublish {
     fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
         Scheme::<P>::tick(&self.0, m, me)
     }
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        Scheme::<P>::drop_init_mm(&self.0, m, me)
+    }
     fn lazy_tlb_entered(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         Scheme::<P>::lazy_tlb_entered(&self.0, m, me, mm)
     }

@@ -974,17 +974,18 @@ impl<P: Platform> Machine<P> {
     /// hold no borrow of `init_mm` (their slot is NULL): only membarrier's
     /// barrier where needed.
     fn drop_lazy_init_mm(&self, me: &mut CpuLocal) {
-        match self.scheme.kind() {
-            SchemeKind::Refcount | SchemeKind::Mockup => {
-                // Ordering: AcqRel, as atomic_dec_and_test() (fully
-                // ordered); init_mm is never freed (its count starts at
-                // 2^40, no path reaches 0).
-                self.p
-                    .fetch_sub(me.id, &self.init_mm_count, 1, Ordering::AcqRel);
-            }
-            SchemeKind::Shootdown => self.scheme.drop_lazy(self, me, MmRef::INIT),
-            _ => self.membarrier_mb(me),
-        }
+        self.scheme.drop_init_mm(self, me);
+    }
+
+    /// `mmdrop(&init_mm)` under `MMU_LAZY_TLB_REFCOUNT`: an RMW on
+    /// `init_mm`'s count, a line every CPU shares ([`Scheme::drop_init_mm`]
+    /// of refcount and the mockup).
+    pub(crate) fn mmdrop_init_mm_count(&self, me: &mut CpuLocal) {
+        // Ordering: AcqRel, as atomic_dec_and_test() (fully ordered);
+        // init_mm is never freed (its count starts at 2^40, no path reaches
+        // 0).
+        self.p
+            .fetch_sub(me.id, &self.init_mm_count, 1, Ordering::AcqRel);
     }
 
     /// x86 `enter_lazy_tlb`.

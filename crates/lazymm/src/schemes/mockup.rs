@@ -57,6 +57,11 @@ impl<P: Platform> Scheme<P> for Mockup {
         m.mmdrop_local(me, mm);
     }
 
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        // The refcount the patch left in place: init_mm's too.
+        m.mmdrop_init_mm_count(me);
+    }
+
     fn lazy_tlb_entered(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // lazy_mm_grab(): WARN_ON_ONCE(read != 0); atomic_long_set(mm).
         // Ordering: Relaxed (atomic_long_set is a plain store); see the seed.

@@ -459,6 +459,16 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// must forward it.
     fn kthread_lazy_entry(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
 
+    /// finish_task_switch()'s drop of `init_mm` when a CPU leaves it for a
+    /// user task (`mmdrop_lazy_tlb_sched(&init_mm)`, kernel/sched/core.c):
+    /// what that does depends on the kernel's lazy-TLB mode, i.e. on the
+    /// scheme. Default: no count on `init_mm`, only the full barrier
+    /// `mmdrop_lazy_tlb()` must give membarrier (include/linux/sched/mm.h).
+    /// A wrapper scheme that delegates must forward it.
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        m.membarrier_mb(me);
+    }
+
     /// The scheduling-clock interrupt at an interrupt point
     /// ([`Machine::interrupt_point`]): kernel/time/timer.c
     /// `update_process_times` -> kernel/rcu/tree.c `rcu_sched_clock_irq`.

@@ -49,6 +49,12 @@ impl<P: Platform> Scheme<P> for Refcount {
         m.mmdrop_local(me, mm);
     }
 
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        // finish_task_switch: mmdrop_lazy_tlb_sched(&init_mm) is a real
+        // mmdrop under MMU_LAZY_TLB_REFCOUNT.
+        m.mmdrop_init_mm_count(me);
+    }
+
     fn flush_unlazy_behind_back(&self) -> bool {
         true
     }

@@ -147,6 +147,12 @@ impl<P: Platform> Scheme<P> for Shootdown {
         }
     }
 
+    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        // MMU_LAZY_TLB_SHOOTDOWN: mmdrop_lazy_tlb(&init_mm) is its
+        // smp_mb(), as for any mm.
+        Scheme::<P>::drop_lazy(self, m, me, MmRef::INIT);
+    }
+
     fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // cleanup_lazy_tlbs(): on_each_cpu_mask(mm_cpumask(mm),
         // do_shoot_lazy_tlb, mm, 1), the local CPU included.
