@@ -30,6 +30,20 @@ fn real_thread_comparison_is_per_repetition() {
             assert_eq!(p["kept"] == true, u >= 0.85, "kept iff utilization >= 85%");
             assert!(p["model"].as_f64().expect("model") > 0.0);
         }
+        let within = reps
+            .iter()
+            .filter(|p| {
+                p["kept"] == true
+                    && (p["model"].as_f64().unwrap() / p["measured"].as_f64().unwrap() - 1.0).abs()
+                        <= 0.25
+            })
+            .count();
+        assert_eq!(r["reps_within"].as_u64(), Some(within as u64));
+        assert_eq!(
+            r["within_25_pct"].as_bool(),
+            Some(kept > 0 && within == kept),
+            "yes only when every kept repetition is within 25%"
+        );
         let verdict = r["verdict"].as_str().expect("verdict");
         match kept {
             0 => assert_eq!(verdict, "busy"),
