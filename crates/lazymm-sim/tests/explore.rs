@@ -8,8 +8,8 @@ use lazymm::mm::MmRef;
 use lazymm::runtime::{CpuLocal, Machine};
 use lazymm::schemes::lightweight::Lightweight;
 use lazymm::schemes::{
-    HotplugModel, KernelOptions, Scheme, SchemeKind, SchemeOptions, X86FlushLazy, X86Scan,
-    X86SwitchOrder,
+    HotplugModel, KernelOptions, OrderingSite, Scheme, SchemeKind, SchemeOptions, X86FlushLazy,
+    X86Scan, X86SwitchOrder,
 };
 use lazymm::{Platform, UnlazyPlain};
 use lazymm_sim::explore::{
@@ -139,20 +139,14 @@ impl<P: Platform> Scheme<P> for NoFixup {
     fn kind(&self) -> SchemeKind {
         SchemeKind::Lightweight
     }
-    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::grab_lazy(&self.0, m, me, mm)
+    fn base(&self) -> Option<&dyn Scheme<P>> {
+        Some(&self.0)
     }
-    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::drop_lazy(&self.0, m, me, mm)
+    fn mm_teardown(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {
+        // The fix-up, deliberately absent.
     }
-    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
-    }
-    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::tick(&self.0, m, me)
-    }
-    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::drop_init_mm(&self.0, m, me)
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        &[]
     }
     fn defers_free(&self) -> bool {
         true
@@ -287,20 +281,20 @@ impl<P: Platform> Scheme<P> for PanicsOnDrop {
     fn kind(&self) -> SchemeKind {
         SchemeKind::Lightweight
     }
-    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::grab_lazy(&self.0, m, me, mm)
+    fn base(&self) -> Option<&dyn Scheme<P>> {
+        Some(&self.0)
     }
     fn drop_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {
         panic!("drop_lazy exploded")
     }
-    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    // As before this type forwarded: no fix-up, sites or deferred free of
+    // its own.
+    fn mm_teardown(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        &[]
     }
-    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::tick(&self.0, m, me)
-    }
-    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::drop_init_mm(&self.0, m, me)
+    fn defers_free(&self) -> bool {
+        false
     }
 }
 

@@ -1126,27 +1126,25 @@ mod teardown_paths {
     /// finish_task_switch's drop (119 before the self take).
     const RT_LIGHTWEIGHT_DELAYED: u64 = 23;
 
-    /// `lightweight` with everything forwarded except the new
-    /// `kthread_lazy_entry` hook (as a delegating wrapper that forgot it).
+    /// `lightweight` with its `kthread_lazy_entry` hook replaced by
+    /// nothing (the users re-check forgotten).
     struct NoUsersCheck(lazymm::schemes::lightweight::Lightweight);
 
     impl<P: lazymm::Platform> lazymm::schemes::Scheme<P> for NoUsersCheck {
         fn kind(&self) -> SchemeKind {
             SchemeKind::Lightweight
         }
-        fn grab_lazy(&self, m: &Machine<P>, me: &mut lazymm::runtime::CpuLocal, mm: MmRef) {
-            lazymm::schemes::Scheme::<P>::grab_lazy(&self.0, m, me, mm)
+        fn base(&self) -> Option<&dyn lazymm::schemes::Scheme<P>> {
+            Some(&self.0)
         }
-        fn drop_lazy(&self, m: &Machine<P>, me: &mut lazymm::runtime::CpuLocal, mm: MmRef) {
-            lazymm::schemes::Scheme::<P>::drop_lazy(&self.0, m, me, mm)
+        fn kthread_lazy_entry(
+            &self,
+            _m: &Machine<P>,
+            _me: &mut lazymm::runtime::CpuLocal,
+            _mm: MmRef,
+        ) {
+            // Deliberately nothing: the re-check of `users` is missing.
         }
-        fn mm_teardown(&self, m: &Machine<P>, me: &mut lazymm::runtime::CpuLocal, mm: MmRef) {
-            lazymm::schemes::Scheme::<P>::mm_teardown(&self.0, m, me, mm)
-        }
-        fn defers_free(&self) -> bool {
-            lazymm::schemes::Scheme::<P>::defers_free(&self.0)
-        }
-        // kthread_lazy_entry: deliberately not forwarded.
     }
 
     /// Item 3's fix, now a scheme hook (`Scheme::kthread_lazy_entry`, issue 9

@@ -3,7 +3,7 @@
 use lazymm::mm::MmRef;
 use lazymm::runtime::CpuLocal;
 use lazymm::schemes::lightweight::Lightweight;
-use lazymm::schemes::{Scheme, SchemeKind, SchemeOptions};
+use lazymm::schemes::{OrderingSite, Scheme, SchemeKind, SchemeOptions};
 use lazymm::{Arch, Machine, MachineConfig, Next, Platform, ViolationKind};
 use lazymm_sim::{run, CountingPlatform, RunConfig, WorkloadKind};
 
@@ -87,22 +87,19 @@ impl<P: Platform> Scheme<P> for NoFixup {
     fn kind(&self) -> SchemeKind {
         SchemeKind::Lightweight
     }
-    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::grab_lazy(&self.0, m, me, mm)
+    fn base(&self) -> Option<&dyn Scheme<P>> {
+        Some(&self.0)
     }
-    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::drop_lazy(&self.0, m, me, mm)
+    fn mm_teardown(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {
+        // The fix-up, deliberately absent.
     }
-    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
+    // As before the base hook existed: frees at once, no sites listed.
+    fn defers_free(&self) -> bool {
+        false
     }
-    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::tick(&self.0, m, me)
+    fn ordering_sites(&self) -> &'static [OrderingSite] {
+        &[]
     }
-    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::drop_init_mm(&self.0, m, me)
-    }
-    // mm_teardown: deliberately absent.
 }
 
 #[test]

@@ -9,7 +9,7 @@ use core::sync::atomic::Ordering;
 use lazymm::mm::MmRef;
 use lazymm::runtime::{CpuLocal, Machine};
 use lazymm::schemes::lightweight::Lightweight;
-use lazymm::schemes::{OrderingSite, Scheme, SchemeKind, SchemeOptions};
+use lazymm::schemes::{Scheme, SchemeKind, SchemeOptions};
 use lazymm::Platform;
 
 /// `lightweight` with its lazy publication (`grab_lazy`'s slot store)
@@ -38,48 +38,12 @@ impl<P: Platform> Scheme<P> for ReleasePublish {
     fn kind(&self) -> SchemeKind {
         SchemeKind::Lightweight
     }
+    fn base(&self) -> Option<&dyn Scheme<P>> {
+        Some(&self.0)
+    }
     fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
         // The one change: Release (see the type's documentation).
         m.p.store(me.id, &m.percpu[me.id].slot, mm.word(), Ordering::Release);
         me.slot_shadow = mm;
-    }
-    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::drop_lazy(&self.0, m, me, mm)
-    }
-    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::kthread_lazy_entry(&self.0, m, me, mm)
-    }
-    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::tick(&self.0, m, me)
-    }
-    fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::drop_init_mm(&self.0, m, me)
-    }
-    fn lazy_tlb_entered(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::lazy_tlb_entered(&self.0, m, me, mm)
-    }
-    fn switch_mm_tail(&self, m: &Machine<P>, me: &mut CpuLocal, was_lazy: bool) {
-        Scheme::<P>::switch_mm_tail(&self.0, m, me, was_lazy)
-    }
-    fn finish_switch(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        Scheme::<P>::finish_switch(&self.0, m, me)
-    }
-    fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::mm_teardown(&self.0, m, me, mm)
-    }
-    fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::before_free(&self.0, m, me, mm)
-    }
-    fn ipi(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
-        Scheme::<P>::ipi(&self.0, m, me, mm)
-    }
-    fn flush_unlazy_behind_back(&self) -> bool {
-        Scheme::<P>::flush_unlazy_behind_back(&self.0)
-    }
-    fn defers_free(&self) -> bool {
-        Scheme::<P>::defers_free(&self.0)
-    }
-    fn ordering_sites(&self) -> &'static [OrderingSite] {
-        Scheme::<P>::ordering_sites(&self.0)
     }
 }

@@ -409,45 +409,91 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// Which scheme this is.
     fn kind(&self) -> SchemeKind;
 
+    /// A variant's base scheme: the scheme every hook this one does not
+    /// override forwards to (the tests' deliberately broken schemes, loom's
+    /// candidate fixes: `lightweight` with one hook replaced). `None` for
+    /// the schemes themselves, whose unimplemented hooks do nothing. Every
+    /// provided hook below forwards to it, so a hook added to this trait is
+    /// forwarded in this one place, never in each variant.
+    fn base(&self) -> Option<&dyn Scheme<P>> {
+        None
+    }
+
     /// `mmgrab_lazy_tlb`: this CPU starts borrowing `mm` lazily (user ->
     /// kernel switch, `exit_mm`, `kthread_unuse_mm`). Interrupts are off.
-    fn grab_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn grab_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.grab_lazy(m, me, mm)
+        }
+    }
 
     /// `mmdrop_lazy_tlb`: this CPU stopped borrowing `mm` (its MMU no
     /// longer uses it). Called from `finish_task_switch` (interrupts on) or
     /// from an unlazy in an IPI or hotplug (`me.irqs_off` tells).
-    fn drop_lazy(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn drop_lazy(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.drop_lazy(m, me, mm)
+        }
+    }
 
     /// The architecture's `enter_lazy_tlb` set `is_lazy` (the seed's hook).
-    fn lazy_tlb_entered(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn lazy_tlb_entered(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.lazy_tlb_entered(m, me, mm)
+        }
+    }
 
     /// The end of `switch_mm_irqs_off` was reached (not an early return).
-    fn switch_mm_tail(&self, _m: &Machine<P>, _me: &mut CpuLocal, _was_lazy: bool) {}
+    fn switch_mm_tail(&self, m: &Machine<P>, me: &mut CpuLocal, was_lazy: bool) {
+        if let Some(b) = self.base() {
+            b.switch_mm_tail(m, me, was_lazy)
+        }
+    }
 
     /// Every `finish_task_switch`.
-    fn finish_switch(&self, _m: &Machine<P>, _me: &mut CpuLocal) {}
+    fn finish_switch(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        if let Some(b) = self.base() {
+            b.finish_switch(m, me)
+        }
+    }
 
     /// `__mmput`, after `exit_mmap` (and its flush), before the final
     /// `mmdrop`: the fix-up. `users` is 0.
-    fn mm_teardown(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn mm_teardown(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.mm_teardown(m, me, mm)
+        }
+    }
 
     /// `__mmdrop`, before the free: `count` is 0.
-    fn before_free(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn before_free(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.before_free(m, me, mm)
+        }
+    }
 
     /// `__mmdrop`, after [`Scheme::before_free`]: `true` if the scheme takes
     /// the free over (`call_rcu`): it must then call [`Machine::free_mm`]
     /// itself, later (the mm stays pinned until then).
-    fn free_later(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) -> bool {
-        false
+    fn free_later(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) -> bool {
+        self.base().is_some_and(|b| b.free_later(m, me, mm))
     }
 
     /// Every CPU has been quiesced and no CPU runs any more
     /// ([`Machine::finish`], before the leak check): last chance to run work
     /// the scheme deferred (an `rcu_barrier()`).
-    fn quiesced(&self, _m: &Machine<P>) {}
+    fn quiesced(&self, m: &Machine<P>) {
+        if let Some(b) = self.base() {
+            b.quiesced(m)
+        }
+    }
 
     /// The scheme's IPI handler on the target CPU.
-    fn ipi(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    fn ipi(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.ipi(m, me, mm)
+        }
+    }
 
     /// A kernel thread that adopted `mm` with `kthread_use_mm` starts
     /// borrowing it lazily (`kthread_unuse_mm`, or blocking inside the
@@ -455,41 +501,51 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// kthread_use_mm: `users` may be 0), so a scheme whose teardown relies
     /// on "users == 0: nobody publishes" must re-check here
     /// ([`Machine::kthread_lazy_users_check`]). Not called for user tasks
-    /// or `init_mm`. Interrupts are off. A wrapper scheme that delegates
-    /// must forward it.
-    fn kthread_lazy_entry(&self, _m: &Machine<P>, _me: &mut CpuLocal, _mm: MmRef) {}
+    /// or `init_mm`. Interrupts are off.
+    fn kthread_lazy_entry(&self, m: &Machine<P>, me: &mut CpuLocal, mm: MmRef) {
+        if let Some(b) = self.base() {
+            b.kthread_lazy_entry(m, me, mm)
+        }
+    }
 
     /// finish_task_switch()'s drop of `init_mm` when a CPU leaves it for a
     /// user task (`mmdrop_lazy_tlb_sched(&init_mm)`, kernel/sched/core.c):
     /// what that does depends on the kernel's lazy-TLB mode, i.e. on the
     /// scheme. Default: no count on `init_mm`, only the full barrier
     /// `mmdrop_lazy_tlb()` must give membarrier (include/linux/sched/mm.h).
-    /// A wrapper scheme that delegates must forward it.
+    ///
     fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
-        m.membarrier_mb(me);
+        match self.base() {
+            Some(b) => b.drop_init_mm(m, me),
+            None => m.membarrier_mb(me),
+        }
     }
 
     /// The scheduling-clock interrupt at an interrupt point
     /// ([`Machine::interrupt_point`]): kernel/time/timer.c
     /// `update_process_times` -> kernel/rcu/tree.c `rcu_sched_clock_irq`.
-    /// A wrapper scheme that delegates must forward it.
-    fn tick(&self, _m: &Machine<P>, _me: &mut CpuLocal) {}
+    ///
+    fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
+        if let Some(b) = self.base() {
+            b.tick(m, me)
+        }
+    }
 
     /// Does the x86 exit flush unlazy "behind the scheduler's back" (MMU to
     /// `init_mm`, `active_mm` and the lazy reference left alone)? True for
     /// the schemes taken from kernels that did so.
     fn flush_unlazy_behind_back(&self) -> bool {
-        false
+        self.base().is_some_and(|b| b.flush_unlazy_behind_back())
     }
 
     /// Are drops requested with interrupts off deferred?
     fn defers_free(&self) -> bool {
-        false
+        self.base().is_some_and(|b| b.defers_free())
     }
 
     /// The orderings this scheme relies on.
     fn ordering_sites(&self) -> &'static [OrderingSite] {
-        &[]
+        self.base().map_or(&[], |b| b.ordering_sites())
     }
 }
 
