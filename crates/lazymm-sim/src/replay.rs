@@ -451,12 +451,7 @@ pub fn replay_on(
     p: CountingPlatform,
     hook: &mut dyn FnMut(&Machine<CountingPlatform>, ReplayPhase<'_>),
 ) -> Result<ReplayReport, ReplayError> {
-    let cpus = summary
-        .cpus_seen
-        .iter()
-        .copied()
-        .max()
-        .map_or(1, |c| c as usize + 1);
+    let cpus = summary.machine_cpus();
     let mut mc = MachineConfig::new(cpus, cfg.arch, cfg.scheme);
     mc.options = cfg.options;
     mc.max_mms = (summary.mms.len() + 64).max(256);

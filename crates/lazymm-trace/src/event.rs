@@ -380,6 +380,16 @@ pub struct TraceSummary {
 }
 
 impl TraceSummary {
+    /// CPUs a machine replaying the trace needs: the highest CPU id seen,
+    /// plus one (1 for a trace with no event).
+    pub fn machine_cpus(&self) -> usize {
+        self.cpus_seen
+            .iter()
+            .copied()
+            .max()
+            .map_or(1, |c| c as usize + 1)
+    }
+
     pub(crate) fn new(path: PathBuf) -> Self {
         TraceSummary {
             path,

@@ -64,12 +64,7 @@ pub fn run(
     opts: &ParseOptions,
     summary: &TraceSummary,
 ) -> Result<TraceTime, String> {
-    let cpus = summary
-        .cpus_seen
-        .iter()
-        .copied()
-        .max()
-        .map_or(1, |c| c as usize + 1);
+    let cpus = summary.machine_cpus();
     if cpus > spec.cpus() {
         return Err(format!(
             "{}: the trace has CPU ids up to {}; machine {} has {} CPUs",
