@@ -81,6 +81,8 @@ impl<P: Platform> Machine<P> {
         self.run_deferred(&mut me);
     }
 
+    /// The body of arch/x86/mm/tlb.c `flush_tlb_mm_range()` (and its
+    /// arm64/powerpc counterparts, per profile) on the calling CPU's state.
     fn flush_tlb_mm_range_local(&self, me: &mut CpuLocal, mm: MmRef, freed_tables: bool) {
         me.stats.tlb_flushes += 1;
         if !self.deref(me.id, mm, "flush_tlb_mm_range") {
@@ -184,7 +186,7 @@ impl<P: Platform> Machine<P> {
         loaded == LOADED_MM_SWITCHING || loaded == mm.word()
     }
 
-    /// `kvm_flush_tlb_multi`'s test of one vCPU: if preempted, set
+    /// arch/x86/kernel/kvm.c `kvm_flush_tlb_multi`'s test of one vCPU: if preempted, set
     /// `KVM_VCPU_FLUSH_TLB` (the host flushes it before it runs again) and
     /// send no IPI. Returns `true` if the flush was queued.
     fn kvm_queue_flush(&self, me: &mut CpuLocal, cpu: CpuId) -> bool {
@@ -231,7 +233,7 @@ impl<P: Platform> Machine<P> {
         );
     }
 
-    /// The host runs vCPU `cpu` again (`record_steal_time`:
+    /// The host runs vCPU `cpu` again (arch/x86/kvm/x86.c `record_steal_time`:
     /// `xchg(&st->preempted, 0)`, then `kvm_vcpu_flush_tlb_guest` if
     /// `KVM_VCPU_FLUSH_TLB` was set: the whole guest TLB, paging-structure
     /// caches included, so the vCPU's next walk starts from its CR3 again).
@@ -335,7 +337,7 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// flush_tlb_func's full flush on a CPU running `mm`: catch up with
+    /// arch/x86/mm/tlb.c flush_tlb_func's full flush on a CPU running `mm`: catch up with
     /// `mm->context.tlb_gen` (x86; on other profiles the broadcast covers
     /// it and nothing is read).
     pub(super) fn flush_tlb_catch_up(&self, me: &mut CpuLocal, mm: MmRef) {
