@@ -223,8 +223,6 @@ pub struct CpuLocal {
     /// powerpc radix's per-CPU `mm_cpumask_trim_clock`
     /// (arch/powerpc/mm/book3s64/radix_tlb.c tick_and_test_trim_clock).
     pub trim_clock: u32,
-    /// This vCPU is preempted by the host ([`Machine::vcpu_preempt`]).
-    pub vcpu_preempted: bool,
     /// The last word this CPU wrote to its runtime RCU word
     /// ([`CpuShared::rcu`], PREEMPT_RT only).
     pub rcu_qs: u64,
@@ -269,7 +267,6 @@ impl CpuLocal {
             slot_shadow: MmRef::INIT,
             membarrier_mb_needed: false,
             trim_clock: 0,
-            vcpu_preempted: false,
             rcu_qs: 0,
             in_sched_drop: false,
         }

@@ -191,7 +191,9 @@ impl<P: Platform> Machine<P> {
     /// send no IPI. Returns `true` if the flush was queued.
     fn kvm_queue_flush(&self, me: &mut CpuLocal, cpu: CpuId) -> bool {
         let w = &self.percpu[cpu].steal_preempted;
-        // Ordering: Relaxed, READ_ONCE(src->preempted).
+        // Ordering: Relaxed, READ_ONCE(src->preempted): a peek; the
+        // cmpxchg below re-checks the value it read and is the access that
+        // pairs with the host's xchg in vcpu_resume.
         let state = self.p.load(me.id, w, Ordering::Relaxed);
         if state & KVM_VCPU_PREEMPTED == 0 {
             return false;
@@ -222,9 +224,11 @@ impl<P: Platform> Machine<P> {
     /// The vCPU runs nothing until [`Machine::vcpu_resume`]. Only meaningful
     /// with the `kvm-pv-flush` option (otherwise no flusher reads it).
     pub fn vcpu_preempt(&self, cpu: CpuId) {
-        let mut me = self.local(cpu);
-        me.vcpu_preempted = true;
-        // Ordering: Release: the host's store (a guest-visible write).
+        // Ordering: Release, the host's store of the flag. Its reader is
+        // kvm_queue_flush's Relaxed peek, which decides nothing alone: the
+        // decision is its SeqCst cmpxchg against this word, and that RMW
+        // reads this store or a later value (coherence), so no other
+        // access needs ordering against it.
         self.p.store(
             cpu,
             &self.percpu[cpu].steal_preempted,
@@ -241,7 +245,6 @@ impl<P: Platform> Machine<P> {
     /// next flush or switch catches up (a redundant flush).
     pub fn vcpu_resume(&self, cpu: CpuId) {
         let mut me = self.local(cpu);
-        me.vcpu_preempted = false;
         // Ordering: SeqCst, the host's xchg (fully ordered), pairing with
         // kvm_queue_flush's cmpxchg.
         let st = self
