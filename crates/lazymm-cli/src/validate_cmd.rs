@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use lazymm::SchemeKind;
 use lazymm_bench::calibrate::{calibrate_model, this_machine_spec};
-use lazymm_bench::{run_bench, BenchConfig, Length, Workload};
+use lazymm_bench::{run_bench, BenchConfig, Length, Spread, Workload};
 use lazymm_sim::timing::exit_walk::{run as exit_walk_run, ExitWalkResult};
 use lazymm_sim::timing::rounds::{run as rounds_run, RoundsResult};
 use lazymm_sim::timing::spec::MachineSpec;
@@ -601,16 +601,6 @@ fn published_checks(pb: &ProgressBar) -> anyhow::Result<Vec<Check>> {
     Ok(v)
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
-    }
-}
-
 /// The model against `lazymm bench`'s real threads, repetition by
 /// repetition: before each, the four figures the `this-machine` preset
 /// takes are re-calibrated (the guest's hand-off moves between ~25 ns and
@@ -686,8 +676,14 @@ fn this_machine_checks(
         for (ri, &s) in ratios.iter().enumerate() {
             let reps_v = &per_rep[si][ri];
             let kept: Vec<&RealRep> = reps_v.iter().filter(|r| r.kept).collect();
+            // The median over the kept repetitions (NaN, printed "-", when
+            // none was kept).
             let pick = |f: &dyn Fn(&RealRep) -> f64| {
-                median(&kept.iter().map(|r| f(r)).collect::<Vec<_>>())
+                if kept.is_empty() {
+                    f64::NAN
+                } else {
+                    Spread::of(&kept.iter().map(|r| f(r)).collect::<Vec<_>>()).median
+                }
             };
             let model_over_measured = pick(&|r| r.model / r.measured);
             let reps_within = kept
