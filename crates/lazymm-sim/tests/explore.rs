@@ -535,6 +535,23 @@ fn preempt_rt_is_clean() {
     }
 }
 
+/// `lru-gen` (CONFIG_LRU_GEN_WALKS_MMU: context_switch's and exec_mmap's
+/// `lru_gen_use_mm()` store to the mm, kernel/sched/core.c, fs/exec.c) on
+/// the architectures that have it: every safe scheme stays clean, the store
+/// included (the ledger checks the mm is alive at each).
+#[test]
+fn lru_gen_is_clean() {
+    for kind in SchemeKind::ALL
+        .into_iter()
+        .filter(|k| k.known_unsafe().is_none())
+    {
+        let mut cfg = cfg_for(kind);
+        cfg.arches = &[lazymm::Arch::X86, lazymm::Arch::Arm64];
+        cfg.options.kernel.lru_gen = true;
+        expect_clean_cfg(cfg, ci_schedules() / 4, 0);
+    }
+}
+
 /// Issue 9's omitted flush paths in the explorer's script (`munmap`,
 /// `mprotect`, idle entry). On x86-lazy-cpumask (post-6.12
 /// `flush_tlb_func` clears the bit of a CPU found with another mm loaded)

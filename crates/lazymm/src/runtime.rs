@@ -805,6 +805,9 @@ impl<P: Platform> Machine<P> {
             return;
         }
         if let Some(w) = &self.mms.get(mm.idx).lru_gen {
+            // A write to the mm_struct: the ledger checks it is alive (the
+            // task being switched to holds a `users` reference).
+            self.ledger.touch(me.id, mm, "lru_gen_use_mm");
             // Ordering: Relaxed, a WRITE_ONCE: page reclaim's hint, read
             // racily by the mm walk; it orders nothing.
             self.p.store(me.id, w, u64::MAX, Ordering::Relaxed);
