@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, StdPlatform};
 use lazymm_sim::cost::CostTable;
 use lazymm_sim::timing::spec::{Figure as SpecFigure, MachineSpec};
-use lazymm_sim::timing::this_machine::latency_for_handoff;
+use lazymm_sim::timing::this_machine::{
+    latency_for_handoff, steal_for_handoff, switch_for_runtime, wakeup_for_pingpong,
+};
 use serde::Serialize;
 
 use crate::switches::spin_wait;
@@ -55,6 +57,10 @@ pub struct Calibration {
     /// passed by RMW): each RMW is on a line the other core wrote last, so
     /// one line transfer plus the waiter noticing it.
     pub handoff: Figure,
+    /// What a steal adds to a hand-off: before passing the token, after a
+    /// little local work, the holder RMWs a second line the other core
+    /// RMW'd on its turn (refcount's `mmdrop`; [`steal`]). Per hand-off.
+    pub steal: Figure,
     /// One-way latency of a cache-line transfer: two threads ping-pong
     /// plain stores through two lines (each writes one line and spins
     /// reading the other): half a round trip.
@@ -67,6 +73,10 @@ pub struct Calibration {
     /// round trip, ledger and bookkeeping included. The timing model's
     /// `switch` for this machine.
     pub runtime_switch: Figure,
+    /// One ping-pong turn of two threads on private machines, each turn a
+    /// switch to the user task, the pass, a switch back ([`woken_switch`]):
+    /// the runtime's switch right after a wake-up.
+    pub woken_switch: Figure,
     /// The timestamp counter's rate (x86_64: `rdtsc` ticks per ns, close to
     /// the nominal core clock), to turn ns into approximate cycles.
     pub tsc_ghz: Option<f64>,
@@ -210,7 +220,35 @@ fn rmw_burst(a: &AtomicU64) -> u64 {
 }
 
 fn handoff(threads: usize, samples: usize) -> Figure {
+    handoff_with(threads, samples, false, 0)
+}
+
+/// Dependent multiply-adds the turn holder runs before passing the token
+/// in the [`steal`] patterns: in real code a steal follows the code that
+/// leads to it (refcount's `mmdrop` ends a context switch), and a core
+/// issues a store's ownership request as soon as its address is known, so
+/// the local work before it can hide part of the transfer. An RMW right
+/// after a spin loop's exit (no work) is the worst case and no switch path's
+/// case. About 20 multiplies: the order of the runtime's own switch work.
+const STEAL_WORK: u64 = 20;
+
+fn local_work(n: u64) -> u64 {
+    let mut x = 1u64;
+    for i in 0..n {
+        x = black_box(x.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(i));
+    }
+    x
+}
+
+/// The hand-off pattern; the turn holder first runs `work` local
+/// multiply-adds, and with `steal` it then RMWs a second line `y` before
+/// passing the token. The previous holder RMW'd `y` on its turn, so each
+/// such RMW takes a line another core holds modified while this one has no
+/// copy: a steal, on the critical path (refcount's `mmdrop` of `mm_count`
+/// on the switch to the user task, after the other CPU's `mmgrab`).
+fn handoff_with(threads: usize, samples: usize, steal: bool, work: u64) -> Figure {
     let token = Padded(AtomicU64::new(0));
+    let y = Padded(AtomicU64::new(0));
     let n = threads as u64;
     let per_sample = 2_000u64;
     sampled(threads, samples, |t| {
@@ -223,6 +261,14 @@ fn handoff(threads: usize, samples: usize) -> Figure {
             // wake-up is.
             let v = token.0.load(Ordering::Acquire);
             if v % n == t as u64 {
+                if work > 0 {
+                    black_box(local_work(work));
+                }
+                if steal {
+                    // Ordering: SeqCst, as the kernel's value-returning
+                    // atomics (`atomic_dec_and_test` in `mmdrop`).
+                    y.0.fetch_add(1, Ordering::SeqCst);
+                }
                 token.0.fetch_add(1, Ordering::AcqRel);
                 mine += 1;
                 spins = 0;
@@ -234,6 +280,40 @@ fn handoff(threads: usize, samples: usize) -> Figure {
         // threads' turns.
         per_sample * n
     })
+}
+
+/// What a steal adds to a hand-off: the [`handoff_with`] pattern with
+/// [`STEAL_WORK`] and the steal, minus the same without the steal, on 2
+/// threads. The two are measured in 8 alternating batches (this guest's
+/// placement can change within a second), and the figure is the
+/// difference of the medians, at least 0; `samples`/`taken` are the
+/// steal run's.
+fn steal(samples: usize) -> Figure {
+    let batches = 8usize;
+    let per = samples.div_ceil(2).max(3);
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let (mut kept, mut taken) = (0, 0);
+    for _ in 0..batches {
+        let w = handoff_with(2, per, true, STEAL_WORK);
+        let o = handoff_with(2, per, false, STEAL_WORK);
+        with.push(w.ns);
+        without.push(o.ns);
+        kept += w.samples;
+        taken += w.taken;
+    }
+    let d: Vec<f64> = with
+        .iter()
+        .zip(&without)
+        .map(|(w, o)| (w - o).max(0.0))
+        .collect();
+    let mut d10 = d.clone();
+    let mut d50 = d;
+    Figure {
+        p10_ns: percentile(&mut d10, 0.1),
+        ns: percentile(&mut d50, 0.5),
+        samples: kept,
+        taken,
+    }
 }
 
 fn transfer(samples: usize) -> Figure {
@@ -309,6 +389,64 @@ fn runtime_switch(samples: usize) -> Figure {
     f
 }
 
+/// One turn of a ping-pong in which each of 2 threads drives a private
+/// one-CPU `Machine<StdPlatform>` + `lightweight` (no runtime state shared
+/// between the threads: only the token's line moves): the turn holder
+/// switches to its user task, passes the token, switches back to idle. Per
+/// turn (hand-off). With [`handoff`] and [`runtime_switch`] it tells what a
+/// switch costs right after a spin-loop wake-up, beyond its cost in a warm
+/// loop: `this_machine::wakeup_for_pingpong`.
+fn woken_switch(samples: usize) -> Figure {
+    let machines: Vec<Machine<StdPlatform>> = (0..2)
+        .map(|_| {
+            Machine::new(
+                StdPlatform,
+                MachineConfig::new(1, Arch::X86, SchemeKind::Lightweight),
+            )
+            .expect("a one-CPU machine")
+        })
+        .collect();
+    let mms: Vec<_> = machines
+        .iter()
+        .map(|m| {
+            let mm = m.mm_alloc(0).expect("one mm");
+            m.switch_to(0, Next::User(mm));
+            m.switch_to(0, Next::Kernel);
+            mm
+        })
+        .collect();
+    let token = Padded(AtomicU64::new(0));
+    let per_sample = 2_000u64;
+    let f = sampled(2, samples, |t| {
+        let (m, mm) = (&machines[t], mms[t]);
+        let mut mine = 0;
+        let mut spins = 0;
+        while mine < per_sample {
+            // Ordering: Acquire pairs with the other thread's Release pass:
+            // a wake-up.
+            if token.0.load(Ordering::Acquire) % 2 == t as u64 {
+                m.switch_to(0, Next::User(mm));
+                // Ordering: Release: the other thread's wake-up.
+                token.0.fetch_add(1, Ordering::Release);
+                m.switch_to(0, Next::Kernel);
+                mine += 1;
+                spins = 0;
+            } else {
+                spin_wait(&mut spins);
+            }
+        }
+        per_sample * 2
+    });
+    for (m, &mm) in machines.iter().zip(&mms) {
+        m.switch_to(0, Next::User(mm));
+        m.exit_mm(0);
+        m.switch_to(0, Next::Kernel);
+        m.quiesce_cpu(0);
+        m.finish();
+    }
+    f
+}
+
 /// The four figures the timing model's `this-machine` preset takes from a
 /// calibration (a subset of [`Calibration`], cheap enough to re-measure
 /// before every repetition of a real-thread comparison: the guest's two
@@ -317,12 +455,16 @@ fn runtime_switch(samples: usize) -> Figure {
 pub struct ModelFigures {
     /// [`Calibration::handoff`].
     pub handoff: Figure,
+    /// [`Calibration::steal`].
+    pub steal: Figure,
     /// [`Calibration::local_rmw`].
     pub local_rmw: Figure,
     /// [`Calibration::fence`].
     pub fence: Figure,
     /// [`Calibration::runtime_switch`].
     pub runtime_switch: Figure,
+    /// [`Calibration::woken_switch`].
+    pub woken_switch: Figure,
 }
 
 impl Calibration {
@@ -330,11 +472,21 @@ impl Calibration {
     pub fn model_figures(&self) -> ModelFigures {
         ModelFigures {
             handoff: self.handoff,
+            steal: self.steal,
             local_rmw: self.local_rmw,
             fence: self.fence,
             runtime_switch: self.runtime_switch,
+            woken_switch: self.woken_switch,
         }
     }
+}
+
+/// The one-way hand-off alone (2 threads, `samples` samples): a quick
+/// check, after a measurement, that the machine is still the one the
+/// calibration before it described (this guest's vCPUs move between host
+/// placements whose hand-offs differ several-fold).
+pub fn handoff_check(samples: usize) -> Figure {
+    handoff(2, samples.max(3))
 }
 
 /// Measures only the [`ModelFigures`] (`samples` samples each; 2 threads
@@ -344,9 +496,11 @@ pub fn calibrate_model(samples: usize) -> ModelFigures {
     let local = Padded(AtomicU64::new(0));
     ModelFigures {
         handoff: handoff(2, samples),
+        steal: steal(samples),
         local_rmw: sampled(1, samples, |_| rmw_burst(&local.0)),
         fence: fence_fig(samples),
         runtime_switch: runtime_switch(samples),
+        woken_switch: woken_switch(samples),
     }
 }
 
@@ -373,9 +527,37 @@ pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
     };
     s.latency_ns.node = s.latency_ns.socket.clone();
     s.latency_ns.remote = s.latency_ns.socket.clone();
+    if let Ok(steal) = steal_for_handoff(&s, cal.steal.ns) {
+        s.coherence.steal = SpecFigure {
+            value: steal,
+            source: format!(
+                "solved from calibrate.rs steal ({:.1} ns added to a hand-off by an RMW of a line the other CPU wrote, median of 8 batches): the steal factor at which the model's own run of that pattern adds as much (this_machine::steal_for_handoff)",
+                cal.steal.ns
+            ),
+        };
+    }
     s.cost_ns.rmw_local = src("local_rmw", &cal.local_rmw);
     s.cost_ns.fence = src("fence", &cal.fence);
-    s.cost_ns.switch = src("runtime_switch", &cal.runtime_switch);
+    let own = src("runtime_switch", &cal.runtime_switch);
+    s.cost_ns.switch = match switch_for_runtime(&s, cal.runtime_switch.ns) {
+        Ok(v) => SpecFigure {
+            value: v,
+            source: format!(
+                "{}, minus what the model charges lightweight's own accesses on one CPU (this_machine::switch_for_runtime: the measurement includes them)",
+                own.source
+            ),
+        },
+        Err(_) => own,
+    };
+    if let Ok(w) = wakeup_for_pingpong(&s, cal.woken_switch.ns) {
+        s.cost_ns.wakeup = SpecFigure {
+            value: w,
+            source: format!(
+                "solved from calibrate.rs woken_switch ({:.1} ns per turn, median of {} kept samples of {}): what a turn of that pattern (a spin-loop wake-up, the runtime's switch pair on a private machine, the pass) costs beyond the model's own run of it with no wake-up cost (this_machine::wakeup_for_pingpong)",
+                cal.woken_switch.ns, cal.woken_switch.samples, cal.woken_switch.taken
+            ),
+        };
+    }
     s.origin = "machines/this-machine.toml + calibrate.rs (this run)".into();
     s
 }
@@ -411,9 +593,11 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let shared = Padded(AtomicU64::new(0));
     let shared_rmw = sampled_with(threads, samples, false, |_| rmw_burst(&shared.0));
     let handoff = handoff(threads, samples);
+    let steal = steal(samples);
     let transfer = transfer(samples);
     let fence = fence_fig(samples);
     let runtime_switch = runtime_switch(samples);
+    let woken_switch = woken_switch(samples);
     let model = CostTable::for_arch(Arch::X86);
     Calibration {
         threads,
@@ -421,9 +605,11 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
         local_rmw_parallel,
         shared_rmw,
         handoff,
+        steal,
         transfer,
         fence,
         runtime_switch,
+        woken_switch,
         tsc_ghz: tsc_ghz(),
         measured_shared_over_local: shared_rmw.ns / local_rmw.ns,
         measured_handoff_over_local: handoff.ns / local_rmw.ns,

@@ -321,6 +321,7 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
         &c.shared_rmw,
     )?;
     line(out, "line hand-off by RMW (token, one way)", &c.handoff)?;
+    line(out, "steal of a line: added to a hand-off", &c.steal)?;
     line(out, "line transfer (store ping-pong, 1 way)", &c.transfer)?;
     line(out, "full fence", &c.fence)?;
     writeln!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use lazymm::SchemeKind;
-use lazymm_bench::calibrate::{calibrate_model, this_machine_spec};
+use lazymm_bench::calibrate::{calibrate_model, handoff_check, this_machine_spec};
 use lazymm_bench::{run_bench, BenchConfig, Length, Spread, Workload};
 use lazymm_sim::timing::exit_walk::{run as exit_walk_run, ExitWalkResult};
 use lazymm_sim::timing::rounds::{run as rounds_run, RoundsResult};
@@ -474,8 +474,23 @@ struct RealRep {
     utilization: f64,
     /// The hand-off calibrated before this repetition (ns).
     handoff_ns: f64,
+    /// What a steal added to the hand-off, calibrated before this
+    /// repetition (ns).
+    steal_ns: f64,
+    /// The hand-off re-measured after each shape's bench run up to this
+    /// one (ns).
+    handoff_after_ns: Vec<f64>,
+    /// A hand-off after differs from the one before by more than
+    /// [`MAX_MOVE`]: the host moved the vCPUs, and the calibration no
+    /// longer describes the machine the bench ran on.
+    moved: bool,
     kept: bool,
 }
+
+/// A repetition counts only if every hand-off re-measured after a bench
+/// run is within this share of the calibration's (the two host placements
+/// seen differ 6x; the spread within one is about 15 %).
+const MAX_MOVE: f64 = 0.3;
 
 /// A repetition counts only if both runs of the ratio had their two
 /// threads on a CPU at least this share of the time: below it, the threads
@@ -636,14 +651,20 @@ fn this_machine_checks(
             SchemeKind::Lightweight,
             SchemeKind::Shootdown,
         ];
-        cfg.workloads = shapes.iter().map(|&(_, w)| w).collect();
         cfg.cpu_stride = a.cpu_stride.max(1);
         cfg.reps = 1;
         if a.quick {
             cfg.length = Length::Time(Duration::from_millis(40));
         }
-        let report = run_bench(&cfg, &mut |_, _, _| {}).map_err(|e| anyhow!("{e}"))?;
+        let mut after = Vec::new();
         for (si, &(shape, w)) in shapes.iter().enumerate() {
+            // One shape at a time, each followed by a hand-off check.
+            cfg.workloads = vec![w];
+            let report = run_bench(&cfg, &mut |_, _, _| {}).map_err(|e| anyhow!("{e}"))?;
+            after.push(handoff_check(if a.quick { 20 } else { 40 }).ns);
+            let moved = after
+                .iter()
+                .any(|h| (h / cal.handoff.ns - 1.0).abs() > MAX_MOVE);
             pb.set_message(format!("rep {}/{reps}: model, {}", rep + 1, shape.name()));
             let row_of = |s: SchemeKind| {
                 report
@@ -665,7 +686,10 @@ fn this_machine_checks(
                     measured: row.cpu_ratio_to_refcount.median,
                     utilization,
                     handoff_ns: cal.handoff.ns,
-                    kept: utilization >= MIN_UTIL,
+                    steal_ns: cal.steal.ns,
+                    handoff_after_ns: after.clone(),
+                    moved,
+                    kept: utilization >= MIN_UTIL && !moved,
                 });
             }
         }
@@ -810,7 +834,13 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
                         "{:.2}/{:.2}{}",
                         p.model,
                         p.measured,
-                        if p.kept { "" } else { "*" }
+                        if p.moved {
+                            "m"
+                        } else if p.kept {
+                            ""
+                        } else {
+                            "*"
+                        }
                     )
                 })
                 .collect();
@@ -825,7 +855,19 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
             let h: Vec<String> = first
                 .per_rep
                 .iter()
-                .map(|p| format!("{:.0}", p.handoff_ns))
+                .map(|p| {
+                    let after: Vec<String> = p
+                        .handoff_after_ns
+                        .iter()
+                        .map(|h| format!("{h:.0}"))
+                        .collect();
+                    format!(
+                        "{:.0}/{:.0} (after: {})",
+                        p.handoff_ns,
+                        p.steal_ns,
+                        after.join(" ")
+                    )
+                })
                 .collect();
             let u: Vec<String> = first
                 .per_rep
@@ -833,12 +875,12 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
                 .map(|p| format!("{:.0}%", 100.0 * p.utilization))
                 .collect();
             println!(
-                "  per repetition: hand-off ns [{}]; bench-thread utilization (ping-pong) [{}]",
+                "  per repetition: hand-off / a steal's addition, ns, and the hand-off after each shape's run [{}]; bench-thread utilization (ping-pong) [{}]",
                 h.join(", "),
                 u.join(", ")
             );
             println!(
-                "  medians over the repetitions kept (both runs' threads on a CPU >= {:.0}% of the time; * = not kept); within: kept repetitions with model/measured within 25%; verdict yes only if all are; \"busy\": none kept",
+                "  medians over the repetitions kept (both runs' threads on a CPU >= {:.0}% of the time, and the hand-off after each run within 30% of the calibration's; * = not kept, m = the host moved the vCPUs); within: kept repetitions with model/measured within 25%; verdict yes only if all are; \"busy\": none kept",
                 100.0 * MIN_UTIL
             );
         }

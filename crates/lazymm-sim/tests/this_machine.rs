@@ -4,7 +4,10 @@
 
 use lazymm::SchemeKind;
 use lazymm_sim::timing::spec::MachineSpec;
-use lazymm_sim::timing::this_machine::{handoff_ns, latency_for_handoff, switches_per_s, Shape};
+use lazymm_sim::timing::this_machine::{
+    handoff_ns, handoff_steal_ns, latency_for_handoff, steal_for_handoff, switch_for_runtime,
+    switches_per_s, wakeup_for_pingpong, Shape,
+};
 
 fn with_latency(l: f64) -> MachineSpec {
     let mut s = MachineSpec::load("this-machine").expect("shipped preset");
@@ -83,4 +86,91 @@ fn committed_preset_latency_is_solved_from_its_handoff() {
         "preset {} ns, solved {l} ns",
         s.latency_ns.socket.value
     );
+}
+
+/// A steal (a store or RMW to a line the other CPU holds modified, no copy
+/// here) is priced at `coherence.steal` times the distance's latency; the
+/// hand-off's two halves (a load miss, an upgrade of a shared line) are
+/// not, so the latency solve is independent of the steal factor.
+#[test]
+fn steal_factor_prices_steals_only() {
+    let mut s = with_latency(100.0);
+    let h1 = handoff_ns(&s, 1000);
+    let add1 = handoff_steal_ns(&s, 1000) - h1;
+    s.coherence.steal.value = 3.0;
+    let h3 = handoff_ns(&s, 1000);
+    let add3 = handoff_steal_ns(&s, 1000) - h3;
+    assert!(
+        (h1 - h3).abs() < 1e-9,
+        "hand-off moved with the steal factor: {h1} -> {h3}"
+    );
+    // Factor 1: the steal is one transfer plus the RMW itself.
+    let rmw = s.cost_ns.rmw_local.value;
+    assert!(
+        (add1 - (100.0 + rmw)).abs() < 0.01,
+        "steal adds {add1} ns at factor 1"
+    );
+    assert!(
+        (add3 - (300.0 + rmw)).abs() < 0.01,
+        "steal adds {add3} ns at factor 3"
+    );
+}
+
+/// The steal solve inverts the model exactly, in both of the guest's
+/// placements (docs/this-machine.md: a steal adds ~20-35 ns to a ~30 ns
+/// hand-off in one, ~230-270 ns to a ~165 ns one in the other).
+#[test]
+fn solved_steal_reproduces_the_measured_addition() {
+    let base = MachineSpec::load("this-machine").expect("shipped preset");
+    for (handoff, added) in [(30.0, 25.0), (165.0, 250.0)] {
+        let l = latency_for_handoff(&base, handoff).expect("solvable");
+        let mut s = with_latency(l);
+        let f = steal_for_handoff(&s, added).expect("solvable");
+        s.coherence.steal.value = f;
+        let got = handoff_steal_ns(&s, 1000) - handoff_ns(&s, 1000);
+        // The model keeps the factor in thousandths.
+        assert!(
+            (got - added).abs() < 0.1,
+            "factor {f}: adds {got} ns, measured {added} ns"
+        );
+    }
+}
+
+/// `switch` is the runtime's warm per-switch time less what the model
+/// charges lightweight's own accesses: the model's one-CPU free-run with
+/// the solved `switch` takes the measured time per switch.
+#[test]
+fn solved_switch_reproduces_the_runtime_switch() {
+    let mut s = MachineSpec::load("this-machine").expect("shipped preset");
+    let measured = 17.0;
+    let sw = switch_for_runtime(&s, measured).expect("solvable");
+    assert!(sw > 0.0 && sw < measured, "switch {sw} ns of {measured} ns");
+    s.cost_ns.switch.value = sw;
+    let per =
+        1e9 / switches_per_s(&s, SchemeKind::Lightweight, Shape::FreeRun, 1, 2000).expect("clean");
+    assert!(
+        (per - measured).abs() < 0.01,
+        "model {per} ns per switch, measured {measured} ns"
+    );
+}
+
+/// `wakeup` is what a real ping-pong turn on private machines costs beyond
+/// the model's lightweight turn: with it, the model's turn is the measured
+/// one; a measured turn the model already exceeds gives 0.
+#[test]
+fn solved_wakeup_reproduces_the_woken_switch() {
+    let mut s = MachineSpec::load("this-machine").expect("shipped preset");
+    let turn = |s: &MachineSpec| {
+        2e9 / switches_per_s(s, SchemeKind::Lightweight, Shape::PingPong, 2, 2000).expect("clean")
+    };
+    let bare = turn(&s);
+    let measured = bare + 50.0;
+    let w = wakeup_for_pingpong(&s, measured).expect("solvable");
+    s.cost_ns.wakeup.value = w;
+    assert!(
+        (turn(&s) - measured).abs() < 0.01,
+        "turn {} ns, measured {measured} ns",
+        turn(&s)
+    );
+    assert_eq!(wakeup_for_pingpong(&s, bare / 2.0).expect("solvable"), 0.0);
 }

@@ -11,7 +11,10 @@
 //!   CPUs (SMT sibling, same die, same socket, one hop, two hops);
 //! * a store or RMW by the exclusive owner costs `load_hit` / `rmw_local`;
 //!   otherwise the line is taken exclusive: the latency is the farthest of
-//!   the owner and the sharers, and the RMW's own `rmw_local` follows;
+//!   the owner and the sharers, and the RMW's own `rmw_local` follows; a
+//!   **steal** (the requester holds no copy of a line another CPU wrote)
+//!   costs the owner's distance times the machine's `coherence.steal`
+//!   (1 unless measured: `this-machine`);
 //! * **a line serves one transfer at a time**: a transfer starts at
 //!   `max(requester's clock, line free)` and holds the line for its
 //!   latency, so a line everyone fights over caps the machine's throughput
@@ -78,6 +81,9 @@ pub struct Params {
     /// Distance classes below this are served first from a queued
     /// requester ([`super::spec::Coherence::local_first`]).
     pub local_first: usize,
+    /// A steal's latency as a multiple of the distance's, in thousandths
+    /// ([`super::spec::Coherence::steal`]).
+    pub steal_milli: u64,
     places: Vec<[u32; 4]>,
 }
 
@@ -108,6 +114,7 @@ impl Params {
             wakeup: ps(c.wakeup.value),
             switch: ps(c.switch.value),
             local_first: s.coherence.local_first.value as usize,
+            steal_milli: (s.coherence.steal.value * 1000.0).round().max(1.0) as u64,
             places: Vec::new(),
         };
         p.places = (0..s.cpus() as u32).map(|c| p.compute_place(c)).collect();
@@ -144,6 +151,12 @@ impl Params {
     #[inline]
     pub fn latency(&self, a: u32, b: u32) -> u64 {
         self.lat[self.distance(a, b)]
+    }
+
+    /// The latency of a steal by `a` of a line `b` holds modified.
+    #[inline]
+    pub fn steal_latency(&self, a: u32, b: u32) -> u64 {
+        self.latency(a, b) * self.steal_milli / 1000
     }
 }
 
@@ -324,6 +337,9 @@ impl Model {
             return;
         }
         let prev = l.owner;
+        // A store or RMW by a CPU with no copy: a steal, wherever the line
+        // comes from (its owner now, or a requester queued ahead).
+        let steal = a != Access::Load && !l.has(c);
         let (mut lat, end_cost) = match a {
             Access::Load => {
                 if l.owner == c || l.owner == NONE || l.has(c) {
@@ -347,7 +363,12 @@ impl Model {
                     return;
                 }
                 let mut lat = if l.owner != c && l.owner != NONE {
-                    p.latency(c, l.owner)
+                    if steal {
+                        p.steal_latency(c, l.owner)
+                    } else {
+                        // An upgrade: the requester shares the line.
+                        p.latency(c, l.owner)
+                    }
                 } else {
                     0
                 };
@@ -396,6 +417,11 @@ impl Model {
                 p.lat[best]
             } else {
                 sum.checked_div(n).unwrap_or(lat)
+            };
+            let q = if steal && n > 0 {
+                q * p.steal_milli / 1000
+            } else {
+                q
             };
             if q != lat {
                 lat = q;

@@ -88,6 +88,15 @@ pub struct Coherence {
     /// a requester ahead of it in the line's queue gets the line from that
     /// one, at that distance's latency. `None` in a file: 0.
     pub local_first: Figure,
+    /// What a **steal** costs, as a multiple of the distance's latency: a
+    /// store or RMW to a line another CPU holds modified while the
+    /// requester has no copy (refcount's `mmdrop` after the other CPU's
+    /// `mmgrab`), as opposed to a load miss or an upgrade of a line the
+    /// requester shares (a hand-off's two halves). Published core-to-core
+    /// figures measure one pattern and do not tell the two apart: 1 there.
+    /// `this-machine` measures both (`calibrate.rs`, `handoff` and
+    /// `steal`). Not given in a file: 1.
+    pub steal: Figure,
 }
 
 /// A machine preset.
@@ -512,6 +521,27 @@ impl MachineSpec {
                     source: "not given: a queued line is served in arrival order".into(),
                 }
             },
+            steal: if r.e.contains_key("coherence.steal") {
+                let f = r.fig("coherence.steal", 0.0, false)?;
+                if !(f.value > 0.0 && f.value <= 100.0) {
+                    let line = r.e["coherence.steal"].line;
+                    return Err(err(
+                        file,
+                        line,
+                        format!(
+                            "`coherence.steal` = {} must be above 0 and at most 100 (a multiple of the distance's latency)",
+                            f.value
+                        ),
+                    ));
+                }
+                f
+            } else {
+                Figure {
+                    value: 1.0,
+                    source: "not given: a steal costs the distance's latency, as any transfer"
+                        .into(),
+                }
+            },
         };
         let kernel = r.opt_string("kernel")?.unwrap_or_default();
         let kernel_source = r.opt_string("kernel_source")?.unwrap_or_default();
@@ -653,6 +683,7 @@ impl MachineSpec {
             ("cost_ns.wakeup", &c.wakeup),
             ("cost_ns.switch", &c.switch),
             ("coherence.local_first", &self.coherence.local_first),
+            ("coherence.steal", &self.coherence.steal),
         ] {
             v.push((k.to_string(), f));
         }

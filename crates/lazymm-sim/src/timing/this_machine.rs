@@ -10,8 +10,19 @@
 //!
 //! Each `switch_to` costs the machine's `switch` (the runtime's own work,
 //! calibrated on one thread) plus whatever the scheme's accesses cost in the
-//! coherence model. The real threads spin instead of sleeping, so no
-//! wake-up latency applies.
+//! coherence model. The real threads spin instead of sleeping: the
+//! machine's `wakeup` is what leaving the spin loop costs the ping-pong
+//! turn that follows (calibrated: [`wakeup_for_pingpong`]).
+//!
+//! The `this-machine` preset is filled per run from `calibrate.rs` through
+//! the solves below, each through the model's own run of the measured
+//! pattern: the inter-CPU latency from the hand-off
+//! ([`latency_for_handoff`]), the steal factor from what a steal adds to it
+//! ([`steal_for_handoff`]), `switch` from the runtime's warm switch loop
+//! ([`switch_for_runtime`]) and `wakeup` from a ping-pong on private
+//! machines ([`wakeup_for_pingpong`]). None of them runs a scheme's shared
+//! line: what `lazymm validate` compares (refcount's and shoot-down's
+//! costs against lightweight's) stays the model's prediction.
 
 use core::sync::atomic::Ordering;
 
@@ -80,6 +91,8 @@ pub fn switches_per_s(
                 m.p.model(|md| md.clock[c] = md.clock[c].max(passed));
                 // Ordering: Acquire, as the bench's wait loop.
                 m.p.load(c, &token, Ordering::Acquire);
+                // Leaving the spin loop (`cost_ns.wakeup`).
+                m.p.model(|md| md.clock[c] += md.p.wakeup);
                 step(c, Next::User(mm));
                 // Ordering: Release, as the bench's token pass.
                 m.p.fetch_add(c, &token, 1, Ordering::Release);
@@ -130,7 +143,20 @@ pub fn switches_per_s(
 /// take the line back from the other CPU's shared copy: it was spinning on
 /// it). Returns simulated ns per hand-off.
 pub fn handoff_ns(spec: &MachineSpec, turns: u64) -> f64 {
+    handoff_pattern_ns(spec, turns, false)
+}
+
+/// The calibration's hand-off with a steal (`calibrate.rs`,
+/// `handoff_steal`): as [`handoff_ns`], and before passing the token the
+/// CPU whose turn it is RMWs a second line the other CPU RMW'd on its turn.
+/// Simulated ns per hand-off.
+pub fn handoff_steal_ns(spec: &MachineSpec, turns: u64) -> f64 {
+    handoff_pattern_ns(spec, turns, true)
+}
+
+fn handoff_pattern_ns(spec: &MachineSpec, turns: u64, steal: bool) -> f64 {
     let mut md = Model::new(Params::of(spec), spec.cpus().max(2));
+    md.add_line(0);
     md.add_line(0);
     let turns = turns.max(2);
     let mut passed = 0u64;
@@ -139,10 +165,13 @@ pub fn handoff_ns(spec: &MachineSpec, turns: u64) -> f64 {
         let c = (k % 2) as usize;
         md.clock[c] = md.clock[c].max(passed);
         md.access(c, 0, Access::Load);
+        if steal {
+            md.access(c, 1, Access::Rmw);
+        }
         md.access(c, 0, Access::Rmw);
         passed = md.clock[c];
         if k == 1 {
-            // Two warm-up turns: the line starts nowhere.
+            // Two warm-up turns: the lines start nowhere.
             start = passed;
         }
     }
@@ -179,4 +208,62 @@ pub fn latency_for_handoff(spec: &MachineSpec, measured_ns: f64) -> Result<f64, 
         ));
     }
     Ok((l1 + (measured_ns - t1) / slope).max(0.0))
+}
+
+/// The steal factor (`coherence.steal`) at which the model's
+/// [`handoff_steal_ns`] exceeds its [`handoff_ns`] by `measured_ns`, what a
+/// steal added to the real hand-off (`calibrate.rs`, `steal`). `spec`'s
+/// latencies must already be solved from the plain hand-off
+/// ([`latency_for_handoff`]), which no steal enters. The added time is
+/// linear in the factor (the steal is on the critical path), so two runs
+/// give the exact solve. Clamped to `[0.01, 100]`; errors if the pattern
+/// does not grow with the factor (no inter-CPU latency).
+pub fn steal_for_handoff(spec: &MachineSpec, measured_ns: f64) -> Result<f64, String> {
+    let base = handoff_ns(spec, 1000);
+    let at = |f: f64| {
+        let mut s = spec.clone();
+        s.coherence.steal.value = f;
+        handoff_steal_ns(&s, 1000) - base
+    };
+    let (f1, f2) = (1.0, 2.0);
+    let (t1, t2) = (at(f1), at(f2));
+    let slope = (t2 - t1) / (f2 - f1);
+    if slope <= 0.0 {
+        return Err(format!(
+            "the model's hand-off with a steal does not grow with the steal factor (+{t1} ns at {f1}, +{t2} ns at {f2})"
+        ));
+    }
+    Ok((f1 + (measured_ns - t1) / slope).clamp(0.01, 100.0))
+}
+
+/// The machine's `switch` (the non-scheme part of a context switch) from
+/// `measured_ns`, `calibrate.rs`'s `runtime_switch`: the real runtime's
+/// whole per-switch time on one thread alone with `lightweight`, which
+/// includes that scheme's own atomics. The model prices those accesses
+/// itself, so the part left to `switch` is the measured time minus what the
+/// model charges `lightweight`'s accesses on one CPU alone (the free-run
+/// shape on one thread with `switch` = 0); at least 0.
+pub fn switch_for_runtime(spec: &MachineSpec, measured_ns: f64) -> Result<f64, String> {
+    let mut s = spec.clone();
+    s.cost_ns.switch.value = 0.0;
+    let rate = switches_per_s(&s, SchemeKind::Lightweight, Shape::FreeRun, 1, 2_000)?;
+    Ok((measured_ns - 1e9 / rate).max(0.0))
+}
+
+/// The machine's `wakeup` for the ping-pong shape from `measured_ns`,
+/// `calibrate.rs`'s `woken_switch`: one turn of a ping-pong whose holder
+/// switches to its user task, passes the token and switches back, each
+/// thread on a private machine running `lightweight` (no runtime state
+/// shared: only the token moves). The model's own run of that turn is its
+/// `lightweight` ping-pong with `wakeup` = 0 (one shared mm, but
+/// `lightweight` touches no shared line on these switches); what the real
+/// turn costs beyond it is what leaving a spin loop costs the switch that
+/// follows (on this guest: nothing in one host placement, about 50 ns in
+/// the other). At least 0.
+pub fn wakeup_for_pingpong(spec: &MachineSpec, measured_ns: f64) -> Result<f64, String> {
+    let mut s = spec.clone();
+    s.cost_ns.wakeup.value = 0.0;
+    let rate = switches_per_s(&s, SchemeKind::Lightweight, Shape::PingPong, 2, 2_000)?;
+    // Two switches per turn.
+    Ok((measured_ns - 2e9 / rate).max(0.0))
 }
