@@ -480,22 +480,7 @@ pub fn compare(a: &CompareArgs) -> Result<u8> {
             Some(d) => d.clone(),
             None => bundled_traces()?,
         };
-        for path in trace_files(&dir)? {
-            let summary = Arc::new(scan(&path, &ParseOptions::default())?);
-            for &arch in &archs {
-                for &scheme in &schemes {
-                    jobs.push(Job::Trace {
-                        path: path.clone(),
-                        summary: summary.clone(),
-                        cfg: ReplayConfig {
-                            scheme,
-                            arch,
-                            options: Default::default(),
-                        },
-                    });
-                }
-            }
-        }
+        jobs.extend(trace_jobs(&dir, &schemes, &archs)?);
     }
     let specs = if a.machine.len() == 1 && a.machine[0] == "none" {
         Vec::new()
@@ -570,6 +555,29 @@ pub fn bundled_traces() -> Result<PathBuf> {
         "the bundled traces were not found (looked in ./traces and {}); pass --traces DIR or --no-traces",
         built.display()
     )
+}
+
+/// The replay of every trace of `dir` ([`trace_files`]) through every
+/// scheme on every profile, each trace scanned once.
+pub fn trace_jobs(dir: &Path, schemes: &[SchemeKind], archs: &[Arch]) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for path in trace_files(dir)? {
+        let summary = Arc::new(scan(&path, &ParseOptions::default())?);
+        for &arch in archs {
+            for &scheme in schemes {
+                jobs.push(Job::Trace {
+                    path: path.clone(),
+                    summary: summary.clone(),
+                    cfg: ReplayConfig {
+                        scheme,
+                        arch,
+                        options: Default::default(),
+                    },
+                });
+            }
+        }
+    }
+    Ok(jobs)
 }
 
 /// The `*.perf.txt.gz` / `*.perf.txt` files of `dir`, sorted.

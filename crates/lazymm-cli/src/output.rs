@@ -96,6 +96,8 @@ const COLUMNS: &[(&str, u8, Cell)] = &[
     ("flush_ipis", 8, |r| r.flush_ipis.to_string()),
     ("scan_steps", 8, |r| r.scan_steps.to_string()),
     ("mm_exits", 5, |r| r.exits.to_string()),
+    ("async_mmputs", 10, |r| r.async_mmputs.to_string()),
+    ("rcu_delayed_drops", 10, |r| r.rcu_delayed_drops.to_string()),
     ("uaf", 7, |r| r.uaf.to_string()),
     ("double_free", 7, |r| r.double_free.to_string()),
     ("leaked", 7, |r| r.leaked.to_string()),

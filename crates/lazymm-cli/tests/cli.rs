@@ -240,8 +240,11 @@ fn table_formats_carry_every_column() {
     let o = run(&args);
     let out = text(&o.stdout);
     let head: Vec<&str> = out.lines().next().expect("header").split(',').collect();
-    assert_eq!(head.len(), 22);
-    assert_eq!(head[13], "mm_exits");
+    assert_eq!(head.len(), 24);
+    assert_eq!(
+        head[13..16],
+        ["mm_exits", "async_mmputs", "rcu_delayed_drops"]
+    );
     // 9 schemes x 2 workloads x 2 profiles x 2 CPU counts.
     assert_eq!(out.lines().count(), 1 + 72);
     // Per-exit figures are blank for ctxswitch rows.
@@ -365,6 +368,44 @@ fn sim_sweep_prints_schemes_by_cpu_counts() {
     assert!(lines[2].starts_with("refcount "));
     assert!(lines[3].starts_with("lightweight "));
     assert_eq!(lines.len(), 4, "{out}");
+}
+
+/// kthread-mix's kernel workers drop adopted mms with `mmput_async`: the
+/// count is in `sim`'s JSON and table (3 on 8 CPUs, seed 1, 200 rounds, as
+/// `crates/lazymm-sim/tests/exact_counts.rs` pins); `rcu_delayed_drops` is
+/// 0 without the `preempt-rt` kernel option (the CLI runs Linux 6.12).
+#[test]
+fn sim_reports_mmput_async_and_rcu_delayed_drops() {
+    let args = [
+        "sim",
+        "--cpus",
+        "8",
+        "--workload",
+        "kthread-mix",
+        "--rounds",
+        "200",
+        "--schemes",
+        "refcount,lightweight",
+        "--arch",
+        "arm64",
+    ];
+    let o = run(&[&args[..], &["--json"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    for r in j["runs"].as_array().expect("runs") {
+        assert_eq!(r["async_mmputs"].as_u64(), Some(3), "{r}");
+        assert_eq!(r["rcu_delayed_drops"].as_u64(), Some(0), "{r}");
+    }
+    let o = run(&[&args[..], &["--format", "csv"]].concat());
+    let out = text(&o.stdout);
+    let head: Vec<&str> = out.lines().next().expect("header").split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).expect(n);
+    let (a, d) = (col("async_mmputs"), col("rcu_delayed_drops"));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for l in out.lines().skip(1) {
+        let cells: Vec<&str> = l.split(',').collect();
+        assert_eq!((cells[a], cells[d]), ("3", "0"), "{l}");
+    }
 }
 
 /// `sim` and the report's sweep use one rule for the rounds, so the same

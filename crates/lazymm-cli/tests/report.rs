@@ -1,16 +1,12 @@
 //! `lazymm compare --report DIR`: the report folder.
 
-#[path = "../src/report/mod.rs"]
-#[allow(dead_code)]
-mod report;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lazymm::{Arch, SchemeKind};
-use lazymm_sim::replay::{replay, scan, ReplayConfig};
+use lazymm_cli::compare::{bundled_traces, run_all, run_jobs, trace_jobs, Job};
+use lazymm_cli::report;
 use lazymm_sim::{RunConfig, RunReport, WorkloadKind};
-use lazymm_trace::ParseOptions;
 use report::timed::{run_machines, MachineTime, TimedPlan};
 use report::{sweep_configs, write_report, ReportInput};
 
@@ -358,7 +354,7 @@ fn full_report() {
     let t0 = Instant::now();
     let cfgs = sweep_configs(seed, &SchemeKind::ALL, &Arch::ALL, 4096, None);
     let n = cfgs.len();
-    let sweep = run_parallel(cfgs);
+    let sweep = run_all(cfgs, None, false).expect("sweep");
     let sweep_s = t0.elapsed().as_secs_f64();
     let mut cmp = Vec::new();
     for w in WorkloadKind::ALL {
@@ -370,33 +366,16 @@ fn full_report() {
             }
         }
     }
-    let mut runs = run_parallel(cmp);
-    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&traces)
-        .expect("traces")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".perf.txt.gz"))
-        .collect();
-    files.sort();
-    for f in files {
-        let sum = scan(&f, &ParseOptions::default()).expect("scan");
-        for a in Arch::ALL {
-            for s in SchemeKind::ALL {
-                let r = replay(
-                    &f,
-                    &ParseOptions::default(),
-                    &sum,
-                    &ReplayConfig {
-                        scheme: s,
-                        arch: a,
-                        options: Default::default(),
-                    },
-                )
-                .expect("replay");
-                runs.push(r.run);
-            }
-        }
-    }
+    let mut jobs: Vec<Job> = cmp.into_iter().map(Job::Synthetic).collect();
+    jobs.extend(
+        trace_jobs(
+            &bundled_traces().expect("traces"),
+            &SchemeKind::ALL,
+            &Arch::ALL,
+        )
+        .expect("traces"),
+    );
+    let runs = run_jobs(jobs, None, false).expect("runs");
     let dir = std::env::var_os("LAZYMM_REPORT_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| temp_dir("full"));
@@ -435,45 +414,5 @@ fn full_report() {
         written.len(),
         t1.elapsed().as_secs_f64(),
         dir.display()
-    );
-}
-
-fn run_parallel(cfgs: Vec<RunConfig>) -> Vec<RunReport> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<RunReport>>> = Mutex::new(vec![None; cfgs.len()]);
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|sc| {
-        for _ in 0..jobs {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= cfgs.len() {
-                    break;
-                }
-                let r = lazymm_sim::run(&cfgs[i]).expect("run");
-                out.lock().expect("lock")[i] = Some(r);
-            });
-        }
-    });
-    out.into_inner()
-        .expect("lock")
-        .into_iter()
-        .map(|r| r.expect("done"))
-        .collect()
-}
-
-/// How long the sweep takes (timing printed, never asserted):
-/// `cargo test --release -p lazymm-cli --test report -- --ignored --nocapture sweep_timing`
-#[test]
-#[ignore]
-fn sweep_timing() {
-    let t0 = Instant::now();
-    let cfgs = sweep_configs(1, &SchemeKind::ALL, &Arch::ALL, 4096, None);
-    let n = cfgs.len();
-    let switches: u64 = run_parallel(cfgs).iter().map(|r| r.switches).sum();
-    println!(
-        "sweep: {n} runs, {switches} switches in {:.2} s wall",
-        t0.elapsed().as_secs_f64()
     );
 }

@@ -140,6 +140,15 @@ pub struct RunReport {
     pub self_takes: u64,
     /// Frees deferred out of interrupts-off context.
     pub frees_deferred: u64,
+    /// `mmput_async` calls that dropped the last `users` reference and
+    /// queued `__mmput` to a kworker (kernel/fork.c mmput_async; the
+    /// kworker's teardowns are counted in `exits`).
+    pub async_mmputs: u64,
+    /// PREEMPT_RT (option `preempt-rt`): final `mm_count` drops in
+    /// `finish_task_switch` queued to `__mmdrop_delayed` with `call_rcu`
+    /// (include/linux/sched/mm.h mmdrop_sched); each is also in
+    /// `frees_deferred`. 0 without the option.
+    pub rcu_delayed_drops: u64,
     /// Frees that ran with interrupts off.
     pub frees_irqs_off: u64,
     /// Most torn-down-but-unfreed mms at once.
@@ -219,6 +228,8 @@ pub fn report(
         handoffs: c.handoffs,
         self_takes: c.self_takes,
         frees_deferred: c.frees_deferred,
+        async_mmputs: c.async_mmputs,
+        rcu_delayed_drops: c.rcu_delayed_drops,
         frees_irqs_off: st.ledger.frees_irqs_off,
         peak_pinned: st.peak_pinned,
         uaf: st.ledger.uaf,

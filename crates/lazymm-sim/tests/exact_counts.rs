@@ -268,3 +268,55 @@ fn membarrier_barrier_of_the_plain_unlazy_without_mm_cid() {
         }
     }
 }
+
+/// kthread-mix (kernel workers adopt mms with `kthread_use_mm` and drop
+/// them with kernel/fork.c mmput_async half the time; their kworker turn
+/// runs `mmput_async_fn`), 8 CPUs, arm64, seed 1, 200 rounds, under 6.12
+/// and under PREEMPT_RT (option `preempt-rt`: include/linux/sched/mm.h
+/// mmdrop_sched queues the final drop of kernel/sched/core.c
+/// finish_task_switch with `call_rcu`): the report's `async_mmputs` and
+/// `rcu_delayed_drops`, exactly.
+#[test]
+fn report_counts_mmput_async_and_rcu_delayed_drops() {
+    use lazymm_sim::{run, RunConfig, WorkloadKind};
+    for scheme in SchemeKind::ALL {
+        // Under PREEMPT_RT, the final drops finish_task_switch makes:
+        // refcount's and mockup's lazy reference, and the unit a
+        // lightweight teardown handed to another CPU (its own borrow is
+        // taken by the teardown, kernel/patches/0001). v2 and
+        // hazard-handoff drop outside finish_task_switch (mailbox /
+        // drop_mm); the others hold no count.
+        let rt_drops = match scheme {
+            SchemeKind::Refcount | SchemeKind::Mockup => 3,
+            SchemeKind::Lightweight => 2,
+            _ => 0,
+        };
+        let mut deferred = None;
+        for rt in [false, true] {
+            let mut cfg = RunConfig {
+                scheme,
+                arch: Arch::Arm64,
+                cpus: 8,
+                workload: WorkloadKind::KthreadMix,
+                seed: 1,
+                rounds: 200,
+                options: Default::default(),
+            };
+            cfg.options.kernel.preempt_rt = rt;
+            let r = run(&cfg).expect("run");
+            if scheme.known_unsafe().is_none() {
+                assert!(r.clean(), "{scheme} rt={rt}: {:?}", r.violations);
+            }
+            // The scheduler's choices do not depend on the scheme: 3 of the
+            // 10 teardowns ran on a kworker, whatever the option.
+            assert_eq!((r.async_mmputs, r.exits), (3, 10), "{scheme} rt={rt}");
+            let want = if rt { rt_drops } else { 0 };
+            assert_eq!(r.rcu_delayed_drops, want, "{scheme} rt={rt}");
+            // Each call_rcu'd drop is a deferred free the 6.12 run made at once.
+            match deferred {
+                None => deferred = Some(r.frees_deferred),
+                Some(base) => assert_eq!(r.frees_deferred, base + want, "{scheme}"),
+            }
+        }
+    }
+}

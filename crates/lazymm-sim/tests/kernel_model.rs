@@ -2,72 +2,11 @@
 //! does to every scheme's counts, per profile. Each test names the kernel
 //! function it reproduces; the table behind docs/verification.md
 //! ("Verdicts that changed", costs) is printed by
-//! `cargo test --release -p lazymm-sim --test kernel_model -- --ignored --nocapture cost_table`.
+//! `cargo run --release -p lazymm-sim --example cost_table`.
 
 use lazymm::schemes::{HotplugModel, KernelOptions};
-use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, SchemeOptions};
-use lazymm_sim::run::{run, RunConfig, RunReport};
-use lazymm_sim::workloads::WorkloadKind;
+use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind};
 use lazymm_sim::CountingPlatform;
-
-fn one(
-    scheme: SchemeKind,
-    arch: Arch,
-    cpus: usize,
-    workload: WorkloadKind,
-    kernel: KernelOptions,
-) -> RunReport {
-    run(&RunConfig {
-        scheme,
-        arch,
-        cpus,
-        workload,
-        seed: 1,
-        rounds: 200,
-        options: SchemeOptions {
-            kernel,
-            ..SchemeOptions::default()
-        },
-    })
-    .expect("run")
-}
-
-/// The before/after table: every scheme's exit cost and ledger on every
-/// profile, 6.12 vs lazymm's pre-issue-9 model (printed, never asserted).
-#[test]
-#[ignore = "prints the cost table of docs/verification.md"]
-fn cost_table() {
-    for workload in [
-        WorkloadKind::ExitStorm,
-        WorkloadKind::KthreadMix,
-        WorkloadKind::Hotplug,
-    ] {
-        for arch in Arch::ALL {
-            for scheme in SchemeKind::ALL {
-                let b = one(scheme, arch, 64, workload, KernelOptions::PRE_ISSUE_9);
-                let a = one(scheme, arch, 64, workload, KernelOptions::default());
-                println!(
-                    "{:15} {:17} {:15} scan/exit {:6.1} -> {:6.1}  ipis/exit {:6.2} -> {:6.2}  fences {:7} -> {:7}  ledger {}/{}/{} -> {}/{}/{}",
-                    workload.name(),
-                    arch.name(),
-                    scheme.name(),
-                    b.scan_steps_per_exit,
-                    a.scan_steps_per_exit,
-                    b.ipis_per_exit,
-                    a.ipis_per_exit,
-                    b.fences,
-                    a.fences,
-                    b.uaf,
-                    b.double_free,
-                    b.leaked,
-                    a.uaf,
-                    a.double_free,
-                    a.leaked,
-                );
-            }
-        }
-    }
-}
 
 fn machine(cpus: usize, arch: Arch, scheme: SchemeKind) -> Machine<CountingPlatform> {
     Machine::new(

@@ -22,7 +22,7 @@ mod charts;
 mod data;
 pub(crate) mod format;
 mod prose;
-pub(crate) mod timed;
+pub mod timed;
 pub(crate) mod verdict;
 
 use charts::*;
