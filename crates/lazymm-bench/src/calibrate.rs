@@ -284,12 +284,12 @@ fn handoff_with(threads: usize, samples: usize, steal: bool, work: u64) -> Figur
 
 /// What a steal adds to a hand-off: the [`handoff_with`] pattern with
 /// [`STEAL_WORK`] and the steal, minus the same without the steal, on 2
-/// threads. The two are measured in 8 alternating batches (this guest's
+/// threads. The two are measured in 16 alternating batches (this guest's
 /// placement can change within a second), and the figure is the
 /// difference of the medians, at least 0; `samples`/`taken` are the
 /// steal run's.
 fn steal(samples: usize) -> Figure {
-    let batches = 8usize;
+    let batches = 16usize;
     let per = samples.div_ceil(2).max(3);
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let (mut kept, mut taken) = (0, 0);
@@ -531,7 +531,7 @@ pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
         s.coherence.steal = SpecFigure {
             value: steal,
             source: format!(
-                "solved from calibrate.rs steal ({:.1} ns added to a hand-off by an RMW of a line the other CPU wrote, median of 8 batches): the steal factor at which the model's own run of that pattern adds as much (this_machine::steal_for_handoff)",
+                "solved from calibrate.rs steal ({:.1} ns added to a hand-off by an RMW of a line the other CPU wrote, median of 16 batches): the steal factor at which the model's own run of that pattern adds as much (this_machine::steal_for_handoff)",
                 cal.steal.ns
             ),
         };
