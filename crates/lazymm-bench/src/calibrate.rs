@@ -19,7 +19,8 @@ use lazymm::{Arch, Machine, MachineConfig, Next, SchemeKind, StdPlatform};
 use lazymm_sim::cost::CostTable;
 use lazymm_sim::timing::spec::{Figure as SpecFigure, MachineSpec};
 use lazymm_sim::timing::this_machine::{
-    latency_for_handoff, steal_for_handoff, switch_for_runtime, wakeup_for_pingpong,
+    hold_for_contended, latency_for_handoff, steal_for_handoff, switch_for_runtime,
+    wakeup_for_pingpong,
 };
 use serde::Serialize;
 
@@ -77,6 +78,11 @@ pub struct Calibration {
     /// switch to the user task, the pass, a switch back ([`woken_switch`]):
     /// the runtime's switch right after a wake-up.
     pub woken_switch: Figure,
+    /// Local work then an RMW, one thread on a private line, per operation
+    /// ([`contended`]).
+    pub contended_solo: Figure,
+    /// The same, 2 threads on one shared line, per operation per thread.
+    pub contended: Figure,
     /// The timestamp counter's rate (x86_64: `rdtsc` ticks per ns, close to
     /// the nominal core clock), to turn ns into approximate cycles.
     pub tsc_ghz: Option<f64>,
@@ -389,6 +395,32 @@ fn runtime_switch(samples: usize) -> Figure {
     f
 }
 
+/// Operations of one [`contended`] sample per thread.
+const CONTENDED_OPS: u64 = 2_000;
+
+fn work_then_rmw(y: &AtomicU64) -> u64 {
+    for _ in 0..CONTENDED_OPS {
+        black_box(local_work(STEAL_WORK));
+        // Ordering: SeqCst, as the kernel's value-returning atomics.
+        y.fetch_add(1, Ordering::SeqCst);
+    }
+    CONTENDED_OPS
+}
+
+/// Free-running RMWs on one line with a little local work between them
+/// ([`STEAL_WORK`] multiply-adds, then `fetch_add`), as refcount's
+/// `mm_count` sees them when two CPUs switch as fast as they can: per
+/// operation, alone on a private line (`.0`) and with 2 threads on one
+/// shared line (`.1`). How much the second adds tells how many RMWs a core
+/// runs per visit of the line (`this_machine::hold_for_contended`).
+fn contended(samples: usize) -> (Figure, Figure) {
+    let own = Padded(AtomicU64::new(0));
+    let solo = sampled(1, samples, |_| work_then_rmw(&own.0));
+    let shared = Padded(AtomicU64::new(0));
+    let both = sampled(2, samples, |_| work_then_rmw(&shared.0));
+    (solo, both)
+}
+
 /// One turn of a ping-pong in which each of 2 threads drives a private
 /// one-CPU `Machine<StdPlatform>` + `lightweight` (no runtime state shared
 /// between the threads: only the token's line moves): the turn holder
@@ -447,7 +479,7 @@ fn woken_switch(samples: usize) -> Figure {
     f
 }
 
-/// The four figures the timing model's `this-machine` preset takes from a
+/// The figures the timing model's `this-machine` preset takes from a
 /// calibration (a subset of [`Calibration`], cheap enough to re-measure
 /// before every repetition of a real-thread comparison: the guest's two
 /// vCPUs move between host placements whose hand-off differs by 6x).
@@ -465,6 +497,10 @@ pub struct ModelFigures {
     pub runtime_switch: Figure,
     /// [`Calibration::woken_switch`].
     pub woken_switch: Figure,
+    /// [`Calibration::contended_solo`].
+    pub contended_solo: Figure,
+    /// [`Calibration::contended`].
+    pub contended: Figure,
 }
 
 impl Calibration {
@@ -477,6 +513,8 @@ impl Calibration {
             fence: self.fence,
             runtime_switch: self.runtime_switch,
             woken_switch: self.woken_switch,
+            contended_solo: self.contended_solo,
+            contended: self.contended,
         }
     }
 }
@@ -493,6 +531,7 @@ pub fn handoff_check(samples: usize) -> Figure {
 /// for the hand-off).
 pub fn calibrate_model(samples: usize) -> ModelFigures {
     let samples = samples.max(3);
+    let (contended_solo, contended) = contended(samples);
     let local = Padded(AtomicU64::new(0));
     ModelFigures {
         handoff: handoff(2, samples),
@@ -501,13 +540,18 @@ pub fn calibrate_model(samples: usize) -> ModelFigures {
         fence: fence_fig(samples),
         runtime_switch: runtime_switch(samples),
         woken_switch: woken_switch(samples),
+        contended_solo,
+        contended,
     }
 }
 
 /// The `this-machine` preset with the figures `cal` measured in place of
-/// the committed ones (`machines/this-machine.toml`): the one-way hand-off
-/// as the transfer latency between the two CPUs, the local RMW, the fence,
-/// and the runtime's own per-switch work.
+/// the committed ones (`machines/this-machine.toml`): the local RMW and the
+/// fence as measured; then, each solved through the model's own run of the
+/// pattern measured (`lazymm_sim::timing::this_machine`), the transfer
+/// latency from the hand-off, the steal factor from what a steal adds to
+/// it, `switch` from the runtime's warm switch, the hold from the
+/// contended RMW, and `wakeup` from the ping-pong on private machines.
 pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
     let mut s = MachineSpec::load("this-machine").expect("the shipped preset parses");
     let src = |what: &str, f: &Figure| SpecFigure {
@@ -517,6 +561,9 @@ pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
             f.samples, f.taken
         ),
     };
+    // The local figures first: every solve below runs the model with them.
+    s.cost_ns.rmw_local = src("local_rmw", &cal.local_rmw);
+    s.cost_ns.fence = src("fence", &cal.fence);
     let latency = latency_for_handoff(&s, cal.handoff.ns).unwrap_or(cal.handoff.ns);
     s.latency_ns.socket = SpecFigure {
         value: latency,
@@ -536,8 +583,6 @@ pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
             ),
         };
     }
-    s.cost_ns.rmw_local = src("local_rmw", &cal.local_rmw);
-    s.cost_ns.fence = src("fence", &cal.fence);
     let own = src("runtime_switch", &cal.runtime_switch);
     s.cost_ns.switch = match switch_for_runtime(&s, cal.runtime_switch.ns) {
         Ok(v) => SpecFigure {
@@ -548,6 +593,15 @@ pub fn this_machine_spec(cal: &ModelFigures) -> MachineSpec {
             ),
         },
         Err(_) => own,
+    };
+    let work = (cal.contended_solo.ns - s.cost_ns.rmw_local.value).max(0.0);
+    let added = (cal.contended.ns - cal.contended_solo.ns).max(0.0);
+    s.coherence.hold = SpecFigure {
+        value: hold_for_contended(&s, work, added),
+        source: format!(
+            "solved from calibrate.rs contended ({:.1} ns per RMW with local work, 2 threads on one line, against {:.1} ns alone): the hold at which the model's own run of that pattern adds as much (this_machine::hold_for_contended)",
+            cal.contended.ns, cal.contended_solo.ns
+        ),
     };
     if let Ok(w) = wakeup_for_pingpong(&s, cal.woken_switch.ns) {
         s.cost_ns.wakeup = SpecFigure {
@@ -598,6 +652,7 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
     let fence = fence_fig(samples);
     let runtime_switch = runtime_switch(samples);
     let woken_switch = woken_switch(samples);
+    let (contended_solo, contended) = contended(samples);
     let model = CostTable::for_arch(Arch::X86);
     Calibration {
         threads,
@@ -610,6 +665,8 @@ pub fn calibrate(threads: usize, samples: usize) -> Calibration {
         fence,
         runtime_switch,
         woken_switch,
+        contended_solo,
+        contended,
         tsc_ghz: tsc_ghz(),
         measured_shared_over_local: shared_rmw.ns / local_rmw.ns,
         measured_handoff_over_local: handoff.ns / local_rmw.ns,

@@ -477,6 +477,9 @@ struct RealRep {
     /// What a steal added to the hand-off, calibrated before this
     /// repetition (ns).
     steal_ns: f64,
+    /// The preset's solved steal factor and hold for this repetition.
+    steal_factor: f64,
+    hold: f64,
     /// The hand-off re-measured after each shape's bench run up to this
     /// one (ns).
     handoff_after_ns: Vec<f64>,
@@ -687,6 +690,8 @@ fn this_machine_checks(
                     utilization,
                     handoff_ns: cal.handoff.ns,
                     steal_ns: cal.steal.ns,
+                    steal_factor: spec.coherence.steal.value,
+                    hold: spec.coherence.hold.value,
                     handoff_after_ns: after.clone(),
                     moved,
                     kept: utilization >= MIN_UTIL && !moved,
@@ -862,9 +867,11 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
                         .map(|h| format!("{h:.0}"))
                         .collect();
                     format!(
-                        "{:.0}/{:.0} (after: {})",
+                        "{:.0}/{:.0} x{:.2} h{:.2} (after: {})",
                         p.handoff_ns,
                         p.steal_ns,
+                        p.steal_factor,
+                        p.hold,
                         after.join(" ")
                     )
                 })
@@ -875,7 +882,7 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
                 .map(|p| format!("{:.0}%", 100.0 * p.utilization))
                 .collect();
             println!(
-                "  per repetition: hand-off / a steal's addition, ns, and the hand-off after each shape's run [{}]; bench-thread utilization (ping-pong) [{}]",
+                "  per repetition: hand-off / a steal's addition (ns), the solved steal factor (x) and hold (h), and the hand-off after each shape's run [{}]; bench-thread utilization (ping-pong) [{}]",
                 h.join(", "),
                 u.join(", ")
             );

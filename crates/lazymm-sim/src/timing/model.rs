@@ -19,8 +19,9 @@
 //!   `max(requester's clock, line free)` and holds the line for its
 //!   latency, so a line everyone fights over caps the machine's throughput
 //!   at one transfer per latency, whatever the number of CPUs;
-//! * the previous owner keeps the line until the request reaches it (half
-//!   the transfer after it starts): its own accesses until then hit. A CPU
+//! * the previous owner keeps the line until the request reaches it (by
+//!   default half the transfer after it starts; `coherence.hold`, measured
+//!   on `this-machine`): its own accesses until then hit. A CPU
 //!   that RMWs a line again within that window (a tight loop) keeps it for
 //!   a burst, as real cores do: two threads hammering one word run at a
 //!   fraction of the one-way hand-off latency per operation
@@ -84,6 +85,10 @@ pub struct Params {
     /// A steal's latency as a multiple of the distance's, in thousandths
     /// ([`super::spec::Coherence::steal`]).
     pub steal_milli: u64,
+    /// How long the previous owner keeps a line once a request to take it
+    /// started, in thousandths of the transfer
+    /// ([`super::spec::Coherence::hold`]).
+    pub hold_milli: u64,
     places: Vec<[u32; 4]>,
 }
 
@@ -115,6 +120,7 @@ impl Params {
             switch: ps(c.switch.value),
             local_first: s.coherence.local_first.value as usize,
             steal_milli: (s.coherence.steal.value * 1000.0).round().max(1.0) as u64,
+            hold_milli: (s.coherence.hold.value * 1000.0).round().max(0.0) as u64,
             places: Vec::new(),
         };
         p.places = (0..s.cpus() as u32).map(|c| p.compute_place(c)).collect();
@@ -431,7 +437,7 @@ impl Model {
         l.put(at, start, lat, c);
         if prev != c && a != Access::Load {
             l.prev_owner = prev;
-            l.depart_at = start + lat / 2;
+            l.depart_at = start + lat * p.hold_milli / 1000;
         }
         l.wait += start - t;
         l.busy += lat;

@@ -97,6 +97,13 @@ pub struct Coherence {
     /// `this-machine` measures both (`calibrate.rs`, `handoff` and
     /// `steal`). Not given in a file: 1.
     pub steal: Figure,
+    /// How long the previous owner of a line keeps it once a request to take
+    /// it has started, as a fraction of that transfer: until the request
+    /// reaches it, its own accesses still hit (two CPUs hammering one line
+    /// run several RMWs per visit). Not given in a file: 0.5 (the request
+    /// reaches the owner half-way). `this-machine` measures it
+    /// (`calibrate.rs`, `contended`).
+    pub hold: Figure,
 }
 
 /// A machine preset.
@@ -542,6 +549,28 @@ impl MachineSpec {
                         .into(),
                 }
             },
+            hold: if r.e.contains_key("coherence.hold") {
+                let f = r.fig("coherence.hold", 0.0, false)?;
+                if f.value > 8.0 {
+                    let line = r.e["coherence.hold"].line;
+                    return Err(err(
+                        file,
+                        line,
+                        format!(
+                            "`coherence.hold` = {} must be at most 8 (a fraction of the transfer)",
+                            f.value
+                        ),
+                    ));
+                }
+                f
+            } else {
+                Figure {
+                    value: 0.5,
+                    source:
+                        "not given: the request reaches the owner half-way through the transfer"
+                            .into(),
+                }
+            },
         };
         let kernel = r.opt_string("kernel")?.unwrap_or_default();
         let kernel_source = r.opt_string("kernel_source")?.unwrap_or_default();
@@ -684,6 +713,7 @@ impl MachineSpec {
             ("cost_ns.switch", &c.switch),
             ("coherence.local_first", &self.coherence.local_first),
             ("coherence.steal", &self.coherence.steal),
+            ("coherence.hold", &self.coherence.hold),
         ] {
             v.push((k.to_string(), f));
         }

@@ -267,3 +267,69 @@ pub fn wakeup_for_pingpong(spec: &MachineSpec, measured_ns: f64) -> Result<f64, 
     // Two switches per turn.
     Ok((measured_ns - 2e9 / rate).max(0.0))
 }
+
+/// The calibration's contended pattern (`calibrate.rs`, `contended`) in
+/// the model: CPUs 0 and 1 each run `work_ns` of local work, then an RMW
+/// on one shared line, over and over, whichever CPU's clock is behind
+/// going first (as free-running threads). Simulated ns per operation per
+/// CPU.
+pub fn contended_ns(spec: &MachineSpec, work_ns: f64, ops: u64) -> f64 {
+    let mut md = Model::new(Params::of(spec), spec.cpus().max(2));
+    md.add_line(0);
+    let work = super::model::ps(work_ns);
+    let ops = ops.max(4);
+    let mut done = [0u64; 2];
+    let mut start = None;
+    for k in 0..2 * ops {
+        let c = usize::from(md.clock[1] < md.clock[0]);
+        md.clock[c] += work;
+        md.access(c, 0, Access::Rmw);
+        done[c] += 1;
+        if k == 7 {
+            // Warm-up: the line starts nowhere.
+            start = Some((md.clock[0].min(md.clock[1]), done));
+        }
+    }
+    let (t0, d0) = start.unwrap_or((0, [0, 0]));
+    let end = md.clock[0].max(md.clock[1]);
+    let n = (done[0] - d0[0] + done[1] - d0[1]).max(1);
+    // Two CPUs ran in parallel over [t0, end].
+    2.0 * (end - t0) as f64 / 1000.0 / n as f64
+}
+
+/// The hold (`coherence.hold`) for `calibrate.rs`'s `contended`
+/// measurement: the least hold (in thousandths, the model's resolution) at
+/// which the model's [`contended_ns`] adds to the uncontended operation
+/// (`work_ns` plus the local RMW) no more than was measured
+/// (`measured_extra_ns`). A longer hold lets a CPU run more RMWs per visit
+/// of the line, so the addition falls as the hold grows: smoothly where the
+/// transfer is long against the work (this guest's slow placement), in
+/// steps where it is short (the fast one: every RMW steals, then two per
+/// visit, ...); there the least hold is the edge of the step that crosses
+/// the measurement. Bisection over `[0, 8]`; a measurement beyond the range
+/// gives its end. `spec`'s latency and steal must already be solved.
+pub fn hold_for_contended(spec: &MachineSpec, work_ns: f64, measured_extra_ns: f64) -> f64 {
+    let solo = work_ns + spec.cost_ns.rmw_local.value;
+    let extra = |milli: u64| {
+        let mut s = spec.clone();
+        s.coherence.hold.value = milli as f64 / 1000.0;
+        contended_ns(&s, work_ns, 4000) - solo
+    };
+    let (mut lo, mut hi) = (0u64, 8000u64);
+    if extra(lo) <= measured_extra_ns {
+        return 0.0;
+    }
+    if extra(hi) > measured_extra_ns {
+        return 8.0;
+    }
+    // Invariant: extra(lo) > measured >= extra(hi).
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if extra(mid) > measured_extra_ns {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi as f64 / 1000.0
+}
