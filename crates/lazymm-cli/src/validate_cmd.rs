@@ -446,15 +446,20 @@ struct RealCheck {
     measured: f64,
     /// Median over the kept repetitions of `model / measured`.
     model_over_measured: f64,
-    /// Every kept repetition has `|model / measured - 1| <= 0.25` (false
-    /// when none was kept). Strict on purpose: the guest's host placement
-    /// can change between repetitions, and a median over mixed placements
-    /// could pass while the model is wrong in each.
+    /// In every host placement the kept repetitions ran in, the median of
+    /// `model / measured` is within 25 % (false when none was kept). Per
+    /// placement: the guest's host placement can change between
+    /// repetitions, and a median over mixed placements could pass while
+    /// the model is wrong in one of them; per placement, not per
+    /// repetition: the real ratio itself moves 10-20 % from one repetition
+    /// to the next (free-run), which no model can follow.
     within_25_pct: bool,
-    /// "yes" (every kept repetition within 25 %), "NO" (some not), or
-    /// "busy" (no repetition had both bench threads running at least
-    /// `MIN_UTIL` of the time: nothing to compare).
+    /// "yes" (every placement's median within 25 %), "NO" (some not), or
+    /// "busy" (no repetition kept: nothing to compare).
     verdict: String,
+    /// The kept repetitions by host placement (hand-offs within 30 % of
+    /// each other), fastest first.
+    placements: Vec<PlacementCheck>,
     /// Kept repetitions within 25 %.
     reps_within: usize,
     /// Repetitions kept / taken.
@@ -462,6 +467,53 @@ struct RealCheck {
     reps: usize,
     /// Every repetition, kept or not.
     per_rep: Vec<RealRep>,
+}
+
+/// The kept repetitions of one host placement.
+#[derive(Clone, Debug, Serialize)]
+struct PlacementCheck {
+    /// Median hand-off of the placement's repetitions (ns).
+    handoff_ns: f64,
+    /// Its kept repetitions.
+    reps: usize,
+    /// Medians over them.
+    model: f64,
+    measured: f64,
+    model_over_measured: f64,
+    /// `|model_over_measured - 1| <= 0.25`.
+    within_25_pct: bool,
+}
+
+/// Groups kept repetitions by host placement: sorted by calibrated
+/// hand-off, a new placement starts where the hand-off is more than
+/// [`MAX_MOVE`] above the first of the current one.
+fn by_placement(kept: &[&RealRep]) -> Vec<PlacementCheck> {
+    let mut sorted: Vec<&RealRep> = kept.to_vec();
+    sorted.sort_by(|a, b| a.handoff_ns.total_cmp(&b.handoff_ns));
+    let mut groups: Vec<Vec<&RealRep>> = Vec::new();
+    for r in sorted {
+        match groups.last_mut() {
+            Some(g) if r.handoff_ns / g[0].handoff_ns - 1.0 <= MAX_MOVE => g.push(r),
+            _ => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| {
+            let med = |f: &dyn Fn(&RealRep) -> f64| {
+                Spread::of(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).median
+            };
+            let mm = med(&|r| r.model / r.measured);
+            PlacementCheck {
+                handoff_ns: med(&|r| r.handoff_ns),
+                reps: g.len(),
+                model: med(&|r| r.model),
+                measured: med(&|r| r.measured),
+                model_over_measured: mm,
+                within_25_pct: (mm - 1.0).abs() <= 0.25,
+            }
+        })
+        .collect()
 }
 
 /// One repetition of the real-thread comparison.
@@ -625,8 +677,8 @@ fn published_checks(pb: &ProgressBar) -> anyhow::Result<Vec<Check>> {
 /// ~170 ns with the host's placement of its vCPUs, and a comparison is only
 /// fair within one placement); then one interleaved bench repetition of
 /// refcount, lightweight and shoot-down on both shapes; then the model on
-/// that repetition's preset. The verdict is on the median over the kept
-/// repetitions of model / measured.
+/// that repetition's preset. The verdict is on the median of model /
+/// measured over the kept repetitions of each host placement.
 fn this_machine_checks(
     a: &ValidateArgs,
     pb: &ProgressBar,
@@ -719,7 +771,8 @@ fn this_machine_checks(
                 .iter()
                 .filter(|r| (r.model / r.measured - 1.0).abs() <= 0.25)
                 .count();
-            let within = !kept.is_empty() && reps_within == kept.len();
+            let placements = by_placement(&kept);
+            let within = !placements.is_empty() && placements.iter().all(|p| p.within_25_pct);
             v.push(RealCheck {
                 shape: shape.name().into(),
                 ratio: format!("{}/refcount", s.name()),
@@ -734,6 +787,7 @@ fn this_machine_checks(
                 } else {
                     "NO".into()
                 },
+                placements,
                 reps_within,
                 reps_kept: kept.len(),
                 reps: reps_v.len(),
@@ -808,27 +862,46 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
     if let Some(spec) = &spec {
         println!("\nthis machine: model (this-machine preset, re-calibrated before each repetition) vs lazymm bench (real threads, CPU-time ratio), repetition by repetition:");
         println!(
-            "{:<10} {:<24} {:>8} {:>9} {:>9} {:>6} {:>10}",
-            "shape", "ratio", "model", "measured", "model/meas", "within", "verdict"
+            "{:<10} {:<22} {:>10} {:>5} {:>7} {:>9} {:>10} {:>7} {:>8}",
+            "shape",
+            "ratio",
+            "placement",
+            "reps",
+            "model",
+            "measured",
+            "model/meas",
+            "within",
+            "verdict"
         );
+        let f = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.2}")
+            } else {
+                "-".into()
+            }
+        };
         for r in &real {
-            let f = |x: f64| {
-                if x.is_finite() {
-                    format!("{x:.2}")
-                } else {
-                    "-".into()
-                }
-            };
-            println!(
-                "{:<10} {:<24} {:>8} {:>9} {:>9} {:>6} {:>10}",
-                r.shape,
-                r.ratio,
-                f(r.model),
-                f(r.measured),
-                f(r.model_over_measured),
-                format!("{}/{}", r.reps_within, r.reps_kept),
-                r.verdict
-            );
+            if r.placements.is_empty() {
+                println!(
+                    "{:<10} {:<22} {:>10} {:>5} {:>7} {:>9} {:>10} {:>7} {:>8}",
+                    r.shape, r.ratio, "-", 0, "-", "-", "-", "-", r.verdict
+                );
+            }
+            for (i, p) in r.placements.iter().enumerate() {
+                let first = i == 0;
+                println!(
+                    "{:<10} {:<22} {:>10} {:>5} {:>7} {:>9} {:>10} {:>7} {:>8}",
+                    if first { r.shape.as_str() } else { "" },
+                    if first { r.ratio.as_str() } else { "" },
+                    format!("~{:.0} ns", p.handoff_ns),
+                    p.reps,
+                    f(p.model),
+                    f(p.measured),
+                    f(p.model_over_measured),
+                    if p.within_25_pct { "yes" } else { "NO" },
+                    if first { r.verdict.as_str() } else { "" },
+                );
+            }
         }
         for r in &real {
             let per: Vec<String> = r
@@ -887,7 +960,7 @@ pub fn validate(a: &ValidateArgs) -> anyhow::Result<u8> {
                 u.join(", ")
             );
             println!(
-                "  medians over the repetitions kept (both runs' threads on a CPU >= {:.0}% of the time, and the hand-off after each run within 30% of the calibration's; * = not kept, m = the host moved the vCPUs); within: kept repetitions with model/measured within 25%; verdict yes only if all are; \"busy\": none kept",
+                "  placement: the kept repetitions grouped by calibrated hand-off (within 30%), its median shown; kept: both runs' threads on a CPU >= {:.0}% of the time and the hand-off after each run within 30% of the calibration's (* = not kept, m = the host moved the vCPUs); model, measured, model/meas: medians over the placement's repetitions; verdict yes if every placement is within 25%; \"busy\": none kept",
                 100.0 * MIN_UTIL
             );
         }
