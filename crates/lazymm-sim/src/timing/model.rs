@@ -343,9 +343,11 @@ impl Model {
             return;
         }
         let prev = l.owner;
-        // A store or RMW by a CPU with no copy: a steal, wherever the line
-        // comes from (its owner now, or a requester queued ahead).
-        let steal = a != Access::Load && !l.has(c);
+        // A store or RMW by a CPU with no copy of a line another CPU
+        // wrote: a steal, wherever the line comes from (its owner now, or a
+        // requester queued ahead). The owner's own write with sharers left
+        // is an invalidation, not a steal.
+        let steal = a != Access::Load && l.owner != c && l.owner != NONE && !l.has(c);
         let (mut lat, end_cost) = match a {
             Access::Load => {
                 if l.owner == c || l.owner == NONE || l.has(c) {
