@@ -531,11 +531,15 @@ pub fn handoff_check(samples: usize) -> Figure {
 /// for the hand-off).
 pub fn calibrate_model(samples: usize) -> ModelFigures {
     let samples = samples.max(3);
+    // The two-thread figures first, back to back, next to the hand-off the
+    // placement check compares with.
+    let handoff = handoff(2, samples);
+    let steal = steal(samples);
     let (contended_solo, contended) = contended(samples);
     let local = Padded(AtomicU64::new(0));
     ModelFigures {
-        handoff: handoff(2, samples),
-        steal: steal(samples),
+        handoff,
+        steal,
         local_rmw: sampled(1, samples, |_| rmw_burst(&local.0)),
         fence: fence_fig(samples),
         runtime_switch: runtime_switch(samples),

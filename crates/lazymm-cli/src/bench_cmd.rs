@@ -324,7 +324,11 @@ fn print_calibration(out: &mut impl Write, c: &Calibration) -> std::io::Result<(
     line(out, "steal of a line: added to a hand-off", &c.steal)?;
     line(out, "work + RMW, alone on its line", &c.contended_solo)?;
     line(out, "work + RMW, 2 threads on one line", &c.contended)?;
-    line(out, "ping-pong turn, switches on own machines", &c.woken_switch)?;
+    line(
+        out,
+        "ping-pong turn, switches on own machines",
+        &c.woken_switch,
+    )?;
     line(out, "line transfer (store ping-pong, 1 way)", &c.transfer)?;
     line(out, "full fence", &c.fence)?;
     writeln!(

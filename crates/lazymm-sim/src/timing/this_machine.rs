@@ -297,6 +297,10 @@ pub fn contended_ns(spec: &MachineSpec, work_ns: f64, ops: u64) -> f64 {
     2.0 * (end - t0) as f64 / 1000.0 / n as f64
 }
 
+/// The end of [`hold_for_contended`]'s range: a hold solved here means the
+/// measurement is beyond what the model can express.
+pub const HOLD_MAX: f64 = 8.0;
+
 /// The hold (`coherence.hold`) for `calibrate.rs`'s `contended`
 /// measurement: the least hold (in thousandths, the model's resolution) at
 /// which the model's [`contended_ns`] adds to the uncontended operation
@@ -315,12 +319,12 @@ pub fn hold_for_contended(spec: &MachineSpec, work_ns: f64, measured_extra_ns: f
         s.coherence.hold.value = milli as f64 / 1000.0;
         contended_ns(&s, work_ns, 4000) - solo
     };
-    let (mut lo, mut hi) = (0u64, 8000u64);
+    let (mut lo, mut hi) = (0u64, (HOLD_MAX * 1000.0) as u64);
     if extra(lo) <= measured_extra_ns {
         return 0.0;
     }
     if extra(hi) > measured_extra_ns {
-        return 8.0;
+        return HOLD_MAX;
     }
     // Invariant: extra(lo) > measured >= extra(hi).
     while hi - lo > 1 {
