@@ -361,3 +361,45 @@ fn trace_timed_counts_match_untimed() {
         "{e}"
     );
 }
+
+/// The optional `[coherence]` figures: their defaults when absent (so no
+/// published preset changes), and an error naming file, line and rule when
+/// out of range.
+#[test]
+fn coherence_figures_default_and_range() {
+    let t = power8_text();
+    let s = MachineSpec::parse("m.toml", &t).unwrap();
+    assert_eq!(
+        (s.coherence.steal.value, s.coherence.hold.value),
+        (1.0, 0.5)
+    );
+    let with = |extra: &str| t.replacen("[coherence]\n", &format!("[coherence]\n{extra}\n"), 1);
+    let line = t.lines().position(|l| l == "[coherence]").unwrap() + 2;
+    let ok =
+        MachineSpec::parse("m.toml", &with("steal = { value = 2.5, source = \"x\" }")).unwrap();
+    assert_eq!(ok.coherence.steal.value, 2.5);
+    assert_eq!(
+        parse_err(&with("steal = { value = 0, source = \"x\" }")),
+        format!("m.toml:{line}: `coherence.steal` = 0 must be above 0 and at most 100 (a multiple of the distance's latency)")
+    );
+    assert_eq!(
+        parse_err(&with("hold = { value = 9, source = \"x\" }")),
+        format!(
+            "m.toml:{line}: `coherence.hold` = 9 must be at most 8 (a fraction of the transfer)"
+        )
+    );
+    let bad = t.replacen(
+        "local_first = { value = 0,",
+        "local_first = { value = 4,",
+        1,
+    );
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("local_first = { value = 4"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        parse_err(&bad),
+        format!("m.toml:{line}: `coherence.local_first` = 4 must be 0 (none), 1 (core), 2 (die) or 3 (socket)")
+    );
+}

@@ -426,6 +426,36 @@ impl Reader<'_> {
         }
     }
 
+    /// An optional figure (at least 0): `key`'s if the file gives it (an
+    /// error naming `key`, its line and `rule` if `ok` rejects its value),
+    /// else `default` with `why` as its source.
+    fn opt_fig(
+        &mut self,
+        key: &str,
+        integer: bool,
+        ok: impl Fn(f64) -> bool,
+        rule: &str,
+        default: f64,
+        why: &str,
+    ) -> Result<Figure, SpecError> {
+        if !self.e.contains_key(key) {
+            return Ok(Figure {
+                value: default,
+                source: why.into(),
+            });
+        }
+        let f = self.fig(key, 0.0, integer)?;
+        if !ok(f.value) {
+            let line = self.e[key].line;
+            return Err(err(
+                self.file,
+                line,
+                format!("`{key}` = {} {rule}", f.value),
+            ));
+        }
+        Ok(f)
+    }
+
     fn fig(&mut self, key: &str, min: f64, integer: bool) -> Result<Figure, SpecError> {
         let file = self.file;
         let e = self.e.get_mut(key).ok_or_else(|| {
@@ -508,69 +538,30 @@ impl MachineSpec {
             switch: r.fig("cost_ns.switch", 0.0, false)?,
         };
         let coherence = Coherence {
-            local_first: if r.e.contains_key("coherence.local_first") {
-                let f = r.fig("coherence.local_first", 0.0, true)?;
-                if f.value > 3.0 {
-                    let line = r.e["coherence.local_first"].line;
-                    return Err(err(
-                        file,
-                        line,
-                        format!(
-                            "`coherence.local_first` = {} must be 0 (none), 1 (core), 2 (die) or 3 (socket)",
-                            f.value
-                        ),
-                    ));
-                }
-                f
-            } else {
-                Figure {
-                    value: 0.0,
-                    source: "not given: a queued line is served in arrival order".into(),
-                }
-            },
-            steal: if r.e.contains_key("coherence.steal") {
-                let f = r.fig("coherence.steal", 0.0, false)?;
-                if !(f.value > 0.0 && f.value <= 100.0) {
-                    let line = r.e["coherence.steal"].line;
-                    return Err(err(
-                        file,
-                        line,
-                        format!(
-                            "`coherence.steal` = {} must be above 0 and at most 100 (a multiple of the distance's latency)",
-                            f.value
-                        ),
-                    ));
-                }
-                f
-            } else {
-                Figure {
-                    value: 1.0,
-                    source: "not given: a steal costs the distance's latency, as any transfer"
-                        .into(),
-                }
-            },
-            hold: if r.e.contains_key("coherence.hold") {
-                let f = r.fig("coherence.hold", 0.0, false)?;
-                if f.value > 8.0 {
-                    let line = r.e["coherence.hold"].line;
-                    return Err(err(
-                        file,
-                        line,
-                        format!(
-                            "`coherence.hold` = {} must be at most 8 (a fraction of the transfer)",
-                            f.value
-                        ),
-                    ));
-                }
-                f
-            } else {
-                Figure {
-                    value: 0.5,
-                    source:
-                        "not given: the request reaches the owner half-way through the transfer"
-                            .into(),
-                }
-            },
+            local_first: r.opt_fig(
+                "coherence.local_first",
+                true,
+                |v| v <= 3.0,
+                "must be 0 (none), 1 (core), 2 (die) or 3 (socket)",
+                0.0,
+                "not given: a queued line is served in arrival order",
+            )?,
+            steal: r.opt_fig(
+                "coherence.steal",
+                false,
+                |v| v > 0.0 && v <= 100.0,
+                "must be above 0 and at most 100 (a multiple of the distance's latency)",
+                1.0,
+                "not given: a steal costs the distance's latency, as any transfer",
+            )?,
+            hold: r.opt_fig(
+                "coherence.hold",
+                false,
+                |v| v <= 8.0,
+                "must be at most 8 (a fraction of the transfer)",
+                0.5,
+                "not given: the request reaches the owner half-way through the transfer",
+            )?,
         };
         let kernel = r.opt_string("kernel")?.unwrap_or_default();
         let kernel_source = r.opt_string("kernel_source")?.unwrap_or_default();

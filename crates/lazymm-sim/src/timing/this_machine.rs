@@ -199,15 +199,11 @@ pub fn latency_for_handoff(spec: &MachineSpec, measured_ns: f64) -> Result<f64, 
         }
         handoff_ns(&s, 1000)
     };
-    let (l1, l2) = (100.0, 200.0);
-    let (t1, t2) = (at(l1), at(l2));
-    let slope = (t2 - t1) / (l2 - l1);
-    if slope <= 0.0 {
-        return Err(format!(
-            "the model's hand-off does not grow with the latency ({t1} ns at {l1} ns, {t2} ns at {l2} ns)"
-        ));
-    }
-    Ok((l1 + (measured_ns - t1) / slope).max(0.0))
+    Ok(linear_solve(at, (100.0, 200.0), measured_ns)
+        .map_err(|(t1, t2)| {
+            format!("the model's hand-off does not grow with the latency ({t1} ns at 100 ns, {t2} ns at 200 ns)")
+        })?
+        .max(0.0))
 }
 
 /// The steal factor (`coherence.steal`) at which the model's
@@ -225,15 +221,23 @@ pub fn steal_for_handoff(spec: &MachineSpec, measured_ns: f64) -> Result<f64, St
         s.coherence.steal.value = f;
         handoff_steal_ns(&s, 1000) - base
     };
-    let (f1, f2) = (1.0, 2.0);
-    let (t1, t2) = (at(f1), at(f2));
-    let slope = (t2 - t1) / (f2 - f1);
+    Ok(linear_solve(at, (1.0, 2.0), measured_ns)
+        .map_err(|(t1, t2)| {
+            format!("the model's hand-off with a steal does not grow with the steal factor (+{t1} ns at 1, +{t2} ns at 2)")
+        })?
+        .clamp(0.01, 100.0))
+}
+
+/// The `x` at which `at(x)` = `target` for an `at` linear and increasing in
+/// `x`, from its values at the two points `xs`; `Err` with those values if
+/// it does not increase.
+fn linear_solve(at: impl Fn(f64) -> f64, xs: (f64, f64), target: f64) -> Result<f64, (f64, f64)> {
+    let (t1, t2) = (at(xs.0), at(xs.1));
+    let slope = (t2 - t1) / (xs.1 - xs.0);
     if slope <= 0.0 {
-        return Err(format!(
-            "the model's hand-off with a steal does not grow with the steal factor (+{t1} ns at {f1}, +{t2} ns at {f2})"
-        ));
+        return Err((t1, t2));
     }
-    Ok((f1 + (measured_ns - t1) / slope).clamp(0.01, 100.0))
+    Ok(xs.0 + (target - t1) / slope)
 }
 
 /// The machine's `switch` (the non-scheme part of a context switch) from
