@@ -61,7 +61,6 @@ pub fn run(
     let n = m.ncpus;
     let walk = walk.clamp(1, n);
     let end = ps(window_ns);
-    let (switch, wakeup) = m.p.model(|md| (md.p.switch, md.p.wakeup));
     let (exits, exit_ps, sw, ipis, hottest) = {
         let mut s = Sched::new(&m, 1);
         let mut left: Vec<u32> = Vec::new();
@@ -91,7 +90,10 @@ pub fn run(
                 }
                 Ev::Turn => {
                     let Some(cur) = s.curr[cpu] else { continue };
-                    m.p.model(|md| md.clock[cpu] += switch);
+                    m.p.model(|md| {
+                        let sw = md.switch_cost();
+                        md.clock[cpu] += sw;
+                    });
                     let l = &mut left[cur as usize];
                     *l -= 1;
                     if *l == 0 {
@@ -107,6 +109,7 @@ pub fn run(
                         let to = (cpu + 1) % n;
                         s.migrate_current(cpu, to);
                         if s.curr[to].is_none() {
+                            let wakeup = m.p.model(|md| md.wakeup_cost());
                             ev.push(now(&m, cpu) + wakeup, to, Ev::Wake);
                         }
                     }

@@ -231,7 +231,10 @@ pub fn wake_idle(s: &mut Sched<'_, CountingPlatform>, cpu: CpuId) -> bool {
     if s.curr[cpu].is_some() || s.rq[cpu].is_empty() {
         return false;
     }
-    s.m.p.model(|md| md.clock[cpu] += md.p.switch);
+    s.m.p.model(|md| {
+        let sw = md.switch_cost();
+        md.clock[cpu] += sw;
+    });
     s.idle_pick(cpu);
     true
 }

@@ -79,6 +79,10 @@ pub struct Params {
     pub wakeup: u64,
     /// Non-scheme part of a context switch.
     pub switch: u64,
+    /// How much `switch` and `wakeup` vary from one to the next, in
+    /// thousandths (uniform within +- that share of the figure;
+    /// [`super::spec::Costs::spread`]).
+    pub spread_milli: u64,
     /// Distance classes below this are served first from a queued
     /// requester ([`super::spec::Coherence::local_first`]).
     pub local_first: usize,
@@ -118,6 +122,7 @@ impl Params {
             ipi_handler: ps(c.ipi_handler.value),
             wakeup: ps(c.wakeup.value),
             switch: ps(c.switch.value),
+            spread_milli: (c.spread.value * 1000.0).round().max(0.0) as u64,
             local_first: s.coherence.local_first.value as usize,
             steal_milli: (s.coherence.steal.value * 1000.0).round().max(1.0) as u64,
             hold_milli: (s.coherence.hold.value * 1000.0).round().max(0.0) as u64,
@@ -295,6 +300,9 @@ pub struct Model {
     /// included) and IPIs, i.e. the runtime's and the scheme's own work,
     /// apart from what the drivers charge for the rest of a switch.
     pub work: Vec<u64>,
+    /// The state of the generator behind [`Model::vary`] (xorshift64, a
+    /// fixed seed: runs stay deterministic).
+    rng: u64,
 }
 
 impl Model {
@@ -306,7 +314,42 @@ impl Model {
             lines: Vec::new(),
             accesses: 0,
             work: vec![0; cpus],
+            rng: 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// `x` (a `switch` or `wakeup` figure) varied by the machine's spread:
+    /// uniform within `x * (1 +- spread)`, from a deterministic generator;
+    /// `x` itself when the spread is 0. Without variation the drivers'
+    /// clocks lock into step, and a line loaded 70 % of the time never
+    /// makes anyone wait, which no machine does: requests that arrive at
+    /// random queue well before saturation.
+    pub fn vary(&mut self, x: u64) -> u64 {
+        if self.p.spread_milli == 0 {
+            return x;
+        }
+        let mut r = self.rng;
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        self.rng = r;
+        // u in [0, 2^20): the offset is x * spread * (2u / 2^20 - 1).
+        let u = (r >> 44) as i128;
+        let span = x as i128 * self.p.spread_milli as i128;
+        let off = span * (2 * u - (1 << 20)) / (1000 << 20);
+        (x as i128 + off).max(0) as u64
+    }
+
+    /// A context switch's non-scheme part ([`Params::switch`], varied).
+    pub fn switch_cost(&mut self) -> u64 {
+        let x = self.p.switch;
+        self.vary(x)
+    }
+
+    /// A wake-up ([`Params::wakeup`], varied).
+    pub fn wakeup_cost(&mut self) -> u64 {
+        let x = self.p.wakeup;
+        self.vary(x)
     }
 
     /// A new line of kind index `kind` (the counting backend's order).

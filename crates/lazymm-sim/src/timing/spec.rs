@@ -76,6 +76,10 @@ pub struct Costs {
     /// The non-scheme part of one context switch (scheduler, pipe read and
     /// write, idle entry or exit).
     pub switch: Figure,
+    /// How much `switch` and `wakeup` vary from one to the next: each is
+    /// drawn uniformly within +- this share of its figure (0..=1). Not
+    /// given in a file: 0 (every one costs exactly its figure).
+    pub spread: Figure,
 }
 
 /// How a cache line that several CPUs are queued for is handed on.
@@ -536,6 +540,14 @@ impl MachineSpec {
             ipi_handler: r.fig("cost_ns.ipi_handler", 0.0, false)?,
             wakeup: r.fig("cost_ns.wakeup", 0.0, false)?,
             switch: r.fig("cost_ns.switch", 0.0, false)?,
+            spread: r.opt_fig(
+                "cost_ns.spread",
+                false,
+                |v| v <= 1.0,
+                "must be at most 1 (a share of the switch and wake-up figures)",
+                0.0,
+                "not given: every switch and wake-up costs exactly its figure",
+            )?,
         };
         let coherence = Coherence {
             local_first: r.opt_fig(
@@ -702,6 +714,7 @@ impl MachineSpec {
             ("cost_ns.ipi_handler", &c.ipi_handler),
             ("cost_ns.wakeup", &c.wakeup),
             ("cost_ns.switch", &c.switch),
+            ("cost_ns.spread", &c.spread),
             ("coherence.local_first", &self.coherence.local_first),
             ("coherence.steal", &self.coherence.steal),
             ("coherence.hold", &self.coherence.hold),

@@ -128,8 +128,6 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
     // model starts every pair at once, and the burst of first switches on
     // one line can outlast the warm-up), at the latest 10 windows later.
     let mut end = warm + 10 * window + window;
-    let switch = m.p.model(|md| md.p.switch);
-    let wakeup = m.p.model(|md| md.p.wakeup);
     // Up to one thread per hardware thread, the pair's threads sit on
     // sibling hardware threads of their core and every switch goes through
     // idle. Beyond, there is no idle CPU to wake the partner on, and the
@@ -215,9 +213,13 @@ pub fn run(spec: &MachineSpec, scheme: SchemeKind, cfg: &WisConfig) -> Result<Wi
                     let pc = s.tasks[p as usize].cpu as usize;
                     s.wake(p, pc);
                     if pc != cpu && s.curr[pc].is_none() {
+                        let wakeup = m.p.model(|md| md.wakeup_cost());
                         ev.push(now(&m, cpu) + wakeup, pc, Ev::Wake);
                     }
-                    m.p.model(|md| md.clock[cpu] += switch);
+                    m.p.model(|md| {
+                        let sw = md.switch_cost();
+                        md.clock[cpu] += sw;
+                    });
                     s.block(cpu);
                 }
             }
