@@ -375,6 +375,115 @@ impl AnyStatic {
     }
 }
 
+/// Identical threads (same parameters, body, register initialisation and
+/// paths) are interchangeable: renaming threads maps the candidate
+/// executions of a combination of paths one to one onto those of the
+/// permuted combination, and the LKMM does not depend on thread names.  So
+/// only the combinations whose path indices do not decrease along each
+/// class of identical threads are enumerated, and each allowed execution
+/// also counts for its distinct images (the registers of the threads
+/// exchanged: states, `Positive`/`Negative` and the data-race flag are
+/// those of the full enumeration).  Not used with a `filter` (it prunes
+/// combinations, and a combination's images may pass where it does not).
+#[derive(Default)]
+struct Symmetry {
+    /// classes of at least two identical threads
+    classes: Vec<Vec<usize>>,
+    /// `prev[t]`: the previous thread of `t`'s class
+    prev: Vec<Option<usize>>,
+}
+
+/// Classes larger than this are not reduced (their images are enumerated
+/// per execution: at most 6! = 720).
+const MAX_SYM_CLASS: usize = 6;
+
+impl Symmetry {
+    fn new(test: &Test, paths: &[Vec<Path>]) -> Symmetry {
+        let nt = paths.len();
+        let mut sym = Symmetry {
+            classes: Vec::new(),
+            prev: vec![None; nt],
+        };
+        if test.filter.is_some() || test.threads.len() != nt {
+            return sym;
+        }
+        let init = |t: usize| {
+            let mut v: Vec<String> = test
+                .init
+                .iter()
+                .filter_map(|(r, x)| match r {
+                    StateRef::Reg(u, name) if *u == t => Some(format!("{name} {x:?}")),
+                    _ => None,
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let same = |a: usize, b: usize| {
+            let (x, y) = (&test.threads[a], &test.threads[b]);
+            x.params == y.params && x.body == y.body && init(a) == init(b) && paths[a] == paths[b]
+        };
+        let mut done = vec![false; nt];
+        for a in 0..nt {
+            if done[a] {
+                continue;
+            }
+            let class: Vec<usize> = (a..nt).filter(|&b| !done[b] && same(a, b)).collect();
+            for &b in &class {
+                done[b] = true;
+            }
+            if class.len() >= 2 && class.len() <= MAX_SYM_CLASS {
+                for w in class.windows(2) {
+                    sym.prev[w[1]] = Some(w[0]);
+                }
+                sym.classes.push(class);
+            }
+        }
+        sym
+    }
+
+    /// The distinct thread maps of a canonical combination (path index
+    /// `idx[t]` for thread t), identity first.
+    fn images(&self, idx: &[usize]) -> Vec<Vec<usize>> {
+        let mut maps = vec![(0..idx.len()).collect::<Vec<usize>>()];
+        for class in &self.classes {
+            // distinct arrangements of the class's path indices
+            let mut perms: Vec<Vec<usize>> = Vec::new();
+            let mut seen: std::collections::HashSet<Vec<usize>> = Default::default();
+            permute(&mut (0..class.len()).collect(), 0, &mut |p| {
+                if seen.insert(p.iter().map(|&a| idx[class[a]]).collect()) {
+                    perms.push(p.to_vec());
+                }
+            });
+            let mut next = Vec::with_capacity(maps.len() * perms.len());
+            for map in &maps {
+                for p in &perms {
+                    let mut m2 = map.clone();
+                    for (a, &b) in p.iter().enumerate() {
+                        m2[class[a]] = class[b];
+                    }
+                    next.push(m2);
+                }
+            }
+            maps = next;
+        }
+        maps
+    }
+}
+
+/// Call `f` on every permutation of `v[k..]`, the identity first.
+fn permute(v: &mut Vec<usize>, k: usize, f: &mut dyn FnMut(&[usize])) {
+    if k == v.len() {
+        f(v);
+        return;
+    }
+    for i in k..v.len() {
+        v.swap(k, i);
+        permute(v, k + 1, f);
+        v.swap(k, i);
+    }
+}
+
 struct Ctx<'a> {
     test: &'a Test,
     g: &'a Globals,
@@ -393,6 +502,11 @@ struct Ctx<'a> {
     /// of its events (cleared with it), and how many choices are cached.
     loc_cache: Vec<std::collections::HashMap<Vec<Val>, std::rc::Rc<LocChoices>>>,
     loc_cached: usize,
+    /// Classes of identical threads.
+    sym: Symmetry,
+    /// The executions the current combination stands for: thread maps
+    /// (`map[t]`: the thread whose registers thread `t` has), identity first.
+    images: Vec<Vec<usize>>,
     /// Some location's value can depend on itself (see
     /// [`exec::has_value_cycle`]): allowed executions are checked for
     /// values justified only by a cycle ([`justified`]).
@@ -655,14 +769,26 @@ impl Ctx<'_> {
                 return Err(LitmusError::Unsupported(why.clone()).into());
             }
             self.data_race |= j.data_race;
-            let mut state: Vec<Val> = self.observed.iter().map(&get).collect();
-            syms.canonical(&mut state);
-            self.states.insert(state);
-            if eval_cond(&self.test.cond, &get, self.g) {
-                self.positive += 1;
-            } else {
-                self.negative += 1;
+            let images = std::mem::take(&mut self.images);
+            for map in &images {
+                // this execution with the registers of identical threads
+                // exchanged (see `Symmetry`; the identity first)
+                let get = |r: &StateRef| match r {
+                    StateRef::Reg(t, name) if map[*t] != *t => {
+                        get(&StateRef::Reg(map[*t], name.clone()))
+                    }
+                    _ => get(r),
+                };
+                let mut state: Vec<Val> = self.observed.iter().map(&get).collect();
+                syms.canonical(&mut state);
+                self.states.insert(state);
+                if eval_cond(&self.test.cond, &get, self.g) {
+                    self.positive += 1;
+                } else {
+                    self.negative += 1;
+                }
             }
+            self.images = images;
             return Ok(());
         }
         let l = prod.order[k];
@@ -773,6 +899,8 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         cache: None,
         loc_cache: Vec::new(),
         loc_cached: 0,
+        sym: Symmetry::default(),
+        images: Vec::new(),
         value_cycles: exec::has_value_cycle(&progs.paths, g.names.len()),
     };
     // DFS over the product of thread paths, pruning read values that no
@@ -789,9 +917,10 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
                 .collect()
         })
         .collect();
+    ctx.sym = Symmetry::new(test, &progs.paths);
     if progs.paths.iter().all(|p| !p.is_empty()) {
         let mut sel = Vec::with_capacity(nt);
-        dfs(&mut ctx, &progs.paths, &can, 0, &mut sel)?;
+        dfs(&mut ctx, &progs.paths, &can, 0, &mut sel, &mut Vec::new())?;
     }
     let verdict = if ctx.positive == 0 {
         Verdict::Never
@@ -989,14 +1118,17 @@ fn justified<const W: usize>(st: &Static<W>, rf: &Rel<W>) -> Result<Option<Symbo
     Ok(Some(Symbols { class, thread }))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dfs<'p>(
     ctx: &mut Ctx<'_>,
     paths: &'p [Vec<Path>],
     can: &[std::collections::HashSet<(usize, Val)>],
     k: usize,
     sel: &mut Vec<&'p Path>,
+    idx: &mut Vec<usize>,
 ) -> Result<(), CheckError> {
     if k == paths.len() {
+        ctx.images = ctx.sym.images(idx);
         // a filter on registers only is decided by the paths alone
         let filtered_out = ctx.test.filter.as_ref().is_some_and(|f| {
             let get = |r: &StateRef| match r {
@@ -1016,8 +1148,12 @@ fn dfs<'p>(
         }
         return Ok(());
     }
-    for p in &paths[k] {
+    // identical threads: only the combinations whose path indices do not
+    // decrease along each class are enumerated (see `Symmetry`)
+    let first = ctx.sym.prev[k].map_or(0, |j| idx[j]);
+    for (i, p) in paths[k].iter().enumerate().skip(first) {
         sel.push(p);
+        idx.push(i);
         // a filter on registers is decided as soon as the threads it names
         // are chosen (three-valued: unknown while some are not)
         if let Some(f) = &ctx.test.filter {
@@ -1027,6 +1163,7 @@ fn dfs<'p>(
             };
             if eval_cond3(f, &get, ctx.g) == Some(false) {
                 sel.pop();
+                idx.pop();
                 continue;
             }
         }
@@ -1045,9 +1182,10 @@ fn dfs<'p>(
                 .all(|e| !e.kind.is_read() || producible(e.loc, e.val))
         });
         if ok {
-            dfs(ctx, paths, can, k + 1, sel)?;
+            dfs(ctx, paths, can, k + 1, sel, idx)?;
         }
         sel.pop();
+        idx.pop();
     }
     Ok(())
 }
