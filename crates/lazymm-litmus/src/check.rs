@@ -375,39 +375,69 @@ impl AnyStatic {
     }
 }
 
-/// Identical threads (same parameters, body, register initialisation and
-/// paths) are interchangeable: renaming threads maps the candidate
-/// executions of a combination of paths one to one onto those of the
-/// permuted combination, and the LKMM does not depend on thread names.  So
-/// only the combinations whose path indices do not decrease along each
-/// class of identical threads are enumerated, and each allowed execution
-/// also counts for its distinct images (the registers of the threads
-/// exchanged: states, `Positive`/`Negative` and the data-race flag are
-/// those of the full enumeration).  Not used with a `filter` (it prunes
-/// combinations, and a combination's images may pass where it does not).
+/// Symmetric threads: a renaming of the threads together with a renaming of
+/// the locations (from the threads' parameter lists, position by position)
+/// that maps every thread's paths exactly onto the paths of its image
+/// thread, and fixes the initial state, maps the candidate executions of a
+/// combination of paths one to one onto those of the image combination;
+/// the LKMM does not depend on the names.  Identical threads (`P1` and `P2`
+/// of `C-ManfredSpraul-L1G2xchg`: a transposition, locations fixed) and
+/// rotations (`P0(sl, x0, x1)` ... `P4(sl, x4, x0)` of the `absperf/`
+/// tests: thread t -> t+1 with x_i -> x_i+1) generate such a group.  Only
+/// the combinations whose tuple of path indices is the least of its images
+/// are enumerated, and each allowed execution also counts for its distinct
+/// images (registers and locations renamed back), so states, `Positive`/
+/// `Negative` and the data-race flag are those of the full enumeration.
+/// Not used with a `filter` (it prunes combinations, and a combination's
+/// images may pass where it does not), nor when a value is an address (it
+/// would have to be renamed too).
 #[derive(Default)]
 struct Symmetry {
-    /// classes of at least two identical threads
-    classes: Vec<Vec<usize>>,
-    /// `prev[t]`: the previous thread of `t`'s class
-    prev: Vec<Option<usize>>,
+    /// The group without the identity.
+    group: Vec<Sym>,
 }
 
-/// Classes larger than this are not reduced (their images are enumerated
-/// per execution: at most 6! = 720).
-const MAX_SYM_CLASS: usize = 6;
+/// One element of the symmetry group.
+#[derive(Clone)]
+struct Sym {
+    /// thread t -> thread[t]
+    thread: Vec<usize>,
+    thread_inv: Vec<usize>,
+    /// location l -> loc[l]
+    loc: Vec<usize>,
+    loc_inv: Vec<usize>,
+    /// path i of thread t -> path path[t][i] of thread thread[t]
+    path: Vec<Vec<usize>>,
+}
+
+/// Larger groups are not used (each combination is compared with every
+/// element).
+const MAX_SYM_GROUP: usize = 720;
+
+fn inverse(p: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; p.len()];
+    for (i, &x) in p.iter().enumerate() {
+        inv[x] = i;
+    }
+    inv
+}
 
 impl Symmetry {
-    fn new(test: &Test, paths: &[Vec<Path>]) -> Symmetry {
+    fn new(test: &Test, g: &Globals, paths: &[Vec<Path>]) -> Symmetry {
         let nt = paths.len();
-        let mut sym = Symmetry {
-            classes: Vec::new(),
-            prev: vec![None; nt],
-        };
-        if test.filter.is_some() || test.threads.len() != nt {
-            return sym;
+        let nloc = g.names.len();
+        let none = Symmetry::default();
+        if test.filter.is_some() || test.threads.len() != nt || nt < 2 {
+            return none;
         }
-        let init = |t: usize| {
+        let is_addr = |v: Val| exec::as_loc(v).is_some();
+        let addr_in_paths = paths.iter().flatten().any(|p| {
+            p.evs.iter().any(|e| is_addr(e.val)) || p.regs.iter().any(|(_, v)| is_addr(*v))
+        });
+        if g.init.iter().any(|&v| is_addr(v)) || addr_in_paths {
+            return none;
+        }
+        let init_regs = |t: usize| {
             let mut v: Vec<String> = test
                 .init
                 .iter()
@@ -419,68 +449,127 @@ impl Symmetry {
             v.sort();
             v
         };
-        let same = |a: usize, b: usize| {
-            let (x, y) = (&test.threads[a], &test.threads[b]);
-            x.params == y.params && x.body == y.body && init(a) == init(b) && paths[a] == paths[b]
+        let index: Vec<std::collections::HashMap<&Path, usize>> = paths
+            .iter()
+            .map(|ps| ps.iter().enumerate().map(|(i, p)| (p, i)).collect())
+            .collect();
+        let make = |thread: Vec<usize>| -> Option<Sym> {
+            let mut loc: Vec<Option<usize>> = vec![None; nloc];
+            for (t, &u) in thread.iter().enumerate() {
+                let (a, b) = (&test.threads[t].params, &test.threads[u].params);
+                if a.len() != b.len() || init_regs(t) != init_regs(u) {
+                    return None;
+                }
+                for (x, y) in a.iter().zip(b) {
+                    let (lx, ly) = (*g.index.get(x)?, *g.index.get(y)?);
+                    match loc[lx] {
+                        None => loc[lx] = Some(ly),
+                        Some(z) if z != ly => return None,
+                        _ => {}
+                    }
+                }
+            }
+            let loc: Vec<usize> = (0..nloc).map(|l| loc[l].unwrap_or(l)).collect();
+            let mut sorted = loc.clone();
+            sorted.sort_unstable();
+            if sorted != (0..nloc).collect::<Vec<_>>()
+                || (0..nloc).any(|l| g.init[loc[l]] != g.init[l])
+            {
+                return None;
+            }
+            let mut path = Vec::with_capacity(nt);
+            for t in 0..nt {
+                if paths[t].len() != paths[thread[t]].len() {
+                    return None;
+                }
+                let m: Option<Vec<usize>> = paths[t]
+                    .iter()
+                    .map(|p| {
+                        let mut q = p.clone();
+                        for e in q.evs.iter_mut() {
+                            if e.loc < nloc {
+                                e.loc = loc[e.loc];
+                            }
+                        }
+                        index[thread[t]].get(&q).copied()
+                    })
+                    .collect();
+                path.push(m?);
+            }
+            Some(Sym {
+                thread_inv: inverse(&thread),
+                loc_inv: inverse(&loc),
+                thread,
+                loc,
+                path,
+            })
         };
-        let mut done = vec![false; nt];
-        for a in 0..nt {
-            if done[a] {
+        // generators: the transpositions and the rotation of the threads
+        let mut gens = Vec::new();
+        for i in 0..nt {
+            for j in i + 1..nt {
+                let mut p: Vec<usize> = (0..nt).collect();
+                p.swap(i, j);
+                gens.extend(make(p));
+            }
+        }
+        gens.extend(make((0..nt).map(|t| (t + 1) % nt).collect()));
+        // the group they generate (closure under composition)
+        let is_id = |s: &Sym| {
+            s.thread.iter().enumerate().all(|(i, &x)| i == x)
+                && s.loc.iter().enumerate().all(|(i, &x)| i == x)
+        };
+        let key = |s: &Sym| (s.thread.clone(), s.loc.clone());
+        let mut group: Vec<Sym> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue: Vec<Sym> = gens.clone();
+        while let Some(s) = queue.pop() {
+            if is_id(&s) || !seen.insert(key(&s)) {
                 continue;
             }
-            let class: Vec<usize> = (a..nt).filter(|&b| !done[b] && same(a, b)).collect();
-            for &b in &class {
-                done[b] = true;
+            if group.len() >= MAX_SYM_GROUP {
+                return none;
             }
-            if class.len() >= 2 && class.len() <= MAX_SYM_CLASS {
-                for w in class.windows(2) {
-                    sym.prev[w[1]] = Some(w[0]);
-                }
-                sym.classes.push(class);
+            for b in &gens {
+                // s after b
+                let thread: Vec<usize> = (0..nt).map(|t| s.thread[b.thread[t]]).collect();
+                let loc: Vec<usize> = (0..nloc).map(|l| s.loc[b.loc[l]]).collect();
+                let path = (0..nt)
+                    .map(|t| b.path[t].iter().map(|&i| s.path[b.thread[t]][i]).collect())
+                    .collect();
+                queue.push(Sym {
+                    thread_inv: inverse(&thread),
+                    loc_inv: inverse(&loc),
+                    thread,
+                    loc,
+                    path,
+                });
             }
+            group.push(s);
         }
-        sym
+        Symmetry { group }
     }
 
-    /// The distinct thread maps of a canonical combination (path index
-    /// `idx[t]` for thread t), identity first.
-    fn images(&self, idx: &[usize]) -> Vec<Vec<usize>> {
-        let mut maps = vec![(0..idx.len()).collect::<Vec<usize>>()];
-        for class in &self.classes {
-            // distinct arrangements of the class's path indices
-            let mut perms: Vec<Vec<usize>> = Vec::new();
-            let mut seen: std::collections::HashSet<Vec<usize>> = Default::default();
-            permute(&mut (0..class.len()).collect(), 0, &mut |p| {
-                if seen.insert(p.iter().map(|&a| idx[class[a]]).collect()) {
-                    perms.push(p.to_vec());
-                }
-            });
-            let mut next = Vec::with_capacity(maps.len() * perms.len());
-            for map in &maps {
-                for p in &perms {
-                    let mut m2 = map.clone();
-                    for (a, &b) in p.iter().enumerate() {
-                        m2[class[a]] = class[b];
-                    }
-                    next.push(m2);
-                }
+    /// `None` if the combination (path index `idx[t]` of thread t) is not
+    /// the least of its images; else the elements of the group giving its
+    /// distinct images (`usize::MAX`: the identity, first).
+    fn images(&self, idx: &[usize]) -> Option<Vec<usize>> {
+        let mut out = vec![usize::MAX];
+        let mut imgs = vec![idx.to_vec()];
+        for (e, s) in self.group.iter().enumerate() {
+            let mut img = vec![0; idx.len()];
+            for (t, &i) in idx.iter().enumerate() {
+                img[s.thread[t]] = s.path[t][i];
             }
-            maps = next;
+            if img.as_slice() < idx {
+                return None;
+            }
+            if !imgs.contains(&img) {
+                imgs.push(img);
+                out.push(e);
+            }
         }
-        maps
-    }
-}
-
-/// Call `f` on every permutation of `v[k..]`, the identity first.
-fn permute(v: &mut Vec<usize>, k: usize, f: &mut dyn FnMut(&[usize])) {
-    if k == v.len() {
-        f(v);
-        return;
-    }
-    for i in k..v.len() {
-        v.swap(k, i);
-        permute(v, k + 1, f);
-        v.swap(k, i);
+        Some(out)
     }
 }
 
@@ -502,11 +591,11 @@ struct Ctx<'a> {
     /// of its events (cleared with it), and how many choices are cached.
     loc_cache: Vec<std::collections::HashMap<Vec<Val>, std::rc::Rc<LocChoices>>>,
     loc_cached: usize,
-    /// Classes of identical threads.
+    /// Symmetries of the threads.
     sym: Symmetry,
-    /// The executions the current combination stands for: thread maps
-    /// (`map[t]`: the thread whose registers thread `t` has), identity first.
-    images: Vec<Vec<usize>>,
+    /// The executions the current combination stands for: elements of
+    /// `sym.group` (`usize::MAX`, the identity, first).
+    images: Vec<usize>,
     /// Some location's value can depend on itself (see
     /// [`exec::has_value_cycle`]): allowed executions are checked for
     /// values justified only by a cycle ([`justified`]).
@@ -770,14 +859,20 @@ impl Ctx<'_> {
             }
             self.data_race |= j.data_race;
             let images = std::mem::take(&mut self.images);
-            for map in &images {
-                // this execution with the registers of identical threads
-                // exchanged (see `Symmetry`; the identity first)
-                let get = |r: &StateRef| match r {
-                    StateRef::Reg(t, name) if map[*t] != *t => {
-                        get(&StateRef::Reg(map[*t], name.clone()))
+            for &e in &images {
+                // the image of this execution under an element of the
+                // symmetry group (see `Symmetry`; the identity first): its
+                // thread u has the registers of thread_inv[u], its location
+                // loc[l] the value of l
+                let get = |r: &StateRef| match (self.sym.group.get(e), r) {
+                    (Some(s), StateRef::Reg(u, name)) => {
+                        get(&StateRef::Reg(s.thread_inv[*u], name.clone()))
                     }
-                    _ => get(r),
+                    (Some(s), StateRef::Loc(x)) => match self.g.index.get(x) {
+                        Some(&l) => get(&StateRef::Loc(self.g.names[s.loc_inv[l]].clone())),
+                        None => get(r),
+                    },
+                    (None, _) => get(r),
                 };
                 let mut state: Vec<Val> = self.observed.iter().map(&get).collect();
                 syms.canonical(&mut state);
@@ -917,7 +1012,7 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
                 .collect()
         })
         .collect();
-    ctx.sym = Symmetry::new(test, &progs.paths);
+    ctx.sym = Symmetry::new(test, g, &progs.paths);
     if progs.paths.iter().all(|p| !p.is_empty()) {
         let mut sel = Vec::with_capacity(nt);
         dfs(&mut ctx, &progs.paths, &can, 0, &mut sel, &mut Vec::new())?;
@@ -1128,7 +1223,14 @@ fn dfs<'p>(
     idx: &mut Vec<usize>,
 ) -> Result<(), CheckError> {
     if k == paths.len() {
-        ctx.images = ctx.sym.images(idx);
+        // symmetric threads: only the least combination of each orbit
+        let canonical = match ctx.sym.images(idx) {
+            Some(images) => {
+                ctx.images = images;
+                true
+            }
+            None => false,
+        };
         // a filter on registers only is decided by the paths alone
         let filtered_out = ctx.test.filter.as_ref().is_some_and(|f| {
             let get = |r: &StateRef| match r {
@@ -1137,7 +1239,7 @@ fn dfs<'p>(
             };
             regs_only(f) && !eval_cond(f, &get, ctx.g)
         });
-        if !filtered_out && quick_feasible(ctx.g, sel) {
+        if canonical && !filtered_out && quick_feasible(ctx.g, sel) {
             ctx.combination(sel)?;
         }
         ctx.leaves += 1;
@@ -1148,10 +1250,7 @@ fn dfs<'p>(
         }
         return Ok(());
     }
-    // identical threads: only the combinations whose path indices do not
-    // decrease along each class are enumerated (see `Symmetry`)
-    let first = ctx.sym.prev[k].map_or(0, |j| idx[j]);
-    for (i, p) in paths[k].iter().enumerate().skip(first) {
+    for (i, p) in paths[k].iter().enumerate() {
         sel.push(p);
         idx.push(i);
         // a filter on registers is decided as soon as the threads it names

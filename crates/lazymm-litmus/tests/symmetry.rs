@@ -1,6 +1,7 @@
-//! Identical threads are enumerated once per multiset of paths (see
-//! `Symmetry` in `check.rs`); the answer must be that of the full
-//! enumeration.  A `filter` turns the reduction off, so each test is
+//! Symmetric threads (identical, or identical up to a renaming of the
+//! locations, e.g. a rotation) are enumerated once per orbit of
+//! combinations of paths (see `Symmetry` in `check.rs`); the answer must be
+//! that of the full enumeration.  A `filter` turns the reduction off, so each test is
 //! checked twice: as written, and with a filter that always holds.
 
 use lazymm_litmus::{check_source, Options, Status};
@@ -80,4 +81,27 @@ fn two_classes() {
         r(3)
     );
     same_with_and_without_symmetry(&src, "2:r1=0 \\/ ~(2:r1=0)");
+}
+
+/// A ring of three threads identical up to the rotation x0 -> x1 -> x2 of
+/// the locations (store buffering under an emulated lock, as the
+/// `absperf/` tests), with the locations observed.
+#[test]
+fn rotation_of_threads_and_locations() {
+    let t = |i: usize| {
+        let (a, b) = (i, (i + 1) % 3);
+        format!(
+            "P{i}(int *sl, int *x{a}, int *x{b})\n{{\n\tint r1; int r2;\n\
+             \tr2 = xchg_acquire(sl, 1);\n\tWRITE_ONCE(*x{a}, 1);\n\tr1 = READ_ONCE(*x{b});\n\
+             \tWRITE_ONCE(*x{a}, 2);\n\tsmp_store_release(sl, 0);\n}}\n"
+        )
+    };
+    let src = format!(
+        "C sym-ring\n{{}}\n{}{}{}locations [x0; x1; sl]\n\
+         exists (0:r1=0 /\\ 1:r1=2 /\\ 0:r2=0 /\\ x2=1)\n",
+        t(0),
+        t(1),
+        t(2)
+    );
+    same_with_and_without_symmetry(&src, "0:r1=0 \\/ ~(0:r1=0)");
 }
