@@ -509,6 +509,19 @@ fn cache_lookup(dir: &Path, file: &Path, timeout: Duration) -> Option<HerdRun> {
 /// herd7's answer for `file`: from the cache of `opts` if it has one (see
 /// [`cache_lookup`]), else by running herd7 (and caching its answer).
 pub fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
+    // an unreadable file has no content to key the cache with (and herd7
+    // would report something about another file): an error, not cached
+    if let Err(e) = std::fs::metadata(file) {
+        return HerdRun {
+            status: HerdStatus::Error,
+            verdict: None,
+            data_race: false,
+            states: BTreeSet::new(),
+            message: format!("{}: {e}", file.display()),
+            cpu_seconds: 0.0,
+            wall_seconds: 0.0,
+        };
+    }
     let Some(dir) = &opts.cache else {
         return run_herd(&opts.herd, file, opts.timeout);
     };
