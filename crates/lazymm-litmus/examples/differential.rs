@@ -40,6 +40,11 @@ struct Cli {
     /// One JSON document with every row and the summaries.
     #[arg(long)]
     json: bool,
+    /// Only run herd7 (one file after the other, filling `--cache`) and
+    /// print one line per file; no lazymm, no table.  For long herd7 runs
+    /// in the background (`--timeout 600`).
+    #[arg(long, requires = "cache")]
+    herd_only: bool,
 }
 
 fn main() {
@@ -56,6 +61,27 @@ fn main() {
         jobs: cli.jobs,
         cache: cli.cache.clone(),
     };
+    if cli.herd_only {
+        for p in &cli.paths {
+            let files = lazymm_litmus::collect_files(std::slice::from_ref(p)).unwrap_or_else(|e| {
+                eprintln!("error: {}: {e}", p.display());
+                std::process::exit(2);
+            });
+            for f in files {
+                let h = herd::cached_herd(&f, &opts);
+                println!(
+                    "{:?} {:?} {:.1}s CPU {:.1}s wall {}: {}",
+                    h.status,
+                    h.verdict,
+                    h.cpu_seconds,
+                    h.wall_seconds,
+                    f.display(),
+                    h.message
+                );
+            }
+        }
+        return;
+    }
     let mut all = Vec::new();
     let mut sums = Vec::new();
     for p in &cli.paths {

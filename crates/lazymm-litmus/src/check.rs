@@ -95,9 +95,9 @@ struct LocChoice {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn permutations(
+fn permutations<const W: usize>(
     items: &[usize],
-    po: &Rel,
+    po: &Rel<W>,
     partner: &[Option<usize>],
     after_ok: &dyn Fn(Option<usize>, usize) -> bool,
     out: &mut Vec<Vec<usize>>,
@@ -141,12 +141,42 @@ fn permutations(
     }
 }
 
+/// The admissible choices of one location, in the order of their
+/// depth-first enumeration.
+struct LocChoices {
+    list: Vec<LocChoice>,
+    /// `lcp[i]`: how many leading writes the coherence orders of
+    /// `list[i - 1]` and `list[i]` share (0 for `i = 0`).  The orders are
+    /// enumerated depth first, so the choices sharing a prefix of an order
+    /// are consecutive.
+    lcp: Vec<usize>,
+}
+
+impl LocChoices {
+    fn new(list: Vec<LocChoice>) -> LocChoices {
+        let mut lcp = Vec::with_capacity(list.len());
+        lcp.push(0);
+        lcp.extend(list.windows(2).map(|p| {
+            p[0].rows
+                .iter()
+                .zip(&p[1].rows)
+                .take_while(|(a, b)| a.0 == b.0)
+                .count()
+        }));
+        LocChoices { list, lcp }
+    }
+}
+
+/// At most this many per-location choices are kept in [`Ctx`]'s cache
+/// (about 0.5 KB each).
+const LOC_CACHE_MAX: usize = 1 << 19;
+
 /// Cap on the coherence orders enumerated for one location.
 const MAX_CO_ORDERS: usize = 1 << 20;
 
 /// Enumerate per-location admissible rf/co choices (`None`: too many
 /// coherence orders to enumerate).
-fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
+fn loc_choices<const W: usize>(st: &Static<W>, l: usize) -> Option<Vec<LocChoice>> {
     let evs = &st.evs;
     let here = st.at[l];
     let writes: Vec<usize> = bits(here & st.w).filter(|&i| i != l).collect();
@@ -298,7 +328,7 @@ fn loc_choices(st: &Static, l: usize) -> Option<Vec<LocChoice>> {
 /// The per-location choices of one combination of thread paths, and the
 /// order in which [`Ctx::product`] takes the locations.
 struct Product<'a> {
-    choices: &'a [Vec<LocChoice>],
+    choices: &'a [std::rc::Rc<LocChoices>],
     order: &'a [usize],
     remaining: &'a [u64],
 }
@@ -306,6 +336,242 @@ struct Product<'a> {
 /// A partial choice is checked against the model when at least this many
 /// candidates lie below it (a check costs about as much as one candidate).
 const PRUNE_MIN: u64 = 8;
+
+/// The static part of a candidate execution, in the narrowest relation
+/// width that holds its events (see [`Rel`]).
+enum AnyStatic {
+    W32(Box<Static<32>>),
+    W64(Box<Static<64>>),
+    W128(Box<Static<128>>),
+}
+
+impl AnyStatic {
+    fn new(init: &[i64], paths: &[&Path]) -> Option<AnyStatic> {
+        let n = init.len() + paths.iter().map(|p| p.evs.len()).sum::<usize>();
+        Some(if n <= 32 {
+            AnyStatic::W32(Box::new(Static::new(init, paths)?))
+        } else if n <= 64 {
+            AnyStatic::W64(Box::new(Static::new(init, paths)?))
+        } else {
+            AnyStatic::W128(Box::new(Static::new(init, paths)?))
+        })
+    }
+
+    /// The events and the number of locations (their init writes come first).
+    fn events(&self) -> (&[Ev], usize) {
+        match self {
+            AnyStatic::W32(s) => (&s.evs, s.nloc),
+            AnyStatic::W64(s) => (&s.evs, s.nloc),
+            AnyStatic::W128(s) => (&s.evs, s.nloc),
+        }
+    }
+
+    fn events_mut(&mut self) -> (&mut [Ev], usize) {
+        match self {
+            AnyStatic::W32(s) => (&mut s.evs, s.nloc),
+            AnyStatic::W64(s) => (&mut s.evs, s.nloc),
+            AnyStatic::W128(s) => (&mut s.evs, s.nloc),
+        }
+    }
+}
+
+/// Symmetric threads: a renaming of the threads together with a renaming of
+/// the locations (from the threads' parameter lists, position by position)
+/// that maps every thread's paths exactly onto the paths of its image
+/// thread, and fixes the initial state, maps the candidate executions of a
+/// combination of paths one to one onto those of the image combination;
+/// the LKMM does not depend on the names.  Identical threads (`P1` and `P2`
+/// of `C-ManfredSpraul-L1G2xchg`: a transposition, locations fixed) and
+/// rotations (`P0(sl, x0, x1)` ... `P4(sl, x4, x0)` of the `absperf/`
+/// tests: thread t -> t+1 with x_i -> x_i+1) generate such a group.  Only
+/// the combinations whose tuple of path indices is the least of its images
+/// are enumerated, and each allowed execution also counts for its distinct
+/// images (registers and locations renamed back), so states, `Positive`/
+/// `Negative` and the data-race flag are those of the full enumeration.
+/// Not used with a `filter` (it prunes combinations, and a combination's
+/// images may pass where it does not), nor when a value is an address (it
+/// would have to be renamed too).
+#[derive(Default)]
+struct Symmetry {
+    /// The group without the identity.
+    group: Vec<Sym>,
+}
+
+/// One element of the symmetry group.
+#[derive(Clone)]
+struct Sym {
+    /// thread t -> thread[t]
+    thread: Vec<usize>,
+    thread_inv: Vec<usize>,
+    /// location l -> loc[l]
+    loc: Vec<usize>,
+    loc_inv: Vec<usize>,
+    /// path i of thread t -> path path[t][i] of thread thread[t]
+    path: Vec<Vec<usize>>,
+}
+
+/// Larger groups are not used (each combination is compared with every
+/// element).
+const MAX_SYM_GROUP: usize = 720;
+
+fn inverse(p: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; p.len()];
+    for (i, &x) in p.iter().enumerate() {
+        inv[x] = i;
+    }
+    inv
+}
+
+impl Symmetry {
+    fn new(test: &Test, g: &Globals, paths: &[Vec<Path>]) -> Symmetry {
+        let nt = paths.len();
+        let nloc = g.names.len();
+        let none = Symmetry::default();
+        if test.filter.is_some() || test.threads.len() != nt || nt < 2 {
+            return none;
+        }
+        let is_addr = |v: Val| exec::as_loc(v).is_some();
+        let addr_in_paths = paths.iter().flatten().any(|p| {
+            p.evs.iter().any(|e| is_addr(e.val)) || p.regs.iter().any(|(_, v)| is_addr(*v))
+        });
+        if g.init.iter().any(|&v| is_addr(v)) || addr_in_paths {
+            return none;
+        }
+        let init_regs = |t: usize| {
+            let mut v: Vec<String> = test
+                .init
+                .iter()
+                .filter_map(|(r, x)| match r {
+                    StateRef::Reg(u, name) if *u == t => Some(format!("{name} {x:?}")),
+                    _ => None,
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let index: Vec<std::collections::HashMap<&Path, usize>> = paths
+            .iter()
+            .map(|ps| ps.iter().enumerate().map(|(i, p)| (p, i)).collect())
+            .collect();
+        let make = |thread: Vec<usize>| -> Option<Sym> {
+            let mut loc: Vec<Option<usize>> = vec![None; nloc];
+            for (t, &u) in thread.iter().enumerate() {
+                let (a, b) = (&test.threads[t].params, &test.threads[u].params);
+                if a.len() != b.len() || init_regs(t) != init_regs(u) {
+                    return None;
+                }
+                for (x, y) in a.iter().zip(b) {
+                    let (lx, ly) = (*g.index.get(x)?, *g.index.get(y)?);
+                    match loc[lx] {
+                        None => loc[lx] = Some(ly),
+                        Some(z) if z != ly => return None,
+                        _ => {}
+                    }
+                }
+            }
+            let loc: Vec<usize> = (0..nloc).map(|l| loc[l].unwrap_or(l)).collect();
+            let mut sorted = loc.clone();
+            sorted.sort_unstable();
+            if sorted != (0..nloc).collect::<Vec<_>>()
+                || (0..nloc).any(|l| g.init[loc[l]] != g.init[l])
+            {
+                return None;
+            }
+            let mut path = Vec::with_capacity(nt);
+            for t in 0..nt {
+                if paths[t].len() != paths[thread[t]].len() {
+                    return None;
+                }
+                let m: Option<Vec<usize>> = paths[t]
+                    .iter()
+                    .map(|p| {
+                        let mut q = p.clone();
+                        for e in q.evs.iter_mut() {
+                            if e.loc < nloc {
+                                e.loc = loc[e.loc];
+                            }
+                        }
+                        index[thread[t]].get(&q).copied()
+                    })
+                    .collect();
+                path.push(m?);
+            }
+            Some(Sym {
+                thread_inv: inverse(&thread),
+                loc_inv: inverse(&loc),
+                thread,
+                loc,
+                path,
+            })
+        };
+        // generators: the transpositions and the rotation of the threads
+        let mut gens = Vec::new();
+        for i in 0..nt {
+            for j in i + 1..nt {
+                let mut p: Vec<usize> = (0..nt).collect();
+                p.swap(i, j);
+                gens.extend(make(p));
+            }
+        }
+        gens.extend(make((0..nt).map(|t| (t + 1) % nt).collect()));
+        // the group they generate (closure under composition)
+        let is_id = |s: &Sym| {
+            s.thread.iter().enumerate().all(|(i, &x)| i == x)
+                && s.loc.iter().enumerate().all(|(i, &x)| i == x)
+        };
+        let key = |s: &Sym| (s.thread.clone(), s.loc.clone());
+        let mut group: Vec<Sym> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue: Vec<Sym> = gens.clone();
+        while let Some(s) = queue.pop() {
+            if is_id(&s) || !seen.insert(key(&s)) {
+                continue;
+            }
+            if group.len() >= MAX_SYM_GROUP {
+                return none;
+            }
+            for b in &gens {
+                // s after b
+                let thread: Vec<usize> = (0..nt).map(|t| s.thread[b.thread[t]]).collect();
+                let loc: Vec<usize> = (0..nloc).map(|l| s.loc[b.loc[l]]).collect();
+                let path = (0..nt)
+                    .map(|t| b.path[t].iter().map(|&i| s.path[b.thread[t]][i]).collect())
+                    .collect();
+                queue.push(Sym {
+                    thread_inv: inverse(&thread),
+                    loc_inv: inverse(&loc),
+                    thread,
+                    loc,
+                    path,
+                });
+            }
+            group.push(s);
+        }
+        Symmetry { group }
+    }
+
+    /// `None` if the combination (path index `idx[t]` of thread t) is not
+    /// the least of its images; else the elements of the group giving its
+    /// distinct images (`usize::MAX`: the identity, first).
+    fn images(&self, idx: &[usize]) -> Option<Vec<usize>> {
+        let mut out = vec![usize::MAX];
+        let mut imgs = vec![idx.to_vec()];
+        for (e, s) in self.group.iter().enumerate() {
+            let mut img = vec![0; idx.len()];
+            for (t, &i) in idx.iter().enumerate() {
+                img[s.thread[t]] = s.path[t][i];
+            }
+            if img.as_slice() < idx {
+                return None;
+            }
+            if !imgs.contains(&img) {
+                imgs.push(img);
+                out.push(e);
+            }
+        }
+        Some(out)
+    }
+}
 
 struct Ctx<'a> {
     test: &'a Test,
@@ -320,7 +586,16 @@ struct Ctx<'a> {
     negative: u64,
     data_race: bool,
     candidates: u64,
-    cache: Option<Static>,
+    cache: Option<AnyStatic>,
+    /// Per location of the cached [`AnyStatic`]: its choices by the values
+    /// of its events (cleared with it), and how many choices are cached.
+    loc_cache: Vec<std::collections::HashMap<Vec<Val>, std::rc::Rc<LocChoices>>>,
+    loc_cached: usize,
+    /// Symmetries of the threads.
+    sym: Symmetry,
+    /// The executions the current combination stands for: elements of
+    /// `sym.group` (`usize::MAX`, the identity, first).
+    images: Vec<usize>,
     /// Some location's value can depend on itself (see
     /// [`exec::has_value_cycle`]): allowed executions are checked for
     /// values justified only by a cycle ([`justified`]).
@@ -342,7 +617,13 @@ fn eval_cond(c: &Cond, get: &dyn Fn(&StateRef) -> Val, g: &Globals) -> bool {
 }
 
 /// Final value of a register or location in a candidate execution.
-fn final_value(r: &StateRef, g: &Globals, st: &Static, last: &[usize], paths: &[&Path]) -> Val {
+fn final_value<const W: usize>(
+    r: &StateRef,
+    g: &Globals,
+    st: &Static<W>,
+    last: &[usize],
+    paths: &[&Path],
+) -> Val {
     match r {
         StateRef::Loc(n) => match g.index.get(n) {
             Some(&i) => st.evs[last[i]].val,
@@ -395,14 +676,15 @@ impl Ctx<'_> {
     fn combination(&mut self, paths: &[&Path]) -> Result<(), CheckError> {
         // Reuse the static part when only the values differ from the last
         // combination (the common case: same control flow, other read values).
-        let same_shape = self.cache.as_ref().is_some_and(|st| {
-            let mut i = st.nloc;
+        let same_shape = self.cache.as_ref().is_some_and(|c| {
+            let (evs, nloc) = c.events();
+            let mut i = nloc;
             paths.iter().all(|p| {
                 p.evs.iter().all(|e| {
-                    if i >= st.n {
+                    if i >= evs.len() {
                         return false;
                     }
-                    let c = &st.evs[i];
+                    let c = &evs[i];
                     i += 1;
                     c.kind == e.kind
                         && c.loc == e.loc
@@ -411,20 +693,22 @@ impl Ctx<'_> {
                             ..e.clone()
                         } == *c
                 })
-            }) && i == st.n
+            }) && i == evs.len()
         });
         if same_shape {
-            if let Some(st) = self.cache.as_mut() {
-                let mut i = st.nloc;
+            if let Some(c) = self.cache.as_mut() {
+                let (evs, nloc) = c.events_mut();
+                let mut i = nloc;
                 for p in paths {
                     for e in &p.evs {
-                        st.evs[i].val = e.val;
+                        evs[i].val = e.val;
                         i += 1;
                     }
                 }
             }
         } else {
-            self.cache = match Static::new(&self.g.init, paths) {
+            self.loc_cache.clear();
+            self.cache = match AnyStatic::new(&self.g.init, paths) {
                 Some(s) => Some(s),
                 None => {
                     return Err(LitmusError::Unsupported(
@@ -436,30 +720,51 @@ impl Ctx<'_> {
         }
         let cache = self.cache.take();
         let res = match &cache {
-            Some(st) => self.combination_with(st, paths),
+            Some(AnyStatic::W32(st)) => self.combination_with(st, paths),
+            Some(AnyStatic::W64(st)) => self.combination_with(st, paths),
+            Some(AnyStatic::W128(st)) => self.combination_with(st, paths),
             None => Ok(()),
         };
         self.cache = cache;
         res
     }
 
-    fn combination_with(&mut self, st: &Static, paths: &[&Path]) -> Result<(), CheckError> {
+    fn combination_with<const W: usize>(
+        &mut self,
+        st: &Static<W>,
+        paths: &[&Path],
+    ) -> Result<(), CheckError> {
         if st.static_forbidden {
             return Ok(());
         }
+        if self.loc_cache.len() != st.nloc {
+            self.loc_cache = vec![std::collections::HashMap::new(); st.nloc];
+            self.loc_cached = 0;
+        }
         let mut choices = Vec::with_capacity(st.nloc);
         for l in 0..st.nloc {
-            let c = match loc_choices(st, l) {
-                Some(c) => c,
+            // the choices depend on the values of the location's events only
+            // (the rest of the combination has the same shape): cached
+            let key: Vec<Val> = bits(st.at[l]).map(|i| st.evs[i].val).collect();
+            let c = match self.loc_cache[l].get(&key) {
+                Some(c) => c.clone(),
                 None => {
-                    return Err(LitmusError::Unsupported(format!(
-                        "more than {MAX_CO_ORDERS} coherence orders for `{}`",
-                        self.g.names.get(l).map(String::as_str).unwrap_or("?")
-                    ))
-                    .into())
+                    let Some(list) = loc_choices(st, l) else {
+                        return Err(LitmusError::Unsupported(format!(
+                            "more than {MAX_CO_ORDERS} coherence orders for `{}`",
+                            self.g.names.get(l).map(String::as_str).unwrap_or("?")
+                        ))
+                        .into());
+                    };
+                    let c = std::rc::Rc::new(LocChoices::new(list));
+                    if self.loc_cached + c.list.len() <= LOC_CACHE_MAX {
+                        self.loc_cached += c.list.len();
+                        self.loc_cache[l].insert(key, c.clone());
+                    }
+                    c
                 }
             };
-            if c.is_empty() {
+            if c.list.is_empty() {
                 return Ok(());
             }
             choices.push(c);
@@ -471,11 +776,11 @@ impl Ctx<'_> {
         // partial choice (see `product`), so a forbidden prefix is cut
         // before the product over the locations with many choices
         let mut order: Vec<usize> = (0..st.nloc).collect();
-        order.sort_by_key(|&l| choices[l].len());
+        order.sort_by_key(|&l| choices[l].list.len());
         // remaining[k]: candidates below a node at depth k
         let mut remaining = vec![1u64; st.nloc + 1];
         for k in (0..st.nloc).rev() {
-            remaining[k] = remaining[k + 1].saturating_mul(choices[order[k]].len() as u64);
+            remaining[k] = remaining[k + 1].saturating_mul(choices[order[k]].list.len() as u64);
         }
         let prod = Product {
             choices: &choices,
@@ -494,14 +799,14 @@ impl Ctx<'_> {
     /// completion: such a prefix is cut when enough candidates lie below it
     /// to pay for the check.
     #[allow(clippy::too_many_arguments)]
-    fn product(
+    fn product<const W: usize>(
         &mut self,
-        st: &Static,
+        st: &Static<W>,
         paths: &[&Path],
         prod: &Product<'_>,
         k: usize,
-        rf: &mut Rel,
-        co: &mut Rel,
+        rf: &mut Rel<W>,
+        co: &mut Rel<W>,
         last: &mut Vec<usize>,
     ) -> Result<(), CheckError> {
         if k > 0
@@ -522,7 +827,8 @@ impl Ctx<'_> {
             }
             // the filter first: a filtered-out execution counts for nothing
             // (not even the data-race flag), so it need not be judged
-            if let Some(f) = &self.test.filter {
+            // (with self-justified values, once their symbols are known)
+            if let Some(f) = self.test.filter.as_ref().filter(|_| !self.value_cycles) {
                 let get = |r: &StateRef| final_value(r, self.g, st, last, paths);
                 if !eval_cond(f, &get, self.g) {
                     return Ok(());
@@ -532,34 +838,111 @@ impl Ctx<'_> {
             if !j.allowed {
                 return Ok(());
             }
-            if self.value_cycles && !justified(st, rf)? {
-                return Ok(());
+            let syms = if self.value_cycles {
+                match justified(st, rf)? {
+                    Some(s) => s,
+                    None => return Ok(()),
+                }
+            } else {
+                Symbols::default()
+            };
+            let get =
+                |r: &StateRef| syms.value(r, final_value(r, self.g, st, last, paths), self.g, last);
+            if let Some(f) = self.test.filter.as_ref().filter(|_| self.value_cycles) {
+                if !eval_cond(f, &get, self.g) {
+                    return Ok(());
+                }
             }
             if let Some(why) = paths.iter().find_map(|p| p.stuck.as_ref()) {
                 // an allowed execution reaches a construct not modelled
                 return Err(LitmusError::Unsupported(why.clone()).into());
             }
-            let get = |r: &StateRef| final_value(r, self.g, st, last, paths);
             self.data_race |= j.data_race;
-            let state: Vec<Val> = self.observed.iter().map(&get).collect();
-            self.states.insert(state);
-            if eval_cond(&self.test.cond, &get, self.g) {
-                self.positive += 1;
-            } else {
-                self.negative += 1;
+            let images = std::mem::take(&mut self.images);
+            for &e in &images {
+                // the image of this execution under an element of the
+                // symmetry group (see `Symmetry`; the identity first): its
+                // thread u has the registers of thread_inv[u], its location
+                // loc[l] the value of l
+                let get = |r: &StateRef| match (self.sym.group.get(e), r) {
+                    (Some(s), StateRef::Reg(u, name)) => {
+                        get(&StateRef::Reg(s.thread_inv[*u], name.clone()))
+                    }
+                    (Some(s), StateRef::Loc(x)) => match self.g.index.get(x) {
+                        Some(&l) => get(&StateRef::Loc(self.g.names[s.loc_inv[l]].clone())),
+                        None => get(r),
+                    },
+                    (None, _) => get(r),
+                };
+                let mut state: Vec<Val> = self.observed.iter().map(&get).collect();
+                syms.canonical(&mut state);
+                self.states.insert(state);
+                if eval_cond(&self.test.cond, &get, self.g) {
+                    self.positive += 1;
+                } else {
+                    self.negative += 1;
+                }
             }
+            self.images = images;
             return Ok(());
         }
         let l = prod.order[k];
-        for c in &prod.choices[l] {
+        let (cs, lcp) = (&prod.choices[l].list, &prod.choices[l].lcp);
+        let below = prod.remaining[k + 1];
+        // the reads of RMWs: their source is the write just before theirs
+        let rmw_reads = st.rmw.domain();
+        // `passed`: the longest prefix of the current choice's coherence
+        // order known not to be forbidden
+        let mut passed = 0;
+        let mut i = 0;
+        while i < cs.len() {
+            let c = &cs[i];
+            passed = passed.min(lcp[i]);
+            // A proper prefix of the order (its first `j` writes placed) is
+            // a partial execution as well: the placed writes are co-before
+            // every other write of the location, and the read of an RMW
+            // whose write is placed reads from the write placed before it
+            // (atomicity); the other reads' sources are not known yet.  If
+            // the model forbids it, every choice sharing the prefix is cut.
+            let mut cut = None;
+            for j in passed + 1..c.rows.len() {
+                let mut share = 1;
+                while i + share < cs.len()
+                    && lcp[i + share] >= j
+                    && (share as u64) * below < PRUNE_MIN
+                {
+                    share += 1;
+                }
+                if (share as u64).saturating_mul(below) < PRUNE_MIN {
+                    break;
+                }
+                for (p, &(w, rrow, crow)) in c.rows.iter().enumerate() {
+                    rf.r[w] = if p + 1 < j { rrow & rmw_reads } else { 0 };
+                    co.r[w] = if p < j { crow } else { 0 };
+                }
+                if !judge(st, rf, co).allowed {
+                    let mut e = i + 1;
+                    while e < cs.len() && lcp[e] >= j {
+                        e += 1;
+                    }
+                    cut = Some(e);
+                    break;
+                }
+                passed = j;
+            }
+            if let Some(e) = cut {
+                i = e;
+                continue;
+            }
             for &(w, rrow, crow) in &c.rows {
                 rf.r[w] = rrow;
                 co.r[w] = crow;
             }
             last[l] = c.last;
             self.product(st, paths, prod, k + 1, rf, co, last)?;
+            i += 1;
         }
-        if let Some(c) = prod.choices[l].first() {
+        if let Some(c) = prod.choices[l].list.first() {
             for &(w, _, _) in &c.rows {
                 rf.r[w] = 0;
                 co.r[w] = 0;
@@ -609,6 +992,10 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
         data_race: false,
         candidates: 0,
         cache: None,
+        loc_cache: Vec::new(),
+        loc_cached: 0,
+        sym: Symmetry::default(),
+        images: Vec::new(),
         value_cycles: exec::has_value_cycle(&progs.paths, g.names.len()),
     };
     // DFS over the product of thread paths, pruning read values that no
@@ -625,9 +1012,10 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
                 .collect()
         })
         .collect();
+    ctx.sym = Symmetry::new(test, g, &progs.paths);
     if progs.paths.iter().all(|p| !p.is_empty()) {
         let mut sel = Vec::with_capacity(nt);
-        dfs(&mut ctx, &progs.paths, &can, 0, &mut sel)?;
+        dfs(&mut ctx, &progs.paths, &can, 0, &mut sel, &mut Vec::new())?;
     }
     let verdict = if ctx.positive == 0 {
         Verdict::Never
@@ -670,6 +1058,55 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
     })
 }
 
+/// The self-justified values of one execution when there are several
+/// independent cycles (empty: at most one, [`exec::SYM`] everywhere).
+#[derive(Default)]
+struct Symbols {
+    /// the cycle (1, 2, ...) of each event on one; `usize::MAX` elsewhere
+    class: Vec<usize>,
+    /// the cycle whose value each thread reads (0: none)
+    thread: Vec<usize>,
+}
+
+impl Symbols {
+    /// The value of `r` (`v`, computed with one symbol for all cycles) with
+    /// the symbol of its cycle: `SYM + k` for the k-th cycle (from 0).
+    fn value(&self, r: &StateRef, v: Val, g: &Globals, last: &[usize]) -> Val {
+        if v != exec::SYM || self.class.is_empty() {
+            return v;
+        }
+        let c = match r {
+            StateRef::Loc(n) => g.index.get(n).map(|&l| self.class[last[l]]),
+            StateRef::Reg(t, _) => self.thread.get(*t).copied(),
+        };
+        match c {
+            Some(c) if c >= 1 && c != usize::MAX => exec::SYM + (c - 1) as Val,
+            _ => v,
+        }
+    }
+
+    /// Number the symbols of a state by first appearance (a state names
+    /// its symbols apart; which cycle is called `S1` does not matter).
+    fn canonical(&self, state: &mut [Val]) {
+        if self.class.is_empty() {
+            return;
+        }
+        let mut seen: Vec<Val> = Vec::new();
+        for v in state.iter_mut() {
+            if exec::is_sym(*v) {
+                let k = match seen.iter().position(|s| s == v) {
+                    Some(k) => k,
+                    None => {
+                        seen.push(*v);
+                        seen.len() - 1
+                    }
+                };
+                *v = exec::SYM + k as Val;
+            }
+        }
+    }
+}
+
 /// Whether herd7 would have this candidate execution with these values.
 /// herd7 enumerates `rf` and solves the value equations: a read's value is
 /// determined if the write it reads from is (initial writes, constants, and
@@ -679,10 +1116,9 @@ pub fn check(test: &Test, opts: &Options) -> Result<Outcome, CheckError> {
 /// the cycle is made of copies only (lazymm's [`exec::SYM`]) and drops the
 /// candidate otherwise.  So an execution in which an undetermined read
 /// returns a concrete value is not one of herd7's (its value was chosen
-/// from the domain, not forced), and one with a symbol is.  Two independent
-/// symbols in one execution are not modelled (the states would have to
-/// name them apart): `unsupported`.
-fn justified(st: &Static, rf: &Rel) -> Result<bool, CheckError> {
+/// from the domain, not forced), and one with a symbol is.  `None`: not
+/// herd7's; else the symbols of its independent cycles (see [`Symbols`]).
+fn justified<const W: usize>(st: &Static<W>, rf: &Rel<W>) -> Result<Option<Symbols>, CheckError> {
     let n = st.n;
     let mut src = vec![usize::MAX; n];
     for w in bits(st.w) {
@@ -727,12 +1163,12 @@ fn justified(st: &Static, rf: &Rel) -> Result<bool, CheckError> {
     }
     let undet = st.r & !det;
     if undet == 0 {
-        return Ok(true);
+        return Ok(Some(Symbols::default()));
     }
     if bits(undet).any(|r| st.evs[r].val != exec::SYM) {
-        return Ok(false);
+        return Ok(None);
     }
-    // one symbol: every undetermined event connected by rf and copies
+    // the symbols: classes of undetermined events connected by rf and copies
     let mut class = vec![usize::MAX; n];
     let mut classes = 0;
     for start in bits(undet) {
@@ -756,23 +1192,45 @@ fn justified(st: &Static, rf: &Rel) -> Result<bool, CheckError> {
             stack.extend(next);
         }
     }
-    if classes > 1 {
-        return Err(LitmusError::Unsupported(
-            "two independent self-justified (out-of-thin-air) values in one execution".into(),
-        )
-        .into());
+    if classes == 1 {
+        return Ok(Some(Symbols::default()));
     }
-    Ok(true)
+    // several independent cycles: one symbol each (herd7 names them after
+    // its variables, `S8`, `S16`); a register holding a symbol copied it
+    // from a read of its thread, so each thread must read one symbol only
+    let nt = st.tid[st.nloc..].iter().max().map_or(0, |&t| t + 1);
+    let mut thread = vec![0usize; nt];
+    for r in bits(undet) {
+        let t = st.tid[r];
+        if thread[t] != 0 && thread[t] != class[r] {
+            return Err(LitmusError::Unsupported(
+                "one thread reading two independent self-justified (out-of-thin-air) values".into(),
+            )
+            .into());
+        }
+        thread[t] = class[r];
+    }
+    Ok(Some(Symbols { class, thread }))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dfs<'p>(
     ctx: &mut Ctx<'_>,
     paths: &'p [Vec<Path>],
     can: &[std::collections::HashSet<(usize, Val)>],
     k: usize,
     sel: &mut Vec<&'p Path>,
+    idx: &mut Vec<usize>,
 ) -> Result<(), CheckError> {
     if k == paths.len() {
+        // symmetric threads: only the least combination of each orbit
+        let canonical = match ctx.sym.images(idx) {
+            Some(images) => {
+                ctx.images = images;
+                true
+            }
+            None => false,
+        };
         // a filter on registers only is decided by the paths alone
         let filtered_out = ctx.test.filter.as_ref().is_some_and(|f| {
             let get = |r: &StateRef| match r {
@@ -781,7 +1239,7 @@ fn dfs<'p>(
             };
             regs_only(f) && !eval_cond(f, &get, ctx.g)
         });
-        if !filtered_out && quick_feasible(ctx.g, sel) {
+        if canonical && !filtered_out && quick_feasible(ctx.g, sel) {
             ctx.combination(sel)?;
         }
         ctx.leaves += 1;
@@ -792,8 +1250,9 @@ fn dfs<'p>(
         }
         return Ok(());
     }
-    for p in &paths[k] {
+    for (i, p) in paths[k].iter().enumerate() {
         sel.push(p);
+        idx.push(i);
         // a filter on registers is decided as soon as the threads it names
         // are chosen (three-valued: unknown while some are not)
         if let Some(f) = &ctx.test.filter {
@@ -803,6 +1262,7 @@ fn dfs<'p>(
             };
             if eval_cond3(f, &get, ctx.g) == Some(false) {
                 sel.pop();
+                idx.pop();
                 continue;
             }
         }
@@ -821,9 +1281,10 @@ fn dfs<'p>(
                 .all(|e| !e.kind.is_read() || producible(e.loc, e.val))
         });
         if ok {
-            dfs(ctx, paths, can, k + 1, sel)?;
+            dfs(ctx, paths, can, k + 1, sel, idx)?;
         }
         sel.pop();
+        idx.pop();
     }
     Ok(())
 }

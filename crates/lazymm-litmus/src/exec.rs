@@ -45,6 +45,12 @@ pub fn near_loc(v: Val) -> Option<(usize, i64)> {
 /// propagate, and on which every operation makes the path infeasible.
 pub const SYM: Val = i64::MIN + 0x0053_594d;
 
+/// Whether `v` is a self-justified symbol: [`SYM`] (`S1`), or `SYM + k`
+/// (`S(k+1)`), the k-th of several independent cycles in one final state.
+pub fn is_sym(v: Val) -> bool {
+    (SYM..SYM + 64).contains(&v)
+}
+
 /// If `v` is the address of a location, that location.
 pub fn as_loc(v: Val) -> Option<usize> {
     if v >= ADDR_BASE && (v - ADDR_BASE) % ADDR_STRIDE == 0 {
@@ -171,8 +177,8 @@ impl Globals {
 
     /// Format a value, naming addresses.
     pub fn show(&self, v: Val) -> String {
-        if v == SYM {
-            return "S1".into();
+        if is_sym(v) {
+            return format!("S{}", v - SYM + 1);
         }
         match as_loc(v) {
             Some(l) if l < self.names.len() => self.names[l].clone(),

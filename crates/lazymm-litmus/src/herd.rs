@@ -447,27 +447,88 @@ fn cache_key(dir: &Path, file: &Path, timeout: Duration) -> PathBuf {
 
 /// Whether herd7's result for `file` is in the cache of `opts`.
 pub fn is_cached(file: &Path, opts: &DiffOptions) -> bool {
-    opts.cache.as_ref().is_some_and(|d| {
-        std::fs::read_to_string(cache_key(d, file, opts.timeout))
-            .ok()
-            .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
-            .is_some_and(|c| !wall_killed(&c.into(), opts.timeout))
-    })
+    opts.cache
+        .as_ref()
+        .is_some_and(|d| cache_lookup(d, file, opts.timeout).is_some())
 }
 
-fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
+/// herd7's answer for `file` under the limit `timeout`, from the cache
+/// `dir`: the entry of that limit; else a run under another limit that says
+/// the same thing — a run that *finished* in at most `timeout` of CPU (its
+/// answer does not depend on the limit), or one that reached a limit of at
+/// least `timeout` (then it would have reached `timeout` too: counted as a
+/// time-out at `timeout`).  Runs killed at the wall-time cap never count.
+fn cache_lookup(dir: &Path, file: &Path, timeout: Duration) -> Option<HerdRun> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
+            .map(HerdRun::from)
+    };
+    let key = cache_key(dir, file, timeout);
+    if let Some(h) = read(&key).filter(|h| !wall_killed(h, timeout)) {
+        return Some(h);
+    }
+    // `<hash>-<limit>.json` for the other limits
+    let name = key.file_name()?.to_str()?.to_string();
+    let hash = name.split('-').next()?;
+    let mut others: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let n = e.file_name().into_string().ok()?;
+            let limit = n
+                .strip_prefix(hash)?
+                .strip_prefix('-')?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((limit, e.path()))
+        })
+        .collect();
+    others.sort();
+    let t = timeout.as_secs_f64();
+    let mut timed_out = None;
+    for (limit, p) in others {
+        let Some(h) = read(&p) else { continue };
+        let limit = Duration::from_secs(limit);
+        if h.status != HerdStatus::Timeout && h.cpu_seconds <= t {
+            return Some(h);
+        }
+        if h.status == HerdStatus::Timeout && !wall_killed(&h, limit) && limit >= timeout {
+            timed_out.get_or_insert(HerdRun {
+                cpu_seconds: t,
+                message: format!("herd7 did not finish within {t:.0}s of CPU time"),
+                ..h
+            });
+        }
+    }
+    timed_out
+}
+
+/// herd7's answer for `file`: from the cache of `opts` if it has one (see
+/// [`cache_lookup`]), else by running herd7 (and caching its answer).
+pub fn cached_herd(file: &Path, opts: &DiffOptions) -> HerdRun {
+    // an unreadable file has no content to key the cache with (and herd7
+    // would report something about another file): an error, not cached
+    if let Err(e) = std::fs::metadata(file) {
+        return HerdRun {
+            status: HerdStatus::Error,
+            verdict: None,
+            data_race: false,
+            states: BTreeSet::new(),
+            message: format!("{}: {e}", file.display()),
+            cpu_seconds: 0.0,
+            wall_seconds: 0.0,
+        };
+    }
     let Some(dir) = &opts.cache else {
         return run_herd(&opts.herd, file, opts.timeout);
     };
-    let key = cache_key(dir, file, opts.timeout);
-    if let Some(h) = std::fs::read_to_string(&key)
-        .ok()
-        .and_then(|s| serde_json::from_str::<CachedRun>(&s).ok())
-        .map(HerdRun::from)
-        .filter(|h| !wall_killed(h, opts.timeout))
-    {
+    if let Some(h) = cache_lookup(dir, file, opts.timeout) {
         return h;
     }
+    let key = cache_key(dir, file, opts.timeout);
     let h = run_herd(&opts.herd, file, opts.timeout);
     // a run that printed nothing was killed from outside, and one killed at
     // the wall-time cap before its CPU limit says only that the machine was

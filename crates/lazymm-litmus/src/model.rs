@@ -8,7 +8,7 @@ use crate::exec::{Ann, Ev, Fence, Kind, Path};
 use crate::rel::{bits, Rel, Set};
 
 /// Everything about a candidate execution that does not depend on `rf`/`co`.
-pub struct Static {
+pub struct Static<const W: usize> {
     pub n: usize,
     /// events: init writes first (one per location), then the threads'
     pub evs: Vec<Ev>,
@@ -33,44 +33,109 @@ pub struct Static {
     /// events of each location
     pub at: Vec<Set>,
     // static relations
-    pub po: Rel,
-    pub int: Rel,
-    pub ext: Rel,
-    pub loc: Rel,
-    pub po_loc: Rel,
-    pub rmw: Rel,
-    pub addr0: Rel,
-    pub data0: Rel,
-    pub ctrl0: Rel,
-    pub acq_po: Rel,
-    pub po_rel: Rel,
-    pub rmb: Rel,
-    pub wmb: Rel,
+    pub po: Rel<W>,
+    pub int: Rel<W>,
+    pub ext: Rel<W>,
+    pub loc: Rel<W>,
+    pub po_loc: Rel<W>,
+    pub rmw: Rel<W>,
+    pub addr0: Rel<W>,
+    pub data0: Rel<W>,
+    pub ctrl0: Rel<W>,
+    pub acq_po: Rel<W>,
+    pub po_rel: Rel<W>,
+    pub rmb: Rel<W>,
+    pub wmb: Rel<W>,
     /// `mb` without the `po-unlock-lock-po` term
-    pub mb0: Rel,
-    pub gp: Rel,
-    pub po_ul: Rel,
-    pub lkr_po: Rel,
-    pub after_ull_po: Rel,
-    pub rcu_rscsi: Rel,
-    pub fencerel_rmb: Rel,
+    pub mb0: Rel<W>,
+    pub gp: Rel<W>,
+    pub po_ul: Rel<W>,
+    pub lkr_po: Rel<W>,
+    pub after_ull_po: Rel<W>,
+    pub rcu_rscsi: Rel<W>,
+    pub fencerel_rmb: Rel<W>,
     pub has_gp: bool,
     pub has_plain: bool,
     pub has_srcu: bool,
     /// Axioms decided statically (lock nesting) failed.
     pub static_forbidden: bool,
+    /// [`Pre`] when it does not depend on `rf`: no lock-read events (the
+    /// `po-unlock-lock-po` term of `mb`) and no data dependency into a
+    /// write that `rfi` could extend (`carry-dep`).  Every candidate of the
+    /// combination shares it.
+    pub pre: Option<Pre<W>>,
 }
 
-fn fencerel(po: &Rel, f: Set) -> Rel {
+/// The relations of `linux-kernel.cat` below `ppo` that depend on `rf` only
+/// through `carry-dep` and `po-unlock-lock-po`.
+pub struct Pre<const W: usize> {
+    pub addr: Rel<W>,
+    pub strong: Rel<W>,
+    pub nonrw: Rel<W>,
+    pub fence: Rel<W>,
+    /// `po-unlock-lock-po`, when there are lock reads
+    pub pullp: Option<Rel<W>>,
+    /// the terms of `ppo` without `overwrite & int` and `dep ; rfi`
+    pub ppo0: Rel<W>,
+    /// `dep ; [Marked]` (the `to-r` term is `dep ; [Marked] ; rfi`)
+    pub dep_m: Rel<W>,
+}
+
+impl<const W: usize> Pre<W> {
+    fn new(
+        st: &Static<W>,
+        addr: Rel<W>,
+        data: &Rel<W>,
+        ctrl: &Rel<W>,
+        pullp: Option<Rel<W>>,
+    ) -> Pre<W> {
+        let all = all_events(st.n);
+        let mut mb = st.mb0.clone();
+        if let Some(p) = &pullp {
+            mb.or_in(&p.restrict(st.m, all).seq(&st.after_ull_po));
+        }
+        let strong = mb.or(&st.gp);
+        let nonrw = strong.or(&st.po_rel).or(&st.acq_po);
+        let fence = nonrw.or(&st.wmb).or(&st.rmb);
+        let dep = addr.or(data);
+        let mut ppo0 = dep.or(ctrl).restrict(all, st.w);
+        ppo0.or_in(&addr.restrict(all, st.plain).seq(&st.wmb));
+        ppo0.or_in(&addr.restrict(all, st.r));
+        ppo0.or_in(&fence.and(&st.int));
+        if let Some(p) = &pullp {
+            ppo0.or_in(&p.and(&st.int));
+        }
+        Pre {
+            dep_m: dep.restrict(all, st.marked),
+            addr,
+            strong,
+            nonrw,
+            fence,
+            pullp,
+            ppo0,
+        }
+    }
+}
+
+/// The set of the `n` events.
+fn all_events(n: usize) -> Set {
+    if n == 128 {
+        !0
+    } else {
+        (1u128 << n) - 1
+    }
+}
+
+fn fencerel<const W: usize>(po: &Rel<W>, f: Set) -> Rel<W> {
     // po ; [f] ; po
     po.restrict(!0, f).seq(po)
 }
 
-impl Static {
-    pub fn new(init: &[i64], paths: &[&Path]) -> Option<Static> {
+impl<const W: usize> Static<W> {
+    pub fn new(init: &[i64], paths: &[&Path]) -> Option<Static<W>> {
         let nloc = init.len();
         let n = nloc + paths.iter().map(|p| p.evs.len()).sum::<usize>();
-        if n > 128 {
+        if n > W {
             return None;
         }
         let mut evs = Vec::with_capacity(n);
@@ -271,7 +336,7 @@ impl Static {
                 }
             }
         }
-        Some(Static {
+        let mut st = Static {
             n,
             evs,
             tid,
@@ -316,7 +381,17 @@ impl Static {
             has_plain: plain != 0,
             has_srcu: (srcu_lock | srcu_unlock | sync_srcu) != 0,
             static_forbidden,
-        })
+            pre: None,
+        };
+        let dyn_deps = !st
+            .data0
+            .restrict(all, all & !st.srcu_unlock)
+            .restrict(all, st.w)
+            .is_empty();
+        if st.lkr == 0 && !dyn_deps {
+            st.pre = Some(Pre::new(&st, st.addr0.clone(), &st.data0, &st.ctrl0, None));
+        }
+        Some(st)
     }
 }
 
@@ -330,7 +405,7 @@ pub struct Judgement {
 /// Evaluate the LKMM on the candidate (`rf`: write -> read; `co`: strict,
 /// transitive coherence order per location, init write first).
 /// Coherence and atomicity are assumed already checked per location.
-pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
+pub fn judge<const W: usize>(st: &Static<W>, rf: &Rel<W>, co: &Rel<W>) -> Judgement {
     let no = Judgement {
         allowed: false,
         data_race: false,
@@ -341,53 +416,48 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let rfe = rf.and(&st.ext);
     let rfi = rf.and(&st.int);
     let marked = st.marked;
-    // carry-dep = (data ; [~Srcu-unlock] ; rfi)*
-    let step = st.data0.restrict(all, all & !st.srcu_unlock).seq(&rfi);
-    let (addr, data, ctrl) = if step.is_empty() {
-        (st.addr0.clone(), st.data0.clone(), st.ctrl0.clone())
-    } else {
-        let carry = step.star();
-        (
-            carry.seq(&st.addr0),
-            carry.seq(&st.data0),
-            carry.seq(&st.ctrl0),
-        )
+    let pre_dyn;
+    let pre = match &st.pre {
+        Some(p) => p,
+        None => {
+            // carry-dep = (data ; [~Srcu-unlock] ; rfi)*
+            let step = st.data0.restrict(all, all & !st.srcu_unlock).seq(&rfi);
+            let (addr, data, ctrl) = if step.is_empty() {
+                (st.addr0.clone(), st.data0.clone(), st.ctrl0.clone())
+            } else {
+                let carry = step.star();
+                (
+                    carry.seq(&st.addr0),
+                    carry.seq(&st.data0),
+                    carry.seq(&st.ctrl0),
+                )
+            };
+            // po-unlock-lock-po = po ; [UL] ; (po|rf) ; [LKR] ; po
+            let pullp = (st.lkr != 0).then(|| {
+                st.po_ul
+                    .seq(&st.po.or(rf).restrict(st.ul, st.lkr))
+                    .seq(&st.lkr_po)
+            });
+            pre_dyn = Pre::new(st, addr, &data, &ctrl, pullp);
+            &pre_dyn
+        }
     };
-    // po-unlock-lock-po = po ; [UL] ; (po|rf) ; [LKR] ; po
-    let pullp = if st.lkr != 0 {
-        st.po_ul
-            .seq(&st.po.or(rf).restrict(st.ul, st.lkr))
-            .seq(&st.lkr_po)
-    } else {
-        Rel::empty(n)
-    };
-    let mut mb = st.mb0.clone();
-    if st.lkr != 0 {
-        mb.or_in(&pullp.restrict(st.m, all).seq(&st.after_ull_po));
-    }
-    let strong = mb.or(&st.gp);
-    let nonrw = strong.or(&st.po_rel).or(&st.acq_po);
-    let fence = nonrw.or(&st.wmb).or(&st.rmb);
-    let dep = addr.or(&data);
-    let rwdep = dep.or(&ctrl).restrict(all, st.w);
+    let (addr, strong, nonrw, fence) = (&pre.addr, &pre.strong, &pre.nonrw, &pre.fence);
     let overwrite = co.or(&fr);
-    let mut to_w = rwdep.or(&overwrite.and(&st.int));
-    to_w.or_in(&addr.restrict(all, st.plain).seq(&st.wmb));
-    let to_r = addr
-        .restrict(all, st.r)
-        .or(&dep.restrict(all, marked).seq(&rfi));
-    let mut ppo = to_r.or(&to_w);
-    ppo.or_in(&fence.and(&st.int));
-    ppo.or_in(&pullp.and(&st.int));
+    // ppo = to-r | to-w | fence & int | po-unlock-lock-po & int, where
+    // to-w = rwdep | overwrite & int | addr ; [Plain] ; wmb and
+    // to-r = addr ; [R] | dep ; [Marked] ; rfi (`pre.ppo0`: the rest)
+    let mut ppo = pre.ppo0.or(&overwrite.and(&st.int));
+    ppo.or_in(&pre.dep_m.seq(&rfi));
     // cumul-fence
     let rfe_m_opt = rfe.restrict(all, marked).opt();
     let a_cumul = rfe_m_opt.seq(&strong.or(&st.po_rel));
     let rmwseq = rf.seq(&st.rmw).star();
-    let cumul = a_cumul
-        .or(&st.wmb)
-        .or(&pullp)
-        .restrict(marked, marked)
-        .seq(&rmwseq);
+    let mut cumul0 = a_cumul.or(&st.wmb);
+    if let Some(p) = &pre.pullp {
+        cumul0.or_in(p);
+    }
+    let cumul = cumul0.restrict(marked, marked).seq(&rmwseq);
     let cumul_star = cumul.star();
     let prop = overwrite
         .and(&st.ext)
@@ -407,7 +477,7 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
         return no;
     }
     let hb_star = hb_plus.opt();
-    let pb = prop.seq(&strong).seq(&hb_star).restrict(all, marked);
+    let pb = prop.seq(strong).seq(&hb_star).restrict(all, marked);
     let pb_plus = pb.plus();
     if !pb_plus.irreflexive() {
         return no;
@@ -428,7 +498,7 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
             .seq(&pb_star)
             .seq(&prop)
             .seq(&st.po);
-        let order = rcu_order(st, rf, &data, &link);
+        let order = rcu_order(st, rf, &link);
         rcu_fence = st.po.seq(&order).seq(&st.po.opt());
         rb = prop
             .seq(&rcu_fence)
@@ -459,7 +529,7 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
     let rmb_tail = st
         .fencerel_rmb
         .restrict(st.r & !st.noreturn, all & !st.noreturn);
-    let r_pre = addr.or(&nonrw).or(&rmb_tail).opt().restrict(marked, all);
+    let r_pre = addr.or(nonrw).or(&rmb_tail).opt().restrict(marked, all);
     let w_post = fence2.opt().restrict(all, marked).seq(&rmwseq);
     let rmb_head = st
         .fencerel_rmb
@@ -498,7 +568,7 @@ pub fn judge(st: &Static, rf: &Rel, co: &Rel) -> Judgement {
 }
 
 /// The recursive `rcu-order` relation (with SRCU terms restricted by `loc`).
-fn rcu_order(st: &Static, rf: &Rel, data: &Rel, link: &Rel) -> Rel {
+fn rcu_order<const W: usize>(st: &Static<W>, rf: &Rel<W>, link: &Rel<W>) -> Rel<W> {
     let n = st.n;
     let all: Set = if n == 128 { !0 } else { (1u128 << n) - 1 };
     let gp = Rel::id(n, st.sync_rcu);
@@ -506,7 +576,6 @@ fn rcu_order(st: &Static, rf: &Rel, data: &Rel, link: &Rel) -> Rel {
     let sgp = Rel::id(n, st.sync_srcu);
     let srscsi = if st.has_srcu {
         // carry-srcu-data = (data ; [~Srcu-unlock] ; rf)*
-        let _ = data;
         let carry = st.data0.restrict(all, all & !st.srcu_unlock).seq(rf).star();
         carry
             .restrict(st.srcu_lock, all)

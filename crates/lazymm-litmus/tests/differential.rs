@@ -89,6 +89,9 @@ fn oota_tests_agree_with_herd7() {
         .collect();
     files.push(m.join("plain/C-OOTA.litmus"));
     files.push(m.join("kernel/crypto-control-data.litmus"));
+    // two independent cycles in one execution (two symbols)
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    files.extend(collect_files(&[data]).expect("tests/data"));
     assert_agree(&files);
 }
 
