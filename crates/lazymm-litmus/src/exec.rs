@@ -1209,15 +1209,7 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
                 }
             }
             rounds += 1;
-            let max_chain = paths
-                .iter()
-                .map(|ps| {
-                    ps.iter()
-                        .map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count())
-                        .max()
-                        .unwrap_or(0)
-                })
-                .sum::<usize>();
+            let max_chain = max_writes(&paths);
             if (0..nloc).any(|l| {
                 written
                     .iter()
@@ -1260,6 +1252,20 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
     Ok(Programs { globals: g, paths })
 }
 
+/// The most writes one execution can have: the sum over the threads of
+/// their longest path's writes.
+fn max_writes(paths: &[Vec<Path>]) -> usize {
+    paths
+        .iter()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count())
+                .max()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// The forward fixpoint over-approximates the values written: a chain such
 /// as `r1 = READ_ONCE(*ctr); WRITE_ONCE(*ctr, r1 + 1);` in several threads
 /// grows the domain of `ctr` by a few values per round until the round
@@ -1277,15 +1283,7 @@ pub fn programs(t: &Test) -> Result<Programs, LitmusError> {
 /// `written`; returns whether any was removed.
 fn prune_deep_values(paths: &[Vec<Path>], g: &Globals, written: &mut [Vec<BTreeSet<Val>>]) -> bool {
     let nloc = g.names.len();
-    let bound: usize = paths
-        .iter()
-        .map(|ps| {
-            ps.iter()
-                .map(|p| p.evs.iter().filter(|e| e.kind.is_write()).count())
-                .max()
-                .unwrap_or(0)
-        })
-        .sum();
+    let bound = max_writes(paths);
     let mut depth: HashMap<(usize, Val), usize> = (0..nloc).map(|l| ((l, g.init[l]), 0)).collect();
     loop {
         let mut changed = false;
