@@ -275,6 +275,10 @@ fn handoff_with(threads: usize, samples: usize, steal: bool, work: u64) -> Figur
                     // atomics (`atomic_dec_and_test` in `mmdrop`).
                     y.0.fetch_add(1, Ordering::SeqCst);
                 }
+                // Ordering: AcqRel: Release pairs with the other thread's
+                // Acquire load of the token above (it sees this turn's
+                // writes, `y` included, when it sees its turn); Acquire
+                // orders this turn after the previous holder's pass.
                 token.0.fetch_add(1, Ordering::AcqRel);
                 mine += 1;
                 spins = 0;
@@ -327,6 +331,8 @@ fn transfer(samples: usize) -> Figure {
     const TRIPS: u64 = 2_000;
     sampled(2, samples, |t| {
         let (mine, other) = (&lines[t].0, &lines[1 - t].0);
+        // Ordering: Relaxed: only this thread writes `mine`, and the
+        // sampling barrier (AcqRel) orders its last store before this load.
         let base = mine.load(Ordering::Relaxed);
         let mut spins = 0;
         for i in 1..=TRIPS {
@@ -338,6 +344,7 @@ fn transfer(samples: usize) -> Figure {
                 spin_wait(&mut spins);
             }
             if t == 1 {
+                // Ordering: Release pairs with thread 0's Acquire spin.
                 mine.store(base + i, Ordering::Release);
             }
         }
@@ -351,12 +358,15 @@ fn fence_fig(samples: usize) -> Figure {
     let a = Padded(AtomicU64::new(0));
     let stores = sampled(1, samples, |_| {
         for i in 0..OPS {
+            // Ordering: Relaxed: one thread, nothing to pair with (the
+            // store whose cost the fence figure subtracts).
             a.0.store(black_box(i), Ordering::Relaxed);
         }
         OPS
     });
     let fenced = sampled(1, samples, |_| {
         for i in 0..OPS {
+            // Ordering: Relaxed, then the SeqCst fence being measured.
             a.0.store(black_box(i), Ordering::Relaxed);
             fence(Ordering::SeqCst);
         }

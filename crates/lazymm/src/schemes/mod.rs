@@ -513,7 +513,6 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// what that does depends on the kernel's lazy-TLB mode, i.e. on the
     /// scheme. Default: no count on `init_mm`, only the full barrier
     /// `mmdrop_lazy_tlb()` must give membarrier (include/linux/sched/mm.h).
-    ///
     fn drop_init_mm(&self, m: &Machine<P>, me: &mut CpuLocal) {
         match self.base() {
             Some(b) => b.drop_init_mm(m, me),
@@ -524,7 +523,6 @@ pub trait Scheme<P: Platform>: Send + Sync {
     /// The scheduling-clock interrupt at an interrupt point
     /// ([`Machine::interrupt_point`]): kernel/time/timer.c
     /// `update_process_times` -> kernel/rcu/tree.c `rcu_sched_clock_irq`.
-    ///
     fn tick(&self, m: &Machine<P>, me: &mut CpuLocal) {
         if let Some(b) = self.base() {
             b.tick(m, me)
