@@ -12,7 +12,7 @@
 //!   moment; `active_mm` is dereferenced by generic code);
 //! * freeing a slot that is not live, or a stale generation, is a **double
 //!   free**;
-//! * after [`Machine::quiesce`](crate::runtime::Machine::quiesce), any slot not
+//! * after [`Machine::finish`](crate::runtime::Machine::finish), any slot not
 //!   free is a **leak**;
 //! * on x86, a CPU running an mm's user code with a TLB generation older
 //!   than a flush of that mm that has returned (`flush_tlb_mm_range`) can

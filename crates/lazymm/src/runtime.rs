@@ -958,23 +958,21 @@ impl<P: Platform> Machine<P> {
     }
 
     /// `mmdrop_lazy_tlb`: the CPU stopped borrowing `mm`.
+    ///
+    /// For `init_mm` (kernel/sched/core.c finish_task_switch when the kernel
+    /// thread ran on `init_mm`: after boot, a shoot-down, a hotplug; also
+    /// exec and `kthread_use_mm` from such a thread) the scheme's
+    /// [`Scheme::drop_init_mm`]: under refcount an RMW on
+    /// `init_mm.mm_count`, a line every CPU shares (`mmdrop_sched`); under
+    /// shoot-down `smp_mb()`; lazymm's slot schemes hold no borrow of
+    /// `init_mm` (their slot is NULL): only membarrier's barrier where
+    /// needed.
     fn drop_lazy(&self, me: &mut CpuLocal, mm: MmRef) {
         if mm.is_init() {
-            self.drop_lazy_init_mm(me);
+            self.scheme.drop_init_mm(self, me);
             return;
         }
         self.scheme.drop_lazy(self, me, mm);
-    }
-
-    /// `mmdrop_lazy_tlb(&init_mm)` (kernel/sched/core.c finish_task_switch
-    /// when the kernel thread ran on `init_mm`: after boot, a shoot-down, a
-    /// hotplug; also exec and `kthread_use_mm` from such a thread): under
-    /// refcount an RMW on `init_mm.mm_count`, a line every CPU shares
-    /// (`mmdrop_sched`); under shoot-down `smp_mb()`; lazymm's slot schemes
-    /// hold no borrow of `init_mm` (their slot is NULL): only membarrier's
-    /// barrier where needed.
-    fn drop_lazy_init_mm(&self, me: &mut CpuLocal) {
-        self.scheme.drop_init_mm(self, me);
     }
 
     /// `mmdrop(&init_mm)` under `MMU_LAZY_TLB_REFCOUNT`: an RMW on

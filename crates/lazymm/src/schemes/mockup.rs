@@ -1,4 +1,4 @@
-//! `mockup`: the seed exactly as posted ("[MOCKUP] x86/mm: Lightweight lazy
+//! `mockup`: the seed exactly as posted ("\[MOCKUP\] x86/mm: Lightweight lazy
 //! mm refcounting", Andy Lutomirski, 3 Dec 2020).
 //!
 //! # State machine
